@@ -1,0 +1,115 @@
+// The validated, fully defaulted configuration. Durations are milliseconds and sizes bytes, with
+// the unit in the field name, so that no consumer ever parses "10s" again. The YAML shape users
+// write (SPEC §3) is turned into this by validate.ts, and back into YAML by render.ts.
+
+export interface HostPort {
+  /** IPv4 or IPv6 literal, without brackets. */
+  readonly host: string
+  /** 0 asks the OS for a free port (tests use it). */
+  readonly port: number
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
+
+export type ListenerProtocol = 'http' | 'udp'
+export type UpstreamProtocol = 'http1' | 'h2c' | 'udp'
+export type UpstreamMode = 'balance' | 'broadcast'
+export type Policy = 'round_robin' | 'least_request' | 'random' | 'consistent_hash' | 'ordinal'
+export type AddressFamily = 'auto' | 'ipv4' | 'ipv6'
+export type HostRewrite = 'service' | 'keep'
+export type RetryReason = 'connect-failure' | 'refused-stream' | 'reset-before-response'
+export const RETRY_REASONS: readonly RetryReason[] = ['connect-failure', 'refused-stream', 'reset-before-response']
+
+export interface ListenerConfig {
+  readonly name: string
+  readonly address: HostPort
+  readonly protocol: ListenerProtocol
+  readonly upstream: string
+  readonly headersTimeoutMs: number
+  readonly idleTimeoutMs: number
+  readonly maxHeaderSize: number
+}
+
+export interface DiscoveryConfig {
+  readonly refreshMs: number
+  readonly minRefreshMs: number
+  readonly family: AddressFamily
+}
+
+export interface ConnectionConfig {
+  readonly perEndpoint: number
+  readonly maxPerEndpoint: number
+  /** 0 = never recycle by age. */
+  readonly maxLifetimeMs: number
+  /** Fraction in [0, 1): "10%" is 0.1. */
+  readonly lifetimeJitter: number
+  /** 0 = never recycle by request count. */
+  readonly maxRequests: number
+  /** 0 = extra connections never close for idleness. */
+  readonly idleTimeoutMs: number
+  readonly connectTimeoutMs: number
+  readonly drainTimeoutMs: number
+}
+
+export interface RetryConfig {
+  readonly attempts: number
+  readonly on: readonly RetryReason[]
+}
+
+export interface OutlierConfig {
+  /** 0 disables outlier detection. */
+  readonly consecutiveFailures: number
+  readonly ejectionTimeMs: number
+  readonly maxEjectedPercent: number
+}
+
+export type BroadcastRequire = 'all' | 'any' | 'quorum' | number
+
+export interface BroadcastConfig {
+  readonly require: BroadcastRequire
+  readonly timeoutMs: number
+  readonly maxBodySize: number
+  readonly includeBodies: boolean
+}
+
+export type HashKey =
+  | { readonly header: string }
+  | { readonly query: string }
+  | { readonly cookie: string }
+
+export interface UpstreamConfig {
+  readonly name: string
+  readonly service: string
+  /** Exactly one of port and portName is set. */
+  readonly port: number | null
+  readonly portName: string | null
+  readonly protocol: UpstreamProtocol
+  readonly hostRewrite: HostRewrite
+  readonly mode: UpstreamMode
+  readonly policy: Policy
+  readonly discovery: DiscoveryConfig
+  readonly connection: ConnectionConfig
+  readonly timeouts: { readonly requestMs: number }
+  readonly retries: RetryConfig
+  readonly outlierDetection: OutlierConfig
+  readonly limits: { readonly maxConcurrentRequests: number }
+  /** Present only for mode: broadcast. */
+  readonly broadcast: BroadcastConfig | null
+  /** Present only for consistent_hash / ordinal. */
+  readonly hashKey: HashKey | null
+  /** Present only for ordinal. */
+  readonly replicas: number | null
+}
+
+export interface Config {
+  readonly admin: { readonly address: HostPort }
+  readonly accessLog: boolean
+  readonly shutdown: { readonly lingerMs: number; readonly drainTimeoutMs: number }
+  readonly dns: {
+    /** Parsed "ip" or "ip:port" entries; empty = the system's resolv.conf servers. */
+    readonly servers: readonly HostPort[]
+    readonly timeoutMs: number
+  }
+  readonly listeners: readonly ListenerConfig[]
+  readonly upstreams: readonly UpstreamConfig[]
+}

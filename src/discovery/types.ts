@@ -1,0 +1,33 @@
+// Discovery is a stream of updates (linkerd2-proxy's Resolve): each completed query yields one
+// update, and the upstream diffs it against the set it holds. Tests can feed updates directly.
+
+export interface DiscoveredEndpoint {
+  /** IP literal, no brackets. */
+  readonly address: string
+  readonly port: number
+  /** SRV target without the trailing dot (`web-2.web.default.svc.cluster.local`), else null. */
+  readonly hostname: string | null
+}
+
+export type DiscoveryUpdate =
+  /** The complete current set (never empty). */
+  | { readonly kind: 'reset'; readonly endpoints: readonly DiscoveredEndpoint[] }
+  /** NXDOMAIN or an empty answer: zero pods. */
+  | { readonly kind: 'empty' }
+  /** Timeout, SERVFAIL, REFUSED…: keep the last good set. */
+  | { readonly kind: 'error'; readonly error: Error }
+
+export interface Discovery {
+  /** Starts the first query at once, then keeps refreshing. */
+  start(): void
+  /** Early re-resolve (a connect was refused); rate-limited by minRefresh. */
+  requestRefresh(): void
+  close(): void
+}
+
+export type DiscoveryListener = (update: DiscoveryUpdate) => void
+
+/** `10.0.0.1:80`, `[::1]:80`: the stable key of an endpoint, and how /endpoints names it. */
+export function endpointKey(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`
+}

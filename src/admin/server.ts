@@ -1,0 +1,91 @@
+// The admin port (SPEC §7): /metrics /ready /healthz /endpoints /config.
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Registry } from 'prom-client'
+import type { HostPort } from '../config/types.ts'
+import type { Upstream } from '../upstream/upstream.ts'
+import { endpointsDocument } from './endpoints.ts'
+
+export interface AdminOptions {
+  readonly address: HostPort
+  readonly registry: Registry
+  readonly upstreams: readonly Upstream[]
+  readonly ready: () => boolean
+  /** The effective configuration, as `spoke check` prints it. */
+  readonly configDocument: unknown
+}
+
+export class AdminServer {
+  #server: http.Server
+  #options: AdminOptions
+
+  constructor(options: AdminOptions) {
+    this.#options = options
+    this.#server = http.createServer((req, res) => {
+      this.#route(req, res).catch((err: Error) => {
+        if (!res.headersSent) send(res, 500, 'text/plain', `${err.message}\n`)
+        else res.destroy()
+      })
+    })
+  }
+
+  listen(): Promise<AddressInfo> {
+    const { host, port } = this.#options.address
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
+        reject(new Error(`admin listener: cannot listen on ${where}: ${err.code ?? err.message}`))
+      }
+      this.#server.once('error', onError)
+      this.#server.listen({ host, port }, () => {
+        this.#server.off('error', onError)
+        resolve(this.#server.address() as AddressInfo)
+      })
+    })
+  }
+
+  get address(): AddressInfo | null {
+    return this.#server.address() as AddressInfo | null
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#server.close(() => resolve())
+      this.#server.closeAllConnections()
+    })
+  }
+
+  async #route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?', 1)[0]
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      send(res, 405, 'text/plain', 'method not allowed\n', ['allow', 'GET, HEAD'])
+      return
+    }
+    const o = this.#options
+    switch (path) {
+      case '/metrics':
+        send(res, 200, o.registry.contentType, await o.registry.metrics())
+        return
+      case '/ready':
+        if (o.ready()) send(res, 200, 'text/plain', 'ready\n')
+        else send(res, 503, 'text/plain', 'not ready\n')
+        return
+      case '/healthz':
+        send(res, 200, 'text/plain', 'ok\n')
+        return
+      case '/endpoints':
+        send(res, 200, 'application/json', JSON.stringify(endpointsDocument(o.upstreams)))
+        return
+      case '/config':
+        send(res, 200, 'application/json', JSON.stringify(o.configDocument))
+        return
+      default:
+        send(res, 404, 'text/plain', 'not found\n')
+    }
+  }
+}
+
+function send(res: http.ServerResponse, status: number, type: string, body: string, extra: string[] = []): void {
+  res.writeHead(status, ['content-type', type, 'content-length', String(Buffer.byteLength(body)), 'cache-control', 'no-store', ...extra])
+  res.end(res.req.method === 'HEAD' ? undefined : body)
+}

@@ -1,0 +1,116 @@
+// argv → run | check | demo (SPEC §2). Returns the exit code, or undefined while `run` serves.
+import { readFileSync } from 'node:fs'
+import { runCheck, formatConfigError } from './config/check.ts'
+import { loadConfigFile, resolveConfigPath } from './config/load.ts'
+import type { LogLevel } from './config/types.ts'
+import { handleSignals } from './lifecycle/shutdown.ts'
+import { createLogger, isLogLevel } from './log.ts'
+import { Spoke } from './main.ts'
+
+const USAGE = `Usage: spoke <command> [options]
+
+Commands:
+  run      run the proxy until SIGTERM/SIGINT
+  check    validate the configuration and print it with every default filled in
+  demo     start a local cluster on loopback and show what spoke does (exits by itself)
+
+Options:
+  -c, --config FILE     configuration file (default: $SPOKE_CONFIG, else ./spoke.yaml)
+  --log-level LEVEL     debug | info | warn | error (default: $SPOKE_LOG_LEVEL, else info)
+  --version             print the version
+  -h, --help            print this help
+`
+
+interface Args {
+  command: string | null
+  config: string | undefined
+  logLevel: string | undefined
+  help: boolean
+  version: boolean
+}
+
+class UsageError extends Error {}
+
+function parseArgs(argv: readonly string[]): Args {
+  const args: Args = { command: null, config: undefined, logLevel: undefined, help: false, version: false }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined]
+    const value = (): string => {
+      if (inline !== undefined) return inline
+      const v = argv[++i]
+      if (v === undefined) throw new UsageError(`${flag} needs a value`)
+      return v
+    }
+    switch (flag) {
+      case '-c': case '--config': args.config = value(); break
+      case '--log-level': args.logLevel = value(); break
+      case '-h': case '--help': args.help = true; break
+      case '--version': args.version = true; break
+      default:
+        if (a.startsWith('-')) throw new UsageError(`unknown option ${a}`)
+        if (args.command !== null) throw new UsageError(`unexpected argument ${a}`)
+        args.command = a
+    }
+  }
+  return args
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
+}
+
+export async function main(argv: readonly string[]): Promise<number | undefined> {
+  let args: Args
+  try {
+    args = parseArgs(argv)
+  } catch (err) {
+    process.stderr.write(`spoke: ${(err as Error).message}\n\n${USAGE}`)
+    return 2
+  }
+  if (args.version) {
+    process.stdout.write(`spoke ${version()}\n`)
+    return 0
+  }
+  if (args.help || args.command === null) {
+    ;(args.help ? process.stdout : process.stderr).write(USAGE)
+    return args.help ? 0 : 2
+  }
+  const level = args.logLevel ?? process.env.SPOKE_LOG_LEVEL ?? 'info'
+  if (!isLogLevel(level)) {
+    process.stderr.write(`spoke: --log-level must be one of debug, info, warn, error (got ${JSON.stringify(level)})\n`)
+    return 2
+  }
+  switch (args.command) {
+    case 'check':
+      return runCheck({ configPath: resolveConfigPath(args.config), stdout: process.stdout, stderr: process.stderr })
+    case 'run':
+      return run(resolveConfigPath(args.config), level)
+    case 'demo': {
+      const { runDemo } = await import('./demo/demo.ts')
+      return runDemo({ out: process.stdout })
+    }
+    default:
+      process.stderr.write(`spoke: unknown command ${JSON.stringify(args.command)}\n\n${USAGE}`)
+      return 2
+  }
+}
+
+async function run(configPath: string, level: LogLevel): Promise<number | undefined> {
+  const loaded = loadConfigFile(configPath)
+  if (!loaded.ok) {
+    for (const e of loaded.errors) process.stderr.write(formatConfigError(configPath, e) + '\n')
+    return 2
+  }
+  const log = createLogger(level)
+  let spoke: Spoke
+  try {
+    spoke = await Spoke.start(loaded.config, { log })
+  } catch (err) {
+    process.stderr.write(`spoke: ${(err as Error).message}\n`)
+    return 1
+  }
+  handleSignals(spoke, log)
+  return undefined
+}

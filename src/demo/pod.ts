@@ -1,0 +1,176 @@
+// A small upstream "pod": a real HTTP/1.1 server on its own loopback address (127.0.0.2, .3 …)
+// that counts what reaches it. Used by `spoke demo`, the tests and the benchmarks.
+import http from 'node:http'
+import type { Socket } from 'node:net'
+
+export interface PodRequest {
+  readonly method: string
+  readonly url: string
+  readonly rawHeaders: readonly string[]
+  readonly body: Buffer
+  /** Which TCP connection of this pod carried it (1, 2, …). */
+  readonly connection: number
+}
+
+export interface PodOptions {
+  readonly name: string
+  readonly host: string
+  readonly port: number
+  /** Node's default is 5 s; tests of the keep-alive race shorten it. */
+  readonly keepAliveTimeoutMs?: number
+  /** Remember each request (tests); off for benchmarks. */
+  readonly record?: boolean
+}
+
+/**
+ * Routes: `/slow?ms=N` answers after N ms; `/status/NNN` answers NNN; `/echo` answers what it
+ * received as JSON; `/stream?chunks=N&size=B` streams N chunks; anything else answers the pod's
+ * name. Every answer carries `x-pod: <name>`.
+ */
+export class Pod {
+  readonly name: string
+  readonly host: string
+  readonly port: number
+  /** Requests answered, by path kind. */
+  requests = 0
+  /** TCP connections accepted. */
+  connections = 0
+  readonly received: PodRequest[] = []
+  #server: http.Server
+  #sockets = new Set<Socket>()
+  #socketIds = new WeakMap<Socket, number>()
+  #record: boolean
+
+  private constructor(options: PodOptions) {
+    this.name = options.name
+    this.host = options.host
+    this.port = options.port
+    this.#record = options.record ?? true
+    this.#server = http.createServer({ keepAliveTimeout: options.keepAliveTimeoutMs ?? 5000, noDelay: true }, (req, res) => this.#handle(req, res))
+    this.#server.on('connection', (socket: Socket) => {
+      this.connections++
+      this.#socketIds.set(socket, this.connections)
+      this.#sockets.add(socket)
+      socket.on('close', () => this.#sockets.delete(socket))
+    })
+  }
+
+  static async start(options: PodOptions): Promise<Pod> {
+    const pod = new Pod(options)
+    await new Promise<void>((resolve, reject) => {
+      pod.#server.once('error', reject)
+      pod.#server.listen({ host: options.host, port: options.port }, () => {
+        pod.#server.off('error', reject)
+        resolve()
+      })
+    })
+    return pod
+  }
+
+  get address(): string {
+    return this.host.includes(':') ? `[${this.host}]:${this.port}` : `${this.host}:${this.port}`
+  }
+
+  get openConnections(): number {
+    return this.#sockets.size
+  }
+
+  /** Graceful: stop accepting, let keep-alive connections close. */
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.#server.close(() => resolve())
+      this.#server.closeIdleConnections()
+      setTimeout(() => this.#server.closeAllConnections(), 2000).unref()
+    })
+  }
+
+  /** Like SIGKILL: every connection reset, the port closed at once. */
+  async kill(): Promise<void> {
+    for (const s of this.#sockets) s.resetAndDestroy()
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()))
+  }
+
+  #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      this.requests++
+      const body = Buffer.concat(chunks)
+      if (this.#record) {
+        this.received.push({ method: req.method!, url: req.url!, rawHeaders: req.rawHeaders, body, connection: this.#socketIds.get(req.socket) ?? 0 })
+      }
+      this.#answer(req, res, body)
+    })
+  }
+
+  #answer(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): void {
+    const url = new URL(req.url!, 'http://pod')
+    const path = url.pathname
+    if (path === '/slow') {
+      const ms = Number(url.searchParams.get('ms') ?? 1000)
+      const timer = setTimeout(() => this.#text(res, 200, `${this.name}\n`), ms)
+      res.on('close', () => clearTimeout(timer))
+      return
+    }
+    if (path.startsWith('/status/')) {
+      this.#text(res, Number(path.slice(8)) || 500, `${this.name}\n`)
+      return
+    }
+    if (path === '/echo') {
+      const json = JSON.stringify({ pod: this.name, method: req.method, url: req.url, rawHeaders: req.rawHeaders, body: body.toString('utf8') })
+      res.writeHead(200, ['content-type', 'application/json', 'x-pod', this.name, 'content-length', String(Buffer.byteLength(json))])
+      res.end(json)
+      return
+    }
+    if (path === '/stream') {
+      const n = Number(url.searchParams.get('chunks') ?? 10)
+      const size = Number(url.searchParams.get('size') ?? 1024)
+      res.writeHead(200, ['content-type', 'application/octet-stream', 'x-pod', this.name])
+      const chunk = Buffer.alloc(size, 0x61)
+      let sent = 0
+      const more = (): void => {
+        while (sent < n) {
+          sent++
+          if (!res.write(chunk)) {
+            res.once('drain', more)
+            return
+          }
+        }
+        res.end()
+      }
+      more()
+      return
+    }
+    this.#text(res, 200, `${this.name}\n`)
+  }
+
+  #text(res: http.ServerResponse, status: number, text: string): void {
+    res.writeHead(status, ['content-type', 'text/plain', 'x-pod', this.name, 'content-length', String(Buffer.byteLength(text))])
+    res.end(text)
+  }
+}
+
+/**
+ * Starts `count` pods on 127.0.0.<first>, <first+1>, … all on one port (A records carry no
+ * port), retrying another port if one is taken on any address.
+ */
+export async function startPods(count: number, options: { first?: number; port?: number; namePrefix?: string; record?: boolean; keepAliveTimeoutMs?: number } = {}): Promise<Pod[]> {
+  const first = options.first ?? 2
+  for (let tries = 0; tries < 20; tries++) {
+    const port = options.port ?? 20000 + Math.floor(Math.random() * 40000)
+    const pods: Pod[] = []
+    try {
+      for (let i = 0; i < count; i++) {
+        pods.push(await Pod.start({
+          name: `${options.namePrefix ?? 'pod'}-${i}`, host: `127.0.0.${first + i}`, port,
+          record: options.record, keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+        }))
+      }
+      return pods
+    } catch (err) {
+      await Promise.all(pods.map((p) => p.close()))
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || options.port !== undefined) throw err
+    }
+  }
+  throw new Error('no free port for the pods')
+}

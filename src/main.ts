@@ -1,0 +1,128 @@
+// Wires config → discovery → upstreams → listeners → admin. The returned handle is what the CLI,
+// the demo, the tests and the benchmarks drive.
+import type { AddressInfo } from 'node:net'
+import { AdminServer } from './admin/server.ts'
+import { toDocument } from './config/render.ts'
+import type { Config } from './config/types.ts'
+import { DnsDiscovery } from './discovery/dns.ts'
+import type { Logger } from './log.ts'
+import { createRegistry } from './metrics/registry.ts'
+import { HttpListener } from './proxy/listener.ts'
+import { type DiscoveryFactory, Upstream } from './upstream/upstream.ts'
+
+export interface StartOptions {
+  readonly log: Logger
+  /** Tests may feed discovery updates themselves; the default is DNS. */
+  readonly discoveryFactory?: DiscoveryFactory
+}
+
+export const dnsDiscovery: DiscoveryFactory = (config, dns, onUpdate) => new DnsDiscovery({
+  service: config.service,
+  port: config.port,
+  portName: config.portName,
+  family: config.discovery.family,
+  refreshMs: config.discovery.refreshMs,
+  minRefreshMs: config.discovery.minRefreshMs,
+  servers: dns.servers,
+  timeoutMs: dns.timeoutMs,
+  onUpdate,
+})
+
+export class Spoke {
+  readonly config: Config
+  readonly listeners: readonly HttpListener[]
+  readonly upstreams: ReadonlyMap<string, Upstream>
+  readonly admin: AdminServer
+  #discovered = false
+  #shuttingDown = false
+  #log: Logger
+
+  private constructor(config: Config, options: StartOptions) {
+    this.config = config
+    this.#log = options.log
+    const factory = options.discoveryFactory ?? dnsDiscovery
+    const upstreams = new Map<string, Upstream>()
+    for (const u of config.upstreams) upstreams.set(u.name, new Upstream(u, config.dns, factory, options.log))
+    this.upstreams = upstreams
+    this.listeners = config.listeners.map((l) => new HttpListener(l, upstreams.get(l.upstream)!, options.log, config.accessLog))
+    this.admin = new AdminServer({
+      address: config.admin.address,
+      registry: createRegistry(this.listeners, [...upstreams.values()]),
+      upstreams: [...upstreams.values()],
+      ready: () => this.ready,
+      configDocument: toDocument(config),
+    })
+  }
+
+  /** Binds every port and starts discovery; rejects (having closed what it opened) if a port is taken. */
+  static async start(config: Config, options: StartOptions): Promise<Spoke> {
+    const spoke = new Spoke(config, options)
+    try {
+      await spoke.admin.listen()
+      for (const l of spoke.listeners) await l.listen()
+    } catch (err) {
+      await spoke.close()
+      throw err
+    }
+    for (const u of spoke.upstreams.values()) u.start()
+    Promise.all([...spoke.upstreams.values()].map((u) => u.firstDiscovery)).then(() => { spoke.#discovered = true })
+    options.log.info('spoke started', {
+      admin: formatAddress(spoke.admin.address!),
+      listeners: spoke.listeners.map((l) => ({ name: l.name, address: formatAddress(l.address!), upstream: l.upstream.name })),
+    })
+    return spoke
+  }
+
+  /** SPEC §7: every listener bound, every upstream's first discovery done, not shutting down. */
+  get ready(): boolean {
+    return this.#discovered && !this.#shuttingDown
+  }
+
+  /** Resolves when every upstream has completed its first discovery query. */
+  whenDiscovered(): Promise<void> {
+    return Promise.all([...this.upstreams.values()].map((u) => u.firstDiscovery)).then(() => {})
+  }
+
+  listener(name: string): HttpListener {
+    const l = this.listeners.find((x) => x.name === name)
+    if (l === undefined) throw new Error(`no listener ${name}`)
+    return l
+  }
+
+  /** /ready turns 503 at once (SPEC §9). */
+  beginShutdown(): void {
+    this.#shuttingDown = true
+  }
+
+  /**
+   * Stop accepting, let in-flight requests finish within drainTimeoutMs, close upstream
+   * connections. Resolves true if everything finished in time.
+   */
+  async drain(drainTimeoutMs: number): Promise<boolean> {
+    this.#shuttingDown = true
+    for (const l of this.listeners) l.stopAccepting()
+    const deadline = new Promise<false>((resolve) => setTimeout(() => resolve(false), drainTimeoutMs).unref())
+    const finished = Promise.all(this.listeners.map((l) => l.closed())).then(() => true as const)
+    const clean = await Promise.race([finished, deadline])
+    for (const l of this.listeners) l.closeAllConnections()
+    await Promise.all([...this.upstreams.values()].map((u) => u.close(clean ? drainTimeoutMs : 0)))
+    await this.admin.close()
+    this.#log.info('spoke stopped', { clean })
+    return clean
+  }
+
+  /** Immediate close (tests, failed start). */
+  async close(): Promise<void> {
+    this.#shuttingDown = true
+    for (const l of this.listeners) {
+      l.stopAccepting()
+      l.closeAllConnections()
+    }
+    await Promise.all([...this.upstreams.values()].map((u) => u.close(0)))
+    await this.admin.close()
+  }
+}
+
+function formatAddress(a: AddressInfo): string {
+  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`
+}

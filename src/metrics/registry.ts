@@ -1,0 +1,152 @@
+// Prometheus metrics (SPEC §8), read from the live objects at scrape time: the hot path only
+// bumps plain numbers, and a pod's series vanish with the pod because nothing is cached here.
+// This module is a leaf: it declares the shapes it reads and imports nothing of the proxy.
+import { collectDefaultMetrics, Registry } from 'prom-client'
+import { LATENCY_BUCKETS_SECONDS, type LatencyHistogram } from './histogram.ts'
+
+export interface EndpointSource {
+  readonly key: string
+  readonly state: { readonly tag: string }
+  readonly statusCounts: Float64Array
+  readonly errorCounts: ReadonlyMap<string, number>
+  readonly pool: { readonly size: number }
+}
+
+export interface UpstreamSource {
+  readonly name: string
+  readonly endpoints: Iterable<EndpointSource>
+  readonly drainingEndpoints: Iterable<EndpointSource>
+  readonly stats: {
+    readonly connectionsOpened: number
+    readonly connectionsClosed: ReadonlyMap<string, number>
+    readonly retries: number
+    readonly ejections: number
+    readonly dnsQueries: Readonly<Record<string, number>>
+    readonly dnsLastSuccess: number
+    readonly duration: LatencyHistogram
+  }
+}
+
+export interface ListenerSource {
+  readonly name: string
+  readonly upstream: { readonly name: string }
+  readonly counts: { readonly byStatus: Float64Array }
+}
+
+interface Sample {
+  labels: Record<string, string | number>
+  value: number
+  metricName?: string
+}
+
+type MetricType = 'counter' | 'gauge' | 'histogram'
+
+/** A metric whose samples are computed when Prometheus scrapes. */
+class PulledMetric {
+  readonly name: string
+  readonly help: string
+  readonly type: MetricType
+  readonly aggregator = 'sum'
+  readonly #read: () => Sample[]
+
+  constructor(name: string, help: string, type: MetricType, read: () => Sample[]) {
+    this.name = name
+    this.help = help
+    this.type = type
+    this.#read = read
+  }
+
+  get(): { name: string; help: string; type: MetricType; aggregator: string; values: Sample[] } {
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: this.#read() }
+  }
+}
+
+const ENDPOINT_STATES = ['active', 'ejected', 'draining'] as const
+
+export function createRegistry(listeners: readonly ListenerSource[], upstreams: readonly UpstreamSource[]): Registry {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
+  const add = (name: string, help: string, type: MetricType, read: () => Sample[]): void => {
+    registry.registerMetric(new PulledMetric(name, help, type, read) as never)
+  }
+  const perUpstream = (read: (u: UpstreamSource) => number): (() => Sample[]) =>
+    () => upstreams.map((u) => ({ labels: { upstream: u.name }, value: read(u) }))
+
+  add('spoke_requests_total', 'Requests answered to the app, by the status sent (499: the app went away first).', 'counter', () => {
+    const out: Sample[] = []
+    for (const l of listeners) {
+      const counts = l.counts.byStatus
+      for (let code = 0; code < counts.length; code++) {
+        if (counts[code] > 0) out.push({ labels: { listener: l.name, upstream: l.upstream.name, code }, value: counts[code] })
+      }
+    }
+    return out
+  })
+
+  add('spoke_request_duration_seconds', 'Time from a request reaching spoke to its answer ending.', 'histogram', () => {
+    const out: Sample[] = []
+    for (const u of upstreams) {
+      const h = u.stats.duration
+      let cumulative = 0
+      for (let i = 0; i < LATENCY_BUCKETS_SECONDS.length; i++) {
+        cumulative += h.counts[i]
+        out.push({ metricName: 'spoke_request_duration_seconds_bucket', labels: { le: LATENCY_BUCKETS_SECONDS[i], upstream: u.name }, value: cumulative })
+      }
+      out.push({ metricName: 'spoke_request_duration_seconds_bucket', labels: { le: '+Inf', upstream: u.name }, value: h.count })
+      out.push({ metricName: 'spoke_request_duration_seconds_sum', labels: { upstream: u.name }, value: h.sum })
+      out.push({ metricName: 'spoke_request_duration_seconds_count', labels: { upstream: u.name }, value: h.count })
+    }
+    return out
+  })
+
+  add('spoke_endpoint_requests_total', 'Attempts sent to each pod, by the status it answered (or the error code when it gave none).', 'counter', () => {
+    const out: Sample[] = []
+    for (const u of upstreams) {
+      for (const e of u.endpoints) {
+        const counts = e.statusCounts
+        for (let code = 0; code < counts.length; code++) {
+          if (counts[code] > 0) out.push({ labels: { upstream: u.name, endpoint: e.key, code }, value: counts[code] })
+        }
+        for (const [code, n] of e.errorCounts) out.push({ labels: { upstream: u.name, endpoint: e.key, code }, value: n })
+      }
+    }
+    return out
+  })
+
+  add('spoke_endpoints', 'Pods known to an upstream, by state.', 'gauge', () => {
+    const out: Sample[] = []
+    for (const u of upstreams) {
+      const n: Record<string, number> = { active: 0, ejected: 0, draining: 0 }
+      for (const e of u.endpoints) n[e.state.tag]++
+      for (const _ of u.drainingEndpoints) n.draining++
+      for (const state of ENDPOINT_STATES) out.push({ labels: { upstream: u.name, state }, value: n[state] })
+    }
+    return out
+  })
+
+  add('spoke_upstream_connections', 'Open connections to the pods of an upstream.', 'gauge', perUpstream((u) => {
+    let n = 0
+    for (const e of u.endpoints) n += e.pool.size
+    for (const e of u.drainingEndpoints) n += e.pool.size
+    return n
+  }))
+
+  add('spoke_upstream_connections_opened_total', 'Connections opened to pods.', 'counter', perUpstream((u) => u.stats.connectionsOpened))
+
+  add('spoke_upstream_connections_closed_total', 'Connections to pods closed, by reason.', 'counter', () => {
+    const out: Sample[] = []
+    for (const u of upstreams) for (const [reason, n] of u.stats.connectionsClosed) out.push({ labels: { upstream: u.name, reason }, value: n })
+    return out
+  })
+
+  add('spoke_dns_queries_total', 'Discovery queries, by result (empty: NXDOMAIN or no records).', 'counter', () => {
+    const out: Sample[] = []
+    for (const u of upstreams) for (const [result, n] of Object.entries(u.stats.dnsQueries)) out.push({ labels: { upstream: u.name, result }, value: n })
+    return out
+  })
+
+  add('spoke_dns_last_success_timestamp_seconds', 'When DNS last answered (with pods or with none); 0 = never.', 'gauge', perUpstream((u) => u.stats.dnsLastSuccess))
+  add('spoke_retries_total', 'Requests sent again to another pod.', 'counter', perUpstream((u) => u.stats.retries))
+  add('spoke_outlier_ejections_total', 'Pods ejected for consecutive failures.', 'counter', perUpstream((u) => u.stats.ejections))
+  return registry
+}

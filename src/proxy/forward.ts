@@ -1,0 +1,308 @@
+// One request through spoke in balance mode: pick a pod, take a connection, stream the request
+// and the response both ways with backpressure, retry where SPEC §4 allows, count everything.
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
+import type { Dispatcher } from 'undici'
+import type { RetryReason } from '../config/types.ts'
+import type { Connection } from '../transport/connection.ts'
+import { ConnectError } from '../transport/dial.ts'
+import { PoolClosedError, type Waiter } from '../transport/pool.ts'
+import type { Endpoint } from '../upstream/endpoint.ts'
+import type { Upstream } from '../upstream/upstream.ts'
+import { type ErrorCode, isGrpcContentType } from './errors.ts'
+import { downstreamResponseHeaders, IDEMPOTENT_METHODS, upstreamRequestHeaders } from './headers.ts'
+import { sendError } from './respond.ts'
+
+/** What the listener counts: answers to the app by HTTP status (spoke_requests_total). */
+export interface RequestCounts {
+  readonly byStatus: Float64Array
+}
+
+/** nginx's convention for "the client went away before an answer": no status reached it. */
+export const CLIENT_CLOSED = 499
+
+class AbortedByProxy extends Error {
+  constructor(why: string) {
+    super(why)
+    this.name = 'AbortedByProxy'
+  }
+}
+
+export class Exchange implements Waiter {
+  readonly #req: IncomingMessage
+  readonly #res: ServerResponse
+  readonly #upstream: Upstream
+  readonly #counts: RequestCounts
+  readonly #startedAt = performance.now()
+  readonly #grpc: boolean
+  readonly #mayRetry: boolean
+  readonly #hasBody: boolean
+  readonly #path: string
+  #tried: Set<Endpoint> | null = null
+  #attempts = 0
+  #endpoint: Endpoint | null = null
+  /** The attempt whose callbacks count; earlier (aborted) attempts are ignored. */
+  #attempt: Attempt | null = null
+  #waiting = false
+  #timer: NodeJS.Timeout | null = null
+  #done = false
+  /** Whether this request holds one of the upstream's maxConcurrentRequests slots. */
+  #admitted = false
+  #lastError: { code: ErrorCode; message: string } | null = null
+
+  constructor(req: IncomingMessage, res: ServerResponse, path: string, upstream: Upstream, counts: RequestCounts) {
+    this.#req = req
+    this.#res = res
+    this.#path = path
+    this.#upstream = upstream
+    this.#counts = counts
+    const headers = req.headers
+    this.#grpc = isGrpcContentType(headers['content-type'])
+    this.#mayRetry = IDEMPOTENT_METHODS.has(req.method!) || headers['x-spoke-retry'] === 'always'
+    const length = headers['content-length']
+    this.#hasBody = headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
+  }
+
+  start(): void {
+    const upstream = this.#upstream
+    if (upstream.inFlight >= upstream.config.limits.maxConcurrentRequests) {
+      this.#fail('overloaded', 'too many concurrent requests for the upstream')
+      return
+    }
+    upstream.inFlight++
+    this.#admitted = true
+    const timeoutMs = upstream.config.timeouts.requestMs
+    if (timeoutMs > 0) this.#timer = setTimeout(() => this.#timedOut(), timeoutMs)
+    this.#res.on('close', () => { if (!this.#done) this.#clientGone() })
+    this.#res.on('drain', () => this.#attempt?.resume())
+    this.#next()
+  }
+
+  // Waiter: the pool has a connection for us, or gives up on this pod.
+  granted(connection: Connection): void {
+    this.#waiting = false
+    if (this.#done) {
+      this.#endpoint!.pool.release(connection)
+      return
+    }
+    this.#dispatch(connection)
+  }
+
+  failed(error: Error): void {
+    this.#waiting = false
+    if (this.#done) return
+    if (error instanceof PoolClosedError) {
+      // The pod left discovery while we queued: not an attempt, just pick again.
+      ;(this.#tried ??= new Set()).add(this.#endpoint!)
+      this.#next()
+      return
+    }
+    const refused = error instanceof ConnectError
+    this.#attemptFailed(refused ? 'connect_failed' : 'upstream_reset', refused ? 'connect-failure' : 'reset-before-response', error.message)
+  }
+
+  #next(): void {
+    const endpoint = this.#upstream.pick(this.#tried)
+    if (endpoint === null) {
+      if (this.#lastError !== null) this.#fail(this.#lastError.code, this.#lastError.message)
+      else this.#fail('no_endpoints', `no endpoints available for upstream ${this.#upstream.name}`)
+      return
+    }
+    this.#endpoint = endpoint
+    this.#attempts++
+    const connection = endpoint.pool.acquire(this)
+    if (connection !== null) this.#dispatch(connection)
+    else this.#waiting = true
+  }
+
+  #dispatch(connection: Connection): void {
+    const endpoint = this.#endpoint!
+    endpoint.inFlight++
+    endpoint.requests++
+    const attempt = new Attempt(this, endpoint, connection)
+    this.#attempt = attempt
+    const config = this.#upstream.config
+    const headers = upstreamRequestHeaders(this.#req.rawHeaders, config.hostRewrite === 'service' ? endpoint.authority : null)
+    try {
+      connection.dispatch({
+        path: this.#path,
+        method: this.#req.method as Dispatcher.HttpMethod,
+        headers,
+        body: this.#hasBody ? this.#req : null,
+      }, attempt)
+    } catch (err) {
+      // undici validates synchronously what Node's parser let through.
+      attempt.settle()
+      this.#fail('bad_request', `request refused: ${(err as Error).message}`)
+    }
+  }
+
+  // Attempt callbacks (only from the current attempt).
+
+  responseStarted(attempt: Attempt, status: number, headers: IncomingHttpHeaders): void {
+    const endpoint = attempt.endpoint
+    endpoint.countStatus(status)
+    if (status >= 500) this.#upstream.recordFailure(endpoint)
+    else this.#upstream.recordSuccess(endpoint)
+    if (this.#done) return
+    this.#res.writeHead(status, downstreamResponseHeaders(headers))
+  }
+
+  responseData(chunk: Buffer): boolean {
+    return this.#res.write(chunk)
+  }
+
+  responseEnded(trailers: IncomingHttpHeaders): void {
+    if (this.#done) return
+    for (const _ in trailers) {
+      // Delivered only where the response is chunked (Node drops them otherwise).
+      this.#res.addTrailers(trailers as Record<string, string>)
+      break
+    }
+    this.#res.end()
+    this.#finish(this.#res.statusCode)
+  }
+
+  responseFailed(attempt: Attempt, error: Error): void {
+    if (this.#done) return
+    if (attempt.started) {
+      // Mid-body: the only honest signal left is a broken connection.
+      attempt.endpoint.countError('upstream_reset')
+      this.#upstream.recordFailure(attempt.endpoint)
+      this.#res.destroy(error)
+      this.#finish(this.#res.statusCode)
+      return
+    }
+    this.#attemptFailed('upstream_reset', 'reset-before-response', `the endpoint closed the connection before answering: ${error.message}`)
+  }
+
+  #attemptFailed(code: ErrorCode, reason: RetryReason, message: string): void {
+    const endpoint = this.#endpoint!
+    endpoint.countError(code)
+    this.#upstream.recordFailure(endpoint)
+    this.#lastError = { code, message }
+    if (this.#mayRetryOn(reason)) {
+      this.#upstream.stats.retries++
+      ;(this.#tried ??= new Set()).add(endpoint)
+      this.#next()
+      return
+    }
+    this.#fail(code, message)
+  }
+
+  #mayRetryOn(reason: RetryReason): boolean {
+    const retries = this.#upstream.config.retries
+    return this.#attempts <= retries.attempts &&
+      retries.on.includes(reason) &&
+      this.#mayRetry &&
+      !this.#res.headersSent &&
+      // A body already streamed to a pod is gone: spoke does not buffer it to send it again.
+      (!this.#hasBody || !this.#req.readableDidRead)
+  }
+
+  #timedOut(): void {
+    this.#timer = null
+    if (this.#done) return
+    const endpoint = this.#endpoint
+    if (endpoint !== null) {
+      endpoint.countError('timeout')
+      this.#upstream.recordFailure(endpoint)
+    }
+    this.#abortAttempt('request timeout')
+    this.#fail('timeout', `no complete answer within ${this.#upstream.config.timeouts.requestMs}ms`)
+  }
+
+  #clientGone(): void {
+    this.#abortAttempt('client closed the request')
+    this.#finish(CLIENT_CLOSED)
+  }
+
+  #abortAttempt(why: string): void {
+    if (this.#waiting) {
+      this.#endpoint!.pool.cancel(this)
+      this.#waiting = false
+    }
+    this.#attempt?.abort(new AbortedByProxy(why))
+  }
+
+  #fail(code: ErrorCode, message: string): void {
+    if (this.#done) return
+    const status = sendError(this.#res, code, message, this.#upstream.name, this.#grpc)
+    this.#finish(status)
+  }
+
+  #finish(status: number): void {
+    if (this.#done) return
+    this.#done = true
+    if (this.#timer !== null) clearTimeout(this.#timer)
+    const upstream = this.#upstream
+    if (this.#admitted) upstream.inFlight--
+    this.#counts.byStatus[status < 600 ? status : 0]++
+    upstream.stats.duration.observe((performance.now() - this.#startedAt) / 1000)
+  }
+
+  isCurrent(attempt: Attempt): boolean {
+    return this.#attempt === attempt
+  }
+}
+
+/**
+ * undici's handler for one attempt. It always gives its connection back exactly once, on
+ * undici's final callback, even when the exchange has moved on (a timeout, a retry).
+ */
+class Attempt implements Dispatcher.DispatchHandler {
+  readonly endpoint: Endpoint
+  readonly #exchange: Exchange
+  readonly #connection: Connection
+  #controller: Dispatcher.DispatchController | null = null
+  #abortReason: Error | null = null
+  #settled = false
+  started = false
+
+  constructor(exchange: Exchange, endpoint: Endpoint, connection: Connection) {
+    this.#exchange = exchange
+    this.endpoint = endpoint
+    this.#connection = connection
+  }
+
+  abort(reason: Error): void {
+    this.#abortReason = reason
+    this.#controller?.abort(reason)
+  }
+
+  resume(): void {
+    this.#controller?.resume()
+  }
+
+  settle(): void {
+    if (this.#settled) return
+    this.#settled = true
+    this.endpoint.inFlight--
+    this.endpoint.pool.release(this.#connection)
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller
+    if (this.#abortReason !== null) controller.abort(this.#abortReason)
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
+    if (this.#abortReason !== null) return
+    this.started = true
+    this.#exchange.responseStarted(this, status, headers)
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#abortReason !== null) return
+    if (!this.#exchange.responseData(chunk)) controller.pause()
+  }
+
+  onResponseEnd(_controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
+    this.settle()
+    if (this.#abortReason === null && this.#exchange.isCurrent(this)) this.#exchange.responseEnded(trailers)
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.settle()
+    if (this.#abortReason === null && this.#exchange.isCurrent(this)) this.#exchange.responseFailed(this, error)
+  }
+}

@@ -1,0 +1,176 @@
+// One port on 127.0.0.1 where the app sends its requests for one upstream. Node's HTTP/1.1
+// parser (llhttp, strict) does the parsing; what it refuses gets spoke's error answer and the
+// connection closes, and nothing it refuses is ever forwarded.
+import http from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import type { ListenerConfig } from '../config/types.ts'
+import type { Logger } from '../log.ts'
+import type { Upstream } from '../upstream/upstream.ts'
+import { type ErrorCode, rawHttp1Error } from './errors.ts'
+import { CLIENT_CLOSED, Exchange, type RequestCounts } from './forward.ts'
+import { sendError } from './respond.ts'
+import { tunnel } from './tunnel.ts'
+
+/** Bytes a socket had read when its last response finished: more now means a request began. */
+const bytesAtRest = new WeakMap<Socket, number>()
+
+export class HttpListener {
+  readonly name: string
+  readonly config: ListenerConfig
+  readonly upstream: Upstream
+  readonly counts: RequestCounts = { byStatus: new Float64Array(600) }
+  #server: http.Server
+  #draining = false
+  #log: Logger
+
+  constructor(config: ListenerConfig, upstream: Upstream, log: Logger, accessLog: boolean) {
+    this.name = config.name
+    this.config = config
+    this.upstream = upstream
+    this.#log = log
+    this.#server = http.createServer({
+      headersTimeout: config.headersTimeoutMs,
+      keepAliveTimeout: config.idleTimeoutMs,
+      // spoke's own per-upstream timeout governs whole requests.
+      requestTimeout: 0,
+      maxHeaderSize: config.maxHeaderSize,
+      // Node checks headersTimeout on this interval; its 30 s default would stretch a 10 s limit.
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, config.headersTimeoutMs / 4)),
+      // A missing Host gets spoke's own 400 below rather than Node's bare one.
+      requireHostHeader: false,
+      noDelay: true,
+    }, accessLog ? (req, res) => this.#logged(req, res) : (req, res) => this.#handle(req, res))
+    this.#server.on('connection', (socket: Socket) => bytesAtRest.set(socket, 0))
+    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#clientError(err, socket))
+    this.#server.on('upgrade', (req, socket, head) => tunnel(req, socket, head, upstream, this.counts))
+  }
+
+  listen(): Promise<AddressInfo> {
+    const { host, port } = this.config.address
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        reject(new Error(`listener ${this.name}: cannot listen on ${formatAddress(host, port)}: ${err.code ?? err.message}`))
+      }
+      this.#server.once('error', onError)
+      this.#server.listen({ host, port }, () => {
+        this.#server.off('error', onError)
+        resolve(this.#server.address() as AddressInfo)
+      })
+    })
+  }
+
+  get address(): AddressInfo | null {
+    return this.#server.address() as AddressInfo | null
+  }
+
+  /** Stop accepting; answers from now on carry `connection: close`; idle connections close. */
+  stopAccepting(): void {
+    this.#draining = true
+    this.#server.close()
+    this.#server.closeIdleConnections()
+  }
+
+  /** Resolves once every connection is closed (after stopAccepting). */
+  closed(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.#server.listening && this.#server.connections === 0) resolve()
+      else this.#server.once('close', () => resolve())
+    })
+  }
+
+  closeAllConnections(): void {
+    this.#server.closeAllConnections()
+  }
+
+  #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const socket = req.socket
+    res.once('finish', () => bytesAtRest.set(socket, socket.bytesRead))
+    if (this.#draining) res.shouldKeepAlive = false
+    const refusal = framingProblem(req)
+    if (refusal !== null) {
+      this.#refuse(res, 'bad_request', refusal)
+      return
+    }
+    let path = req.url!
+    if (path.charCodeAt(0) !== 47 /* '/' */) {
+      const absolute = absoluteFormPath(path)
+      if (absolute === null) {
+        this.#refuse(res, 'bad_request', `unsupported request target ${JSON.stringify(path.slice(0, 100))}`)
+        return
+      }
+      path = absolute
+    }
+    new Exchange(req, res, path, this.upstream, this.counts).start()
+  }
+
+  #logged(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const started = performance.now()
+    res.once('close', () => {
+      this.#log.info('request', {
+        listener: this.name, upstream: this.upstream.name, method: req.method, path: req.url,
+        status: res.headersSent ? res.statusCode : CLIENT_CLOSED, durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+      })
+    })
+    this.#handle(req, res)
+  }
+
+  #refuse(res: http.ServerResponse, code: ErrorCode, message: string): void {
+    // The body (if any) cannot be trusted to delimit the next request: close after answering.
+    res.shouldKeepAlive = false
+    const status = sendError(res, code, message, this.upstream.name, false)
+    this.counts.byStatus[status]++
+  }
+
+  #clientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy()
+      return
+    }
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      // headersTimeout: a 408 only if part of a request had arrived (SPEC §8), else just close.
+      if (socket.bytesRead > (bytesAtRest.get(socket) ?? 0)) {
+        this.counts.byStatus[408]++
+        socket.end('HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
+      } else {
+        socket.destroy()
+      }
+      return
+    }
+    const code: ErrorCode = err.code === 'HPE_HEADER_OVERFLOW' ? 'headers_too_large' : 'bad_request'
+    this.counts.byStatus[code === 'headers_too_large' ? 431 : 400]++
+    this.#log.debug('malformed request refused', { listener: this.name, code: err.code, reason: err.message })
+    socket.end(rawHttp1Error(code, code === 'bad_request' ? `malformed request: ${err.message}` : undefined))
+  }
+}
+
+/**
+ * What llhttp lets through but a proxy must refuse (RFC 9112 §6.3): a missing Host, and
+ * Content-Length that disagrees with itself or sits beside Transfer-Encoding.
+ */
+function framingProblem(req: http.IncomingMessage): string | null {
+  const headers = req.headers
+  if (headers.host === undefined && req.httpVersionMinor === 1 && req.httpVersionMajor === 1) return 'HTTP/1.1 request without Host'
+  if (headers['content-length'] === undefined) return null
+  if (headers['transfer-encoding'] !== undefined) return 'both Content-Length and Transfer-Encoding'
+  let seen = 0
+  const raw = req.rawHeaders
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].length === 14 && raw[i].toLowerCase() === 'content-length') seen++
+  }
+  return seen > 1 ? 'duplicate Content-Length' : null
+}
+
+/** `http://host/path?q` → `/path?q`; anything else (`*`, authority-form) → null. */
+function absoluteFormPath(target: string): string | null {
+  if (!/^https?:\/\//i.test(target)) return null
+  try {
+    const url = new URL(target)
+    return url.pathname + url.search
+  } catch {
+    return null
+  }
+}
+
+function formatAddress(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
+}

@@ -1,0 +1,52 @@
+// WebSocket (and any HTTP/1.1 Upgrade) is tunnelled to one pod over a connection of its own:
+// after the 101 the bytes are no longer HTTP, so they cannot share a pooled connection.
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { dial } from '../transport/dial.ts'
+import type { Upstream } from '../upstream/upstream.ts'
+import { rawHttp1Error } from './errors.ts'
+import type { RequestCounts } from './forward.ts'
+
+// Connection and Upgrade stay: they are the upgrade request itself.
+const DROPPED = new Set(['keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'transfer-encoding', 'host', 'x-spoke-retry', 'x-spoke-pod'])
+
+export function tunnel(req: IncomingMessage, client: Duplex, head: Buffer, upstream: Upstream, counts: RequestCounts): void {
+  const endpoint = upstream.pick(null)
+  if (endpoint === null) {
+    counts.byStatus[503]++
+    client.end(rawHttp1Error('no_endpoints'))
+    return
+  }
+  client.on('error', () => {})
+  dial(endpoint.address, endpoint.port, upstream.config.connection.connectTimeoutMs).then(
+    (pod) => {
+      const host = upstream.config.hostRewrite === 'service' ? endpoint.authority : (req.headers.host ?? endpoint.authority)
+      let request = `${req.method} ${req.url} HTTP/1.1\r\nhost: ${host}\r\n`
+      const raw = req.rawHeaders
+      for (let i = 0; i < raw.length; i += 2) {
+        const lower = raw[i].toLowerCase()
+        if (DROPPED.has(lower)) continue
+        request += `${raw[i]}: ${raw[i + 1]}\r\n`
+      }
+      pod.write(request + '\r\n')
+      if (head.length > 0) pod.write(head)
+      endpoint.requests++
+      pod.once('data', (first: Buffer) => {
+        const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(first.toString('latin1', 0, 16))?.[1] ?? 0)
+        counts.byStatus[status]++
+        endpoint.countStatus(status)
+      })
+      pod.on('error', () => client.destroy())
+      client.on('close', () => pod.destroy())
+      pod.on('close', () => client.destroy())
+      pod.pipe(client)
+      client.pipe(pod)
+    },
+    (error: Error) => {
+      endpoint.countError('connect_failed')
+      upstream.recordFailure(endpoint)
+      counts.byStatus[502]++
+      client.end(rawHttp1Error('connect_failed', error.message))
+    },
+  )
+}

@@ -1,0 +1,39 @@
+// What an endpoint's pool needs of one upstream connection, whatever the protocol: how many
+// requests it can take now, a way to send one, and a graceful and a hard way to end it.
+import type { Dispatcher } from 'undici'
+
+/** The `reason` label of spoke_upstream_connections_closed_total (SPEC §8). */
+export type CloseReason =
+  | 'max_lifetime'
+  | 'max_requests'
+  | 'idle'
+  | 'endpoint_removed'
+  | 'error'
+  | 'remote_close'
+  | 'shutdown'
+
+export interface Connection {
+  readonly id: number
+  /** performance.now() when the connection was established. */
+  readonly connectedAt: number
+  /** Requests in flight on this connection. */
+  inFlight: number
+  /** Requests sent on this connection since it opened. */
+  requests: number
+  /** performance.now() when the last request finished (idle accounting). */
+  lastActiveAt: number
+  /** How many requests it may carry at once (1 for HTTP/1.1; the peer's stream limit for h2c). */
+  readonly capacity: number
+  readonly closed: boolean
+  dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void
+  /**
+   * Take no new requests; close once in-flight ones finish (the pool calls retire() again when the
+   * last one is released), or force-close after drainTimeoutMs.
+   */
+  retire(reason: CloseReason, drainTimeoutMs: number): void
+  /** Close at once, failing whatever is in flight. */
+  destroy(reason: CloseReason): void
+}
+
+/** Told by a connection when it is gone, with why. Set by the pool that owns it. */
+export type OnConnectionClosed = (connection: Connection, reason: CloseReason) => void

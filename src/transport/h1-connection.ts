@@ -1,0 +1,119 @@
+// One HTTP/1.1 keep-alive connection to a pod: an undici Client fed a socket that is already
+// connected. One Client per connection (rather than an undici Pool) because the pool above needs
+// to see and steer each connection: its age, its request count, draining it on its own.
+import type net from 'node:net'
+import { Client, type Dispatcher } from 'undici'
+import type { CloseReason, Connection, OnConnectionClosed } from './connection.ts'
+
+let nextId = 1
+
+/** The error a retired connection's Client gets if it tries to reconnect: it must not. */
+class RetiredConnectionError extends Error {
+  readonly code = 'UND_ERR_SOCKET'
+  constructor() {
+    super('connection already closed')
+    this.name = 'RetiredConnectionError'
+  }
+}
+
+export class H1Connection implements Connection {
+  readonly id = nextId++
+  readonly connectedAt: number
+  readonly capacity = 1
+  inFlight = 0
+  requests = 0
+  lastActiveAt: number
+  #client: Client
+  #closed = false
+  #closeReason: CloseReason | null = null
+  #drainTimer: NodeJS.Timeout | null = null
+  #onClosed: OnConnectionClosed
+
+  constructor(socket: net.Socket, origin: string, onClosed: OnConnectionClosed) {
+    this.connectedAt = performance.now()
+    this.lastActiveAt = this.connectedAt
+    this.#onClosed = onClosed
+    let handedOver = false
+    this.#client = new Client(origin, {
+      // The first connect gets our socket; a later one means the socket is gone, and this
+      // connection is over: the pool opens new connections, undici must not do it behind it.
+      // undici must get the answer on a later tick: called synchronously, its re-entrant resume
+      // is swallowed and the first request never goes out.
+      connect: (_opts, callback) => {
+        if (handedOver) {
+          process.nextTick(callback, new RetiredConnectionError(), null)
+          return
+        }
+        handedOver = true
+        process.nextTick(callback, null, socket)
+      },
+      pipelining: 1,
+      // spoke's own request timeout governs; a long poll through spoke is legitimate.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      // Idle keep-alive is the pool's business. Below a server's Keep-Alive hint undici still
+      // closes first, which avoids the race of a request sent as the server closes.
+      keepAliveTimeout: 24 * 3600_000,
+      keepAliveMaxTimeout: 24 * 3600_000,
+      keepAliveTimeoutThreshold: 1000,
+      strictContentLength: true,
+    })
+    this.#client.on('disconnect', (_origin, _targets, err) => this.#lost(err))
+    this.#client.on('connectionError', (_origin, _targets, err) => this.#lost(err))
+  }
+
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void {
+    this.#client.dispatch(options, handler)
+  }
+
+  /**
+   * Marks the connection retired; it closes when the pool releases its last request (the pool
+   * calls retire() again then), or at the drain deadline. It does not call Client.close(),
+   * because the request that made it retire (max requests) may not be dispatched yet.
+   */
+  retire(reason: CloseReason, drainTimeoutMs: number): void {
+    if (this.#closed) return
+    if (this.#closeReason === null) {
+      this.#closeReason = reason
+      if (this.inFlight > 0) {
+        this.#drainTimer = setTimeout(() => this.destroy(reason), drainTimeoutMs)
+        this.#drainTimer.unref()
+      }
+    }
+    if (this.inFlight === 0) this.destroy(this.#closeReason)
+  }
+
+  destroy(reason: CloseReason): void {
+    if (this.#closed) return
+    this.#closeReason ??= reason
+    this.#client.destroy().catch(() => {})
+    this.#finish(this.#closeReason)
+  }
+
+  #lost(err: Error | undefined): void {
+    if (this.#closed) return
+    this.#finish(this.#closeReason ?? classifyLoss(err))
+  }
+
+  #finish(reason: CloseReason): void {
+    if (this.#closed) return
+    this.#closed = true
+    if (this.#drainTimer !== null) clearTimeout(this.#drainTimer)
+    if (!this.#client.destroyed) this.#client.destroy().catch(() => {})
+    this.#onClosed(this, reason)
+  }
+}
+
+function classifyLoss(err: Error | undefined): CloseReason {
+  const message = err?.message ?? ''
+  // undici closes a socket itself when the server's Keep-Alive hint runs out.
+  if (message.includes('idle timeout')) return 'idle'
+  if (message.includes('other side closed') || (err as NodeJS.ErrnoException | undefined)?.code === 'UND_ERR_SOCKET') {
+    return 'remote_close'
+  }
+  return 'error'
+}

@@ -1,0 +1,233 @@
+// An upstream: the pods of one headless Service as discovery reports them, the routing state
+// over them (eligible list, picker, outlier ejection) and their connection pools.
+import type { Config, UpstreamConfig } from '../config/types.ts'
+import { createPicker, type Picker } from '../balance/index.ts'
+import { type DiscoveredEndpoint, type Discovery, type DiscoveryUpdate, endpointKey } from '../discovery/types.ts'
+import type { Logger } from '../log.ts'
+import type { Connection, OnConnectionClosed } from '../transport/connection.ts'
+import { dial } from '../transport/dial.ts'
+import { H1Connection } from '../transport/h1-connection.ts'
+import { type Connector, Pool } from '../transport/pool.ts'
+import { Endpoint } from './endpoint.ts'
+import { type DnsResult, UpstreamStats } from './stats.ts'
+
+export type DnsConfig = Config['dns']
+
+export type DiscoveryFactory = (config: UpstreamConfig, dns: DnsConfig, onUpdate: (u: DiscoveryUpdate) => void) => Discovery
+
+export interface LastDiscovery {
+  readonly at: Date
+  readonly result: DnsResult
+}
+
+export class Upstream {
+  readonly name: string
+  readonly config: UpstreamConfig
+  readonly stats = new UpstreamStats()
+  /** Requests in flight through this upstream (limits.maxConcurrentRequests). */
+  inFlight = 0
+  #endpoints = new Map<string, Endpoint>()
+  /** Active, not ejected: what the picker chooses from. Rebuilt on every change, read per request. */
+  #eligible: Endpoint[] = []
+  #draining = new Set<Endpoint>()
+  #picker: Picker<Endpoint>
+  #discovery: Discovery
+  #lastDiscovery: LastDiscovery | null = null
+  #firstDiscovery: Promise<void>
+  #resolveFirst!: () => void
+  #ejectionTimers = new Set<NodeJS.Timeout>()
+  #sweeper: NodeJS.Timeout | null = null
+  #closed = false
+  #log: Logger
+  /** `<service>:<port>` for the Host rewrite, without the FQDN's trailing dot. */
+  readonly #serviceHost: string
+
+  constructor(config: UpstreamConfig, dns: DnsConfig, discoveryFactory: DiscoveryFactory, log: Logger) {
+    this.name = config.name
+    this.config = config
+    this.#log = log
+    this.#serviceHost = config.service.replace(/\.$/, '')
+    this.#picker = createPicker<Endpoint>(config.policy)
+    this.#firstDiscovery = new Promise((resolve) => { this.#resolveFirst = resolve })
+    this.#discovery = discoveryFactory(config, dns, (u) => this.applyUpdate(u))
+  }
+
+  start(): void {
+    this.#discovery.start()
+    const idleMs = this.config.connection.idleTimeoutMs
+    if (idleMs > 0) {
+      this.#sweeper = setInterval(() => {
+        const now = performance.now()
+        for (const e of this.#endpoints.values()) e.pool.sweepIdle(now)
+      }, Math.min(1000, Math.max(50, idleMs / 4)))
+      this.#sweeper.unref()
+    }
+  }
+
+  /** Resolves once the first discovery query has completed, whatever its result (SPEC §7 /ready). */
+  get firstDiscovery(): Promise<void> {
+    return this.#firstDiscovery
+  }
+
+  get lastDiscovery(): LastDiscovery | null {
+    return this.#lastDiscovery
+  }
+
+  /** Every pod in discovery (active or ejected). */
+  get endpoints(): Iterable<Endpoint> {
+    return this.#endpoints.values()
+  }
+
+  /** Pods that left discovery and still finish requests. */
+  get drainingEndpoints(): Iterable<Endpoint> {
+    return this.#draining
+  }
+
+  get endpointCount(): number {
+    return this.#endpoints.size
+  }
+
+  get eligible(): readonly Endpoint[] {
+    return this.#eligible
+  }
+
+  pick(exclude: ReadonlySet<Endpoint> | null): Endpoint | null {
+    return this.#picker.pick(this.#eligible, exclude)
+  }
+
+  applyUpdate(update: DiscoveryUpdate): void {
+    if (this.#closed) return
+    const result: DnsResult = update.kind === 'reset' ? 'success' : update.kind === 'empty' ? 'empty' : 'error'
+    this.stats.dnsQueries[result]++
+    this.#lastDiscovery = { at: new Date(), result }
+    if (update.kind === 'error') {
+      this.#log.warn('dns query failed; keeping the last endpoints', { upstream: this.name, error: update.error.message })
+    } else {
+      // An empty answer is an answer: DNS works and says there are no pods.
+      this.stats.dnsLastSuccess = Date.now() / 1000
+      this.#reconcile(update.kind === 'reset' ? update.endpoints : [])
+    }
+    this.#resolveFirst()
+  }
+
+  /** Outlier detection: an answer that is not a 5xx resets the pod's failure streak. */
+  recordSuccess(endpoint: Endpoint): void {
+    endpoint.consecutiveFailures = 0
+  }
+
+  /** A 5xx answer or a failed attempt (connect failure, reset, timeout). */
+  recordFailure(endpoint: Endpoint): void {
+    endpoint.failures++
+    endpoint.consecutiveFailures++
+    const threshold = this.config.outlierDetection.consecutiveFailures
+    if (threshold > 0 && endpoint.consecutiveFailures >= threshold && endpoint.state.tag === 'active') {
+      this.#maybeEject(endpoint)
+    }
+  }
+
+  /** Graceful end: no new requests, in-flight ones finish within drainTimeoutMs. */
+  async close(drainTimeoutMs: number): Promise<void> {
+    this.#closed = true
+    this.#discovery.close()
+    if (this.#sweeper !== null) clearInterval(this.#sweeper)
+    for (const t of this.#ejectionTimers) clearTimeout(t)
+    this.#eligible = []
+    const drains = [...this.#endpoints.values(), ...this.#draining].map((e) => e.pool.drain('shutdown', drainTimeoutMs))
+    await Promise.all(drains)
+  }
+
+  #reconcile(discovered: readonly DiscoveredEndpoint[]): void {
+    const next = new Map<string, DiscoveredEndpoint>()
+    for (const d of discovered) next.set(endpointKey(d.address, d.port), d)
+    let changed = false
+    for (const [key, endpoint] of this.#endpoints) {
+      const d = next.get(key)
+      // Same address, other pod (StatefulSet host name changed): treat as leave + join.
+      if (d === undefined || d.hostname !== endpoint.hostname) {
+        this.#remove(endpoint)
+        changed = true
+      }
+    }
+    for (const [key, d] of next) {
+      if (this.#endpoints.has(key)) continue
+      const endpoint = this.#createEndpoint(d, key)
+      this.#endpoints.set(key, endpoint)
+      endpoint.pool.start()
+      changed = true
+      this.#log.info('endpoint added', { upstream: this.name, endpoint: key, hostname: d.hostname })
+    }
+    if (changed) this.#rebuildEligible()
+  }
+
+  #remove(endpoint: Endpoint): void {
+    this.#endpoints.delete(endpoint.key)
+    endpoint.state = { tag: 'draining', since: Date.now() }
+    this.#draining.add(endpoint)
+    this.#log.info('endpoint removed', { upstream: this.name, endpoint: endpoint.key })
+    endpoint.pool.drain('endpoint_removed', this.config.connection.drainTimeoutMs).then(() => {
+      this.#draining.delete(endpoint)
+    })
+  }
+
+  #createEndpoint(d: DiscoveredEndpoint, key: string): Endpoint {
+    const authority = `${this.#serviceHost}:${d.port}`
+    const connector = this.#connector(d.address, d.port)
+    let endpoint!: Endpoint
+    const pool = new Pool(this.config.connection, connector, {
+      opened: () => { this.stats.connectionsOpened++ },
+      closed: (reason) => this.stats.connectionClosed(reason),
+      connectFailed: (error) => {
+        this.#log.debug('connect failed', { upstream: this.name, endpoint: endpoint.key, error: error.message })
+        if (error.refused) this.#discovery.requestRefresh()
+      },
+    })
+    endpoint = new Endpoint(d.address, d.port, d.hostname, key, authority, pool)
+    return endpoint
+  }
+
+  #connector(address: string, port: number): Connector {
+    const timeoutMs = this.config.connection.connectTimeoutMs
+    const origin = `http://${endpointKey(address, port)}`
+    switch (this.config.protocol) {
+      case 'http1':
+        return (onClosed: OnConnectionClosed): Promise<Connection> =>
+          dial(address, port, timeoutMs).then((socket) => new H1Connection(socket, origin, onClosed))
+      default:
+        throw new Error(`upstream protocol ${this.config.protocol} is not supported yet`)
+    }
+  }
+
+  #maybeEject(endpoint: Endpoint): void {
+    const total = this.#endpoints.size
+    let ejected = 0
+    for (const e of this.#endpoints.values()) if (e.state.tag === 'ejected') ejected++
+    // Never beyond maxEjectedPercent, and never the last eligible pod: ejecting every pod would
+    // turn a partial outage into a total one (Envoy's panic threshold makes the same call).
+    if ((ejected + 1) * 100 > this.config.outlierDetection.maxEjectedPercent * total) return
+    if (this.#eligible.length <= 1) return
+    const now = Date.now()
+    const ejectionMs = this.config.outlierDetection.ejectionTimeMs
+    endpoint.state = { tag: 'ejected', since: now, until: now + ejectionMs }
+    this.stats.ejections++
+    this.#rebuildEligible()
+    this.#log.warn('endpoint ejected', { upstream: this.name, endpoint: endpoint.key, consecutiveFailures: endpoint.consecutiveFailures, ejectionMs })
+    const timer = setTimeout(() => {
+      this.#ejectionTimers.delete(timer)
+      if (endpoint.state.tag !== 'ejected' || this.#endpoints.get(endpoint.key) !== endpoint) return
+      endpoint.state = { tag: 'active', since: Date.now() }
+      endpoint.consecutiveFailures = 0
+      this.#rebuildEligible()
+      this.#log.info('endpoint returned from ejection', { upstream: this.name, endpoint: endpoint.key })
+    }, ejectionMs)
+    timer.unref()
+    this.#ejectionTimers.add(timer)
+  }
+
+  #rebuildEligible(): void {
+    const list: Endpoint[] = []
+    for (const e of this.#endpoints.values()) if (e.state.tag === 'active') list.push(e)
+    // A stable order keeps round-robin fair across rebuilds.
+    list.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    this.#eligible = list
+  }
+}

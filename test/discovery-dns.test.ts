@@ -93,7 +93,18 @@ t.test('A records become endpoints, sorted and deduplicated', async (t) => {
     ],
   })
   t.same(discovery.lastQuery, { at: new Date(NOW), result: 'success' })
+  t.same(discovery.lastSuccess, new Date(NOW))
+  t.same(discovery.counts, { success: 1, empty: 0, error: 0 })
   t.equal(dns.queryCount(NAME, 'AAAA'), 0, 'ipv4 asks A only')
+
+  dns.remove(NAME)
+  discovery.requestRefresh()
+  t.same(await updates.next(), { kind: 'empty' })
+  dns.setBehaviour(NAME, 'servfail')
+  discovery.requestRefresh()
+  t.equal((await updates.next()).kind, 'error')
+  t.same(discovery.counts, { success: 1, empty: 1, error: 1 })
+  t.same(discovery.lastSuccess, new Date(NOW), 'still the last success')
 })
 
 t.test('family ipv6 asks AAAA only', async (t) => {

@@ -49,12 +49,12 @@ interface RRSet {
   readonly rdata: readonly Buffer[]
 }
 
-type Node = Partial<Record<DnsRecordType, RRSet>>
+type ZoneNode = Partial<Record<DnsRecordType, RRSet>>
 
 export class DnsServer extends EventEmitter<{ query: [DnsQueryEvent] }> {
   #socket: dgram.Socket
   #tcp: net.Server
-  #zone = new Map<string, Node>()
+  #zone = new Map<string, ZoneNode>()
   #behaviours = new Map<string, DnsBehaviour>()
   #queries = new Map<string, number>()
   #connections = new Set<net.Socket>()

@@ -69,6 +69,8 @@ export class DnsDiscovery implements Discovery {
   #refreshWanted = false
   #backoffMs: number
   #lastQuery: LastQuery | null = null
+  #lastSuccess: Date | null = null
+  #counts: Record<DiscoveryResult, number> = { success: 0, empty: 0, error: 0 }
 
   constructor(opts: DnsDiscoveryOptions) {
     if ((opts.port === null) === (opts.portName === null)) {
@@ -84,6 +86,16 @@ export class DnsDiscovery implements Discovery {
   /** The last completed query, for /endpoints and /ready; null before the first completes. */
   get lastQuery(): LastQuery | null {
     return this.#lastQuery
+  }
+
+  /** When a query last found endpoints (spoke_dns_last_success_timestamp_seconds). */
+  get lastSuccess(): Date | null {
+    return this.#lastSuccess
+  }
+
+  /** Completed queries by result since start (spoke_dns_queries_total). */
+  get counts(): Readonly<Record<DiscoveryResult, number>> {
+    return { ...this.#counts }
   }
 
   start(): void {
@@ -130,7 +142,10 @@ export class DnsDiscovery implements Discovery {
     if (this.#closed) return
     this.#inFlight = null
 
-    this.#lastQuery = { at: new Date(this.#now()), result: RESULT[outcome.kind] }
+    const result = RESULT[outcome.kind]
+    this.#lastQuery = { at: new Date(this.#now()), result }
+    this.#counts[result]++
+    if (result === 'success') this.#lastSuccess = this.#lastQuery.at
     this.#scheduleAfter(outcome)
     this.#opts.onUpdate(
       outcome.kind === 'reset'

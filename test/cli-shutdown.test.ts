@@ -100,7 +100,7 @@ upstreams: [{ name: orders, service: ${SERVICE}, port: 80 }]
   t.equal(run.stderr().trim().split('\n').length, 1, 'one line')
 })
 
-async function startedSpoke(t: Parameters<Parameters<typeof import('tap').default.test>[1]>[0], linger: string): Promise<{ run: Run; url: string; admin: string }> {
+async function startedSpoke(t: { teardown(fn: () => unknown): void }, linger: string): Promise<{ run: Run; url: string; admin: string }> {
   const dns = await startDnsServer()
   t.teardown(() => dns.close())
   const pods = await startPods(2)

@@ -39,6 +39,8 @@ else
   PIN_LOAD=()
 fi
 
+# Taken before anything starts: the benchmark itself keeps about two cores busy.
+LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/spoke-bench.XXXXXX")
 PIDS=()
 # Once reaped, a PID may be reused by someone else's process: cleanup must not signal it.
@@ -148,23 +150,27 @@ SPOKE_URL="http://127.0.0.1:$SPOKE_PORT/"
 DIRECT_URL="http://${POD_IPS[0]}:$NGINX_PORT/"
 
 # ---- helpers --------------------------------------------------------------------------------
-load1() { cut -d' ' -f1 /proc/loadavg; }
 # utime + stime of spoke, in clock ticks: how busy the proxy really was during a run.
 CLK_TCK=$(getconf CLK_TCK)
 spoke_ticks() { awk '{ print $14 + $15 }' "/proc/$SPOKE_PID/stat"; }
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }
+# "busy total" jiffies of cores 0 and 1 on one line. Core 0 far busier than spoke alone means
+# another process (this machine is shared) ran on spoke's core during the run.
+cores_jiffies() {
+  awk '$1 == "cpu0" || $1 == "cpu1" { t = 0; for (i = 2; i <= 9; i++) t += $i; printf "%d %d ", t - $5 - $6, t }' /proc/stat
+}
 
 # run_wrk NAME CONNECTIONS URL: warm-up, then the measured run into $TMP/NAME.wrk.
 run_wrk() {
   local name=$1 conns=$2 url=$3 secs=${DURATION%s}
-  echo "bench: $name ($conns connection(s), ${DURATION} after ${WARMUP} warm-up; load $(load1))" >&2
-  echo "$(load1)" >"$TMP/$name.load"
+  echo "bench: $name ($conns connection(s), ${DURATION} after ${WARMUP} warm-up)" >&2
   timeout $((${WARMUP%s} + 30)) "${PIN_LOAD[@]}" wrk -t1 -c"$conns" -d"$WARMUP" "$url" >/dev/null
-  local ticks0 t0 ticks1 t1
-  ticks0=$(spoke_ticks) t0=$(date +%s.%N)
+  local ticks0 t0 cores0 ticks1 t1 cores1
+  ticks0=$(spoke_ticks) t0=$(date +%s.%N) cores0=$(cores_jiffies)
   timeout $((secs + 30)) "${PIN_LOAD[@]}" wrk -t1 -c"$conns" -d"$DURATION" --latency "$url" >"$TMP/$name.wrk"
-  ticks1=$(spoke_ticks) t1=$(date +%s.%N)
+  ticks1=$(spoke_ticks) t1=$(date +%s.%N) cores1=$(cores_jiffies)
   calc "%.0f" "100 * ($ticks1 - $ticks0) / $CLK_TCK / ($t1 - $t0)" >"$TMP/$name.cpu"
+  echo "$cores0 $cores1" | awk '{ printf "%.0f%% / %.0f%%", 100 * ($5 - $1) / ($6 - $2), 100 * ($7 - $3) / ($8 - $4) }' >"$TMP/$name.cores"
 }
 
 # wrk prints latencies as 812.00us, 1.23ms, 2.00s or 1.50m; everything becomes milliseconds.
@@ -259,16 +265,17 @@ RSS_IDLE_MB=$(calc "%.1f" "$RSS_IDLE_KB / 1024")
   echo "- machine: $(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), node $(node --version), $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(wrk -v 2>&1 | head -1 | awk '{ print "wrk " $2 }')"
   echo "- pinning: ${PIN_SPOKE[*]:-none} for spoke, ${PIN_LOAD[*]:-none} for wrk and nginx"
   echo "- runs: wrk -t1, ${DURATION} measured after ${WARMUP} warm-up; pods: nginx, 1 worker, 3 addresses"
+  echo "- load average at start (1, 5, 15 min): $LOAD_AT_START"
   echo "- CPU profiler: $([ "$PROFILE" = 1 ] && echo "ON (numbers include its overhead)" || echo off)"
   echo
-  echo "| scenario | connections | req/s | p50 ms | p99 ms | errors | spoke CPU (% of its core) | load avg (1m) before |"
+  echo "| scenario | connections | req/s | p50 ms | p99 ms | errors | spoke CPU (% of a core) | core 0 / core 1 busy |"
   echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   for row in "direct-$CONNS:direct to one pod" "spoke-$CONNS:through spoke" "direct-1:direct to one pod" "spoke-1:through spoke"; do
     name=${row%%:*}
     cpu=—
     [[ $name == spoke-* ]] && cpu="$(cat "$TMP/$name.cpu")%"
     printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "${row#*:}" "${name##*-}" "$(rps "$name")" \
-      "$(pct "$name" 50)" "$(pct "$name" 99)" "$(errors "$name")" "$cpu" "$(cat "$TMP/$name.load")"
+      "$(pct "$name" 50)" "$(pct "$name" 99)" "$(errors "$name")" "$cpu" "$(cat "$TMP/$name.cores")"
   done
   echo
   echo "| measure | result | target | reached |"

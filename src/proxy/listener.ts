@@ -3,6 +3,7 @@
 // connection closes, and nothing it refuses is ever forwarded.
 import http from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { ListenerConfig } from '../config/types.ts'
 import type { Logger } from '../log.ts'
 import type { Upstream } from '../upstream/upstream.ts'
@@ -21,6 +22,8 @@ export class HttpListener {
   readonly counts: RequestCounts = { byStatus: new Float64Array(600) }
   #server: http.Server
   #draining = false
+  /** Upgraded (WebSocket) connections: Node stops tracking them, so shutdown must. */
+  #tunnels = new Set<Duplex>()
   #log: Logger
 
   constructor(config: ListenerConfig, upstream: Upstream, log: Logger, accessLog: boolean) {
@@ -42,7 +45,11 @@ export class HttpListener {
     }, accessLog ? (req, res) => this.#logged(req, res) : (req, res) => this.#handle(req, res))
     this.#server.on('connection', (socket: Socket) => bytesAtRest.set(socket, 0))
     this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#clientError(err, socket))
-    this.#server.on('upgrade', (req, socket, head) => tunnel(req, socket, head, upstream, this.counts))
+    this.#server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
+      this.#tunnels.add(socket)
+      socket.once('close', () => this.#tunnels.delete(socket))
+      tunnel(req, socket, head, upstream, this.counts)
+    })
   }
 
   listen(): Promise<AddressInfo> {
@@ -80,6 +87,7 @@ export class HttpListener {
 
   closeAllConnections(): void {
     this.#server.closeAllConnections()
+    for (const socket of this.#tunnels) socket.destroy()
   }
 
   #handle(req: http.IncomingMessage, res: http.ServerResponse): void {

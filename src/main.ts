@@ -6,6 +6,7 @@ import { toDocument } from './config/render.ts'
 import type { Config } from './config/types.ts'
 import { DnsDiscovery } from './discovery/dns.ts'
 import type { Logger } from './log.ts'
+import { formatHostPort } from './net.ts'
 import { createRegistry } from './metrics/registry.ts'
 import { HttpListener } from './proxy/listener.ts'
 import { type DiscoveryFactory, Upstream } from './upstream/upstream.ts'
@@ -124,5 +125,5 @@ export class Spoke {
 }
 
 function formatAddress(a: AddressInfo): string {
-  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`
+  return formatHostPort(a.address, a.port)
 }

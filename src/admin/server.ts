@@ -3,6 +3,7 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Registry } from 'prom-client'
 import type { HostPort } from '../config/types.ts'
+import { listenOn } from '../net.ts'
 import type { Upstream } from '../upstream/upstream.ts'
 import { endpointsDocument } from './endpoints.ts'
 
@@ -30,18 +31,7 @@ export class AdminServer {
   }
 
   listen(): Promise<AddressInfo> {
-    const { host, port } = this.#options.address
-    return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException): void => {
-        const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
-        reject(new Error(`admin listener: cannot listen on ${where}: ${err.code ?? err.message}`))
-      }
-      this.#server.once('error', onError)
-      this.#server.listen({ host, port }, () => {
-        this.#server.off('error', onError)
-        resolve(this.#server.address() as AddressInfo)
-      })
-    })
+    return listenOn(this.#server, this.#options.address, 'admin listener')
   }
 
   get address(): AddressInfo | null {

@@ -4,6 +4,7 @@
 import { isIPv4, isIPv6 } from 'node:net'
 import type { HostPort } from './types.ts'
 import { formatDuration, formatPercent, formatSize, parseDuration, parsePercent, parseSize } from './units.ts'
+import { formatHostPort } from '../net.ts'
 
 export interface ConfigError {
   /** `upstreams[0].connection.maxLifetime`; "" for the whole file. */
@@ -232,7 +233,7 @@ export function hostPort(opts: { minPort: number; defaultPort?: number }): Field
       }
       return hp
     },
-    render: (value) => formatHostPort(value as HostPort),
+    render: (value) => renderHostPort(value as HostPort),
   }
 }
 
@@ -247,8 +248,8 @@ export function parseHostPort(s: string, defaultPort?: number): HostPort | null 
   return { host: v6 ?? v4, port: port === undefined ? (defaultPort as number) : Number(port) }
 }
 
-export function formatHostPort({ host, port }: HostPort): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
+export function renderHostPort({ host, port }: HostPort): string {
+  return formatHostPort(host, port)
 }
 
 // ---- messages

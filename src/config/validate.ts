@@ -3,7 +3,7 @@
 // frozen and fully defaulted, or the list of every problem found.
 import { isIP } from 'node:net'
 import {
-  BAD, boolean, child, choice, defaulted, didYouMean, duration, formatHostPort, good, hostPort, integer, list,
+  BAD, boolean, child, choice, defaulted, didYouMean, duration, renderHostPort, good, hostPort, integer, list,
   object, optional, percent, report, required, size, text,
 } from './schema.ts'
 import type { ConfigError, Ctx, Field, Parsed } from './schema.ts'
@@ -316,7 +316,7 @@ function uniqueAddresses(listeners: readonly Located[], admin: unknown, ctx: Ctx
   const seen = new Map<string, string>()
   const claim = (protocol: unknown, address: unknown, at: string): void => {
     if (!good(protocol, address) || (address as { port: number }).port === 0) return
-    const key = `${protocol === 'udp' ? 'udp' : 'tcp'} ${formatHostPort(address as { host: string; port: number })}`
+    const key = `${protocol === 'udp' ? 'udp' : 'tcp'} ${renderHostPort(address as { host: string; port: number })}`
     const first = seen.get(key)
     if (first === undefined) seen.set(key, at)
     else report(ctx, at, `is already used by ${first}`)

@@ -2,6 +2,7 @@
 // that counts what reaches it. Used by `spoke demo`, the tests and the benchmarks.
 import http from 'node:http'
 import type { Socket } from 'node:net'
+import { formatHostPort } from '../net.ts'
 
 export interface PodRequest {
   readonly method: string
@@ -68,7 +69,7 @@ export class Pod {
   }
 
   get address(): string {
-    return this.host.includes(':') ? `[${this.host}]:${this.port}` : `${this.host}:${this.port}`
+    return formatHostPort(this.host, this.port)
   }
 
   get openConnections(): number {

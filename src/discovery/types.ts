@@ -1,3 +1,5 @@
+import { formatHostPort } from '../net.ts'
+
 // Discovery is a stream of updates (linkerd2-proxy's Resolve): each completed query yields one
 // update, and the upstream diffs it against the set it holds. Tests can feed updates directly.
 
@@ -29,5 +31,5 @@ export type DiscoveryListener = (update: DiscoveryUpdate) => void
 
 /** `10.0.0.1:80`, `[::1]:80`: the stable key of an endpoint, and how /endpoints names it. */
 export function endpointKey(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`
+  return formatHostPort(address, port)
 }

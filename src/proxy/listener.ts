@@ -6,6 +6,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { ListenerConfig } from '../config/types.ts'
 import type { Logger } from '../log.ts'
+import { listenOn } from '../net.ts'
 import type { Upstream } from '../upstream/upstream.ts'
 import { type ErrorCode, rawHttp1Error } from './errors.ts'
 import { CLIENT_CLOSED, Exchange, type RequestCounts } from './forward.ts'
@@ -53,17 +54,7 @@ export class HttpListener {
   }
 
   listen(): Promise<AddressInfo> {
-    const { host, port } = this.config.address
-    return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException): void => {
-        reject(new Error(`listener ${this.name}: cannot listen on ${formatAddress(host, port)}: ${err.code ?? err.message}`))
-      }
-      this.#server.once('error', onError)
-      this.#server.listen({ host, port }, () => {
-        this.#server.off('error', onError)
-        resolve(this.#server.address() as AddressInfo)
-      })
-    })
+    return listenOn(this.#server, this.config.address, `listener ${this.name}`)
   }
 
   get address(): AddressInfo | null {
@@ -177,8 +168,4 @@ function absoluteFormPath(target: string): string | null {
   } catch {
     return null
   }
-}
-
-function formatAddress(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
 }

@@ -4,7 +4,7 @@
 #   bash bench/run.sh                 # or: npm run bench
 #   BENCH_PROFILE=1 bash bench/run.sh # also a V8 CPU profile of spoke, top functions printed
 #
-# Knobs: BENCH_DURATION (10s), BENCH_WARMUP (2s), BENCH_CONNECTIONS (50).
+# Knobs: BENCH_DURATION (10s), BENCH_WARMUP (2s), BENCH_CONNECTIONS (50), BENCH_NODE_FLAGS (none).
 # Writes bench/out/results.md (bench/out/results-profile.md with BENCH_PROFILE=1).
 set -euo pipefail
 
@@ -27,6 +27,13 @@ for tool in wrk nginx node curl taskset timeout; do
 done
 node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 22 || (a === 22 && b >= 18) ? 0 : 1)' ||
   die "Node >= 22.18 is needed to run the TypeScript sources (found $(node --version))"
+
+# bin/spoke.js runs the compiled dist/, which `npm run bench` builds first.
+if grep -q 'dist/' bin/spoke.js; then
+  [ -f dist/cli.js ] || die "dist/ is missing: run 'npm run build' first (or 'npm run bench', which builds)"
+  [ -z "$(find src -name '*.ts' -newer dist/cli.js -print -quit)" ] ||
+    echo "bench: warning: src/ is newer than dist/; 'npm run build' to measure the current code" >&2
+fi
 
 # Spoke gets core 0 to itself; load generator and pods share core 1, so the client and the pods
 # never steal the proxy's CPU.
@@ -130,12 +137,15 @@ upstreams:
     port: $NGINX_PORT
     protocol: http1
 EOF
-NODE_FLAGS=()
+# Extra Node/V8 flags for spoke, e.g. BENCH_NODE_FLAGS="--max-semi-space-size=2".
+read -r -a NODE_FLAGS <<<"${BENCH_NODE_FLAGS:-}"
 if [ "$PROFILE" = 1 ]; then
   rm -f "$OUT/spoke.cpuprofile"
-  NODE_FLAGS=(--cpu-prof "--cpu-prof-dir=$OUT" --cpu-prof-name=spoke.cpuprofile)
+  NODE_FLAGS+=(--cpu-prof "--cpu-prof-dir=$OUT" --cpu-prof-name=spoke.cpuprofile)
 fi
-"${PIN_SPOKE[@]}" node "${NODE_FLAGS[@]}" bin/spoke.js run -c "$TMP/spoke.yaml" --log-level warn >"$TMP/spoke.log" 2>&1 &
+# Started as the `spoke` executable, as users run it, so its shebang's V8 flags apply; extra
+# flags travel in NODE_OPTIONS.
+NODE_OPTIONS="${NODE_FLAGS[*]}" "${PIN_SPOKE[@]}" ./bin/spoke.js run -c "$TMP/spoke.yaml" --log-level warn >"$TMP/spoke.log" 2>&1 &
 SPOKE_PID=$!
 PIDS+=("$SPOKE_PID")
 for _ in $(seq 150); do
@@ -150,9 +160,10 @@ SPOKE_URL="http://127.0.0.1:$SPOKE_PORT/"
 DIRECT_URL="http://${POD_IPS[0]}:$NGINX_PORT/"
 
 # ---- helpers --------------------------------------------------------------------------------
-# utime + stime of spoke, in clock ticks: how busy the proxy really was during a run.
+# "utime stime" of spoke, in clock ticks: how busy the proxy really was, and how much of it
+# the kernel (loopback TCP) took.
 CLK_TCK=$(getconf CLK_TCK)
-spoke_ticks() { awk '{ print $14 + $15 }' "/proc/$SPOKE_PID/stat"; }
+spoke_ticks() { awk '{ print $14, $15 }' "/proc/$SPOKE_PID/stat"; }
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 # "busy total" jiffies of cores 0 and 1 on one line. Core 0 far busier than spoke alone means
 # another process (this machine is shared) ran on spoke's core during the run.
@@ -169,8 +180,18 @@ run_wrk() {
   ticks0=$(spoke_ticks) t0=$(date +%s.%N) cores0=$(cores_jiffies)
   timeout $((secs + 30)) "${PIN_LOAD[@]}" wrk -t1 -c"$conns" -d"$DURATION" --latency "$url" >"$TMP/$name.wrk"
   ticks1=$(spoke_ticks) t1=$(date +%s.%N) cores1=$(cores_jiffies)
-  calc "%.0f" "100 * ($ticks1 - $ticks0) / $CLK_TCK / ($t1 - $t0)" >"$TMP/$name.cpu"
-  echo "$cores0 $cores1" | awk '{ printf "%.0f%% / %.0f%%", 100 * ($5 - $1) / ($6 - $2), 100 * ($7 - $3) / ($8 - $4) }' >"$TMP/$name.cores"
+  echo "$ticks0 $ticks1" | awk -v hz="$CLK_TCK" -v secs="$(calc "%f" "$t1 - $t0")" \
+    '{ printf "%.0f %.0f", 100 * ($3 + $4 - $1 - $2) / hz / secs, 100 * ($4 - $2) / hz / secs }' >"$TMP/$name.cpu"
+  echo "$cores0 $cores1" | awk '{ printf "%.0f %.0f", 100 * ($5 - $1) / ($6 - $2), 100 * ($7 - $3) / ($8 - $4) }' >"$TMP/$name.cores"
+}
+
+# Core 0 is meant for spoke alone: busier than spoke itself (kernel networking on its behalf
+# included) by more than 15 points means a stranger shared it and the run is suspect.
+disturbed() {
+  local spoke=0 core0
+  [[ $1 == spoke-* ]] && read -r spoke _ <"$TMP/$1.cpu"
+  read -r core0 _ <"$TMP/$1.cores"
+  [ $((core0 - spoke)) -gt 15 ]
 }
 
 # wrk prints latencies as 812.00us, 1.23ms, 2.00s or 1.50m; everything becomes milliseconds.
@@ -219,6 +240,15 @@ touch "$TMP/rss.stop"
 wait "$RSS_SAMPLER" || true
 forget "$RSS_SAMPLER"
 RSS_MAX_KB=$(sort -n "$TMP/rss.samples" | tail -1)
+# Where the memory sits right after the load: V8's heap spaces and memory outside the heap.
+MEMORY_BREAKDOWN=$(curl -sf "http://127.0.0.1:$ADMIN_PORT/metrics" | awk '
+  /^process_resident_memory_bytes / { rss = $2 }
+  /^nodejs_heap_space_size_total_bytes\{space="new"\}/ { newspace = $2 }
+  /^nodejs_heap_space_size_total_bytes\{space="old"\}/ { old = $2 }
+  /^nodejs_heap_space_size_total_bytes\{space="code"\}/ { code = $2 }
+  /^nodejs_heap_size_total_bytes / { heap = $2 }
+  /^nodejs_external_memory_bytes / { ext = $2 }
+  END { m = 1048576; printf "RSS %.1f MiB: V8 heap %.1f MiB (new space %.1f, old %.1f, code %.1f), external %.1f MiB, the rest (code of Node itself, stacks, malloc, kernel buffers) %.1f MiB", rss/m, heap/m, newspace/m, old/m, code/m, ext/m, (rss-heap-ext)/m }')
 endpoint_requests >"$TMP/endpoints.loaded"
 
 run_wrk direct-1 1 "$DIRECT_URL"
@@ -262,6 +292,7 @@ RSS_IDLE_MB=$(calc "%.1f" "$RSS_IDLE_KB / 1024")
   echo "## spoke HTTP/1.1 benchmark"
   echo
   echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "- spoke: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src bin 2>/dev/null || echo ' + uncommitted changes')"
   echo "- machine: $(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), node $(node --version), $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(wrk -v 2>&1 | head -1 | awk '{ print "wrk " $2 }')"
   echo "- pinning: ${PIN_SPOKE[*]:-none} for spoke, ${PIN_LOAD[*]:-none} for wrk and nginx"
   echo "- runs: wrk -t1, ${DURATION} measured after ${WARMUP} warm-up; pods: nginx, 1 worker, 3 addresses"
@@ -273,10 +304,16 @@ RSS_IDLE_MB=$(calc "%.1f" "$RSS_IDLE_KB / 1024")
   for row in "direct-$CONNS:direct to one pod" "spoke-$CONNS:through spoke" "direct-1:direct to one pod" "spoke-1:through spoke"; do
     name=${row%%:*}
     cpu=—
-    [[ $name == spoke-* ]] && cpu="$(cat "$TMP/$name.cpu")%"
+    [[ $name == spoke-* ]] && cpu=$(awk '{ printf "%s%% (kernel %s%%)", $1, $2 }' "$TMP/$name.cpu")
     printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "${row#*:}" "${name##*-}" "$(rps "$name")" \
-      "$(pct "$name" 50)" "$(pct "$name" 99)" "$(errors "$name")" "$cpu" "$(cat "$TMP/$name.cores")"
+      "$(pct "$name" 50)" "$(pct "$name" 99)" "$(errors "$name")" "$cpu" "$(awk '{ printf "%s%% / %s%%", $1, $2 }' "$TMP/$name.cores")"
   done
+  suspect=()
+  for name in direct-$CONNS spoke-$CONNS direct-1 spoke-1; do disturbed "$name" && suspect+=("$name"); done
+  if [ ${#suspect[@]} -gt 0 ]; then
+    echo
+    echo "**Other processes used core 0 during: ${suspect[*]}. Rerun on a quiet machine before trusting those rows.**"
+  fi
   echo
   echo "| measure | result | target | reached |"
   echo "| --- | ---: | ---: | --- |"
@@ -284,6 +321,7 @@ RSS_IDLE_MB=$(calc "%.1f" "$RSS_IDLE_KB / 1024")
   echo "| added p50 latency at 1 connection (spoke − direct) | $ADDED_P50 ms | ≤ 0.1 ms | $(yes_no "$ADDED_P50 <= 0.1") |"
   echo "| added p99 latency at 1 connection (spoke − direct) | $ADDED_P99 ms | — | — |"
   echo "| spoke max RSS during the $CONNS-connection run | $RSS_MAX_MB MiB (idle before: $RSS_IDLE_MB MiB) | ≤ 80 MB | $(yes_no "$RSS_MAX_MB <= 80") |"
+  echo "| memory right after the $CONNS-connection run | ${MEMORY_BREAKDOWN:-not read} | — | — |"
   echo "| upstream connections per pod after the $CONNS-connection run | $POOLS | — | — |"
   echo "| per-pod shares, 1 connection through spoke | $SHARES | even over $POD_COUNT pods | max − min = $SHARE_SPREAD pts |"
 } >"$TMP/results.md"

@@ -25,12 +25,13 @@ const where = (f: CallFrame): string => {
 
 const origin = (f: CallFrame): string => {
   const url = f.url.startsWith(root) ? f.url.slice(root.length) : f.url
-  if (url.startsWith('src/')) return 'spoke (src/)'
+  if (url.startsWith('src/') || url.startsWith('dist/')) return 'spoke (src/, dist/)'
   if (url.startsWith('node_modules/')) return url.split('/').slice(0, 2).join('/')
-  if (url.startsWith('node:')) return 'node core (node:*)'
-  if (f.functionName === '(idle)') return '(idle)'
-  if (f.functionName === '(garbage collector)') return '(garbage collector)'
-  return 'native / V8 (program, builtins)'
+  if (url.startsWith('node:')) return 'node core JS (node:*)'
+  if (url.startsWith('wasm://')) return 'WebAssembly (wasm://)'
+  if (url !== '') return 'other JS'
+  if (f.functionName.startsWith('(')) return f.functionName
+  return 'native functions (C++ bindings, V8 builtins)'
 }
 
 // A sample's self time is the gap until the next sample (what DevTools shows); the last one

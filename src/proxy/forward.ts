@@ -9,7 +9,9 @@ import { PoolClosedError, type Waiter } from '../transport/pool.ts'
 import type { Endpoint } from '../upstream/endpoint.ts'
 import type { Upstream } from '../upstream/upstream.ts'
 import { type ErrorCode, isGrpcContentType } from './errors.ts'
-import { downstreamResponseHeaders, IDEMPOTENT_METHODS, upstreamRequestHeaders } from './headers.ts'
+import { requestEnded, requestStarted, type InFlight } from './client-socket.ts'
+import { downstreamResponseHeaders, IDEMPOTENT_METHODS } from './headers.ts'
+import { type RequestHead, setAuthority } from './request-head.ts'
 import { sendError } from './respond.ts'
 
 /** What the listener counts: answers to the app by HTTP status (spoke_requests_total). */
@@ -27,8 +29,9 @@ class AbortedByProxy extends Error {
   }
 }
 
-export class Exchange implements Waiter {
+export class Exchange implements Waiter, InFlight {
   readonly #req: IncomingMessage
+  readonly #head: RequestHead
   readonly #res: ServerResponse
   readonly #upstream: Upstream
   readonly #counts: RequestCounts
@@ -48,18 +51,19 @@ export class Exchange implements Waiter {
   /** Whether this request holds one of the upstream's maxConcurrentRequests slots. */
   #admitted = false
   #lastError: { code: ErrorCode; message: string } | null = null
+  /** Listening for 'drain' only once the app's connection first pushes back. */
+  #drainWatched = false
 
-  constructor(req: IncomingMessage, res: ServerResponse, path: string, upstream: Upstream, counts: RequestCounts) {
+  constructor(req: IncomingMessage, res: ServerResponse, path: string, head: RequestHead, upstream: Upstream, counts: RequestCounts) {
     this.#req = req
     this.#res = res
     this.#path = path
+    this.#head = head
     this.#upstream = upstream
     this.#counts = counts
-    const headers = req.headers
-    this.#grpc = isGrpcContentType(headers['content-type'])
-    this.#mayRetry = IDEMPOTENT_METHODS.has(req.method!) || headers['x-spoke-retry'] === 'always'
-    const length = headers['content-length']
-    this.#hasBody = headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
+    this.#grpc = isGrpcContentType(head.contentType)
+    this.#mayRetry = IDEMPOTENT_METHODS.has(req.method!) || head.retryAlways
+    this.#hasBody = head.transferEncoding || (head.contentLength !== undefined && head.contentLength !== '0')
   }
 
   start(): void {
@@ -72,8 +76,7 @@ export class Exchange implements Waiter {
     this.#admitted = true
     const timeoutMs = upstream.config.timeouts.requestMs
     if (timeoutMs > 0) this.#timer = setTimeout(() => this.#timedOut(), timeoutMs)
-    this.#res.on('close', () => { if (!this.#done) this.#clientGone() })
-    this.#res.on('drain', () => this.#attempt?.resume())
+    requestStarted(this.#req.socket, this)
     this.#next()
   }
 
@@ -120,13 +123,13 @@ export class Exchange implements Waiter {
     endpoint.requests++
     const attempt = new Attempt(this, endpoint, connection)
     this.#attempt = attempt
-    const config = this.#upstream.config
-    const headers = upstreamRequestHeaders(this.#req.rawHeaders, config.hostRewrite === 'service' ? endpoint.authority : null)
+    const head = this.#head
+    setAuthority(head, this.#upstream.config.hostRewrite === 'service' || head.host === null ? endpoint.authority : head.host)
     try {
       connection.dispatch({
         path: this.#path,
         method: this.#req.method as Dispatcher.HttpMethod,
-        headers,
+        headers: head.upstreamHeaders,
         body: this.#hasBody ? this.#req : null,
       }, attempt)
     } catch (err) {
@@ -148,7 +151,12 @@ export class Exchange implements Waiter {
   }
 
   responseData(chunk: Buffer): boolean {
-    return this.#res.write(chunk)
+    if (this.#res.write(chunk)) return true
+    if (!this.#drainWatched) {
+      this.#drainWatched = true
+      this.#res.on('drain', () => this.#attempt?.resume())
+    }
+    return false
   }
 
   responseEnded(trailers: IncomingHttpHeaders): void {
@@ -211,7 +219,9 @@ export class Exchange implements Waiter {
     this.#fail('timeout', `no complete answer within ${this.#upstream.config.timeouts.requestMs}ms`)
   }
 
-  #clientGone(): void {
+  /** The app's connection closed before the answer was complete. */
+  clientGone(): void {
+    if (this.#done) return
     this.#abortAttempt('client closed the request')
     this.#finish(CLIENT_CLOSED)
   }
@@ -233,6 +243,7 @@ export class Exchange implements Waiter {
   #finish(status: number): void {
     if (this.#done) return
     this.#done = true
+    requestEnded(this.#req.socket, this)
     if (this.#timer !== null) clearTimeout(this.#timer)
     const upstream = this.#upstream
     if (this.#admitted) upstream.inFlight--

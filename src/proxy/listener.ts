@@ -9,12 +9,11 @@ import type { Logger } from '../log.ts'
 import { listenOn } from '../net.ts'
 import type { Upstream } from '../upstream/upstream.ts'
 import { type ErrorCode, rawHttp1Error } from './errors.ts'
+import { partialRequestArrived, watchClientSocket } from './client-socket.ts'
 import { CLIENT_CLOSED, Exchange, type RequestCounts } from './forward.ts'
+import { readRequestHead, type RequestHead } from './request-head.ts'
 import { sendError } from './respond.ts'
 import { tunnel } from './tunnel.ts'
-
-/** Bytes a socket had read when its last response finished: more now means a request began. */
-const bytesAtRest = new WeakMap<Socket, number>()
 
 export class HttpListener {
   readonly name: string
@@ -44,7 +43,7 @@ export class HttpListener {
       requireHostHeader: false,
       noDelay: true,
     }, accessLog ? (req, res) => this.#logged(req, res) : (req, res) => this.#handle(req, res))
-    this.#server.on('connection', (socket: Socket) => bytesAtRest.set(socket, 0))
+    this.#server.on('connection', watchClientSocket)
     this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#clientError(err, socket))
     this.#server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
       this.#tunnels.add(socket)
@@ -82,10 +81,9 @@ export class HttpListener {
   }
 
   #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const socket = req.socket
-    res.once('finish', () => bytesAtRest.set(socket, socket.bytesRead))
     if (this.#draining) res.shouldKeepAlive = false
-    const refusal = framingProblem(req)
+    const head = readRequestHead(req.rawHeaders)
+    const refusal = framingProblem(req, head)
     if (refusal !== null) {
       this.#refuse(res, 'bad_request', refusal)
       return
@@ -99,7 +97,7 @@ export class HttpListener {
       }
       path = absolute
     }
-    new Exchange(req, res, path, this.upstream, this.counts).start()
+    new Exchange(req, res, path, head, this.upstream, this.counts).start()
   }
 
   #logged(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -127,7 +125,7 @@ export class HttpListener {
     }
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
       // headersTimeout: a 408 only if part of a request had arrived (SPEC §8), else just close.
-      if (socket.bytesRead > (bytesAtRest.get(socket) ?? 0)) {
+      if (partialRequestArrived(socket)) {
         this.counts.byStatus[408]++
         socket.end('HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
       } else {
@@ -146,17 +144,11 @@ export class HttpListener {
  * What llhttp lets through but a proxy must refuse (RFC 9112 §6.3): a missing Host, and
  * Content-Length that disagrees with itself or sits beside Transfer-Encoding.
  */
-function framingProblem(req: http.IncomingMessage): string | null {
-  const headers = req.headers
-  if (headers.host === undefined && req.httpVersionMinor === 1 && req.httpVersionMajor === 1) return 'HTTP/1.1 request without Host'
-  if (headers['content-length'] === undefined) return null
-  if (headers['transfer-encoding'] !== undefined) return 'both Content-Length and Transfer-Encoding'
-  let seen = 0
-  const raw = req.rawHeaders
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i].length === 14 && raw[i].toLowerCase() === 'content-length') seen++
-  }
-  return seen > 1 ? 'duplicate Content-Length' : null
+function framingProblem(req: http.IncomingMessage, head: RequestHead): string | null {
+  if (head.host === null && req.httpVersionMinor === 1 && req.httpVersionMajor === 1) return 'HTTP/1.1 request without Host'
+  if (head.contentLengths === 0) return null
+  if (head.transferEncoding) return 'both Content-Length and Transfer-Encoding'
+  return head.contentLengths > 1 ? 'duplicate Content-Length' : null
 }
 
 /** `http://host/path?q` → `/path?q`; anything else (`*`, authority-form) → null. */

@@ -1,0 +1,90 @@
+// One pass over the app's raw request headers gives both what spoke needs to know (framing,
+// gRPC, retry permission) and the header list sent upstream. Reading Node's `req.headers`
+// instead would make Node build a second, object-shaped copy of every header per request.
+
+/** Request headers that never cross spoke (RFC 9110 §7.6.1 hop-by-hop, plus spoke's own). */
+const DROPPED = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'transfer-encoding', 'upgrade',
+  'http2-settings',
+  // Replaced by the rewritten authority, or re-added as the app sent it with hostRewrite: keep.
+  'host',
+  // Node has already answered 100-continue to the app; undici refuses to send Expect itself.
+  'expect',
+  // Instructions to spoke.
+  'x-spoke-retry', 'x-spoke-pod',
+])
+
+export interface RequestHead {
+  /**
+   * The headers for the pod as undici's flat [name, value, …] list. The last pair is the Host:
+   * set its value with `setAuthority` before each attempt.
+   */
+  readonly upstreamHeaders: string[]
+  readonly host: string | null
+  readonly contentType: string | undefined
+  /** How many Content-Length fields arrived (more than one is ambiguous framing). */
+  readonly contentLengths: number
+  readonly contentLength: string | undefined
+  readonly transferEncoding: boolean
+  readonly retryAlways: boolean
+}
+
+export function readRequestHead(raw: readonly string[]): RequestHead {
+  const out: string[] = []
+  let host: string | null = null
+  let connection: string[] | null = null
+  let contentType: string | undefined
+  let contentLength: string | undefined
+  let contentLengths = 0
+  let transferEncoding = false
+  let retryAlways = false
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]
+    const value = raw[i + 1]
+    const lower = name.toLowerCase()
+    if (lower === 'content-type') contentType = value
+    else if (lower === 'content-length') {
+      contentLength = value
+      contentLengths++
+    }
+    if (!DROPPED.has(lower)) {
+      out.push(name, value)
+      continue
+    }
+    switch (lower) {
+      case 'connection': (connection ??= []).push(value); break
+      case 'host': host = value; break
+      case 'transfer-encoding': transferEncoding = true; break
+      case 'x-spoke-retry': retryAlways = value === 'always'; break
+      // gRPC needs `te: trailers` end to end; any other TE coding is this hop's business.
+      case 'te': if (/(^|,)\s*trailers\s*(;|,|$)/i.test(value)) out.push('te', 'trailers'); break
+    }
+  }
+  const upstreamHeaders = connection === null ? out : withoutTokens(out, connectionTokens(connection))
+  upstreamHeaders.push('host', host ?? '')
+  return { upstreamHeaders, host, contentType, contentLengths, contentLength, transferEncoding, retryAlways }
+}
+
+/** Sets the Host sent upstream (the last pair of upstreamHeaders). */
+export function setAuthority(head: RequestHead, authority: string): void {
+  head.upstreamHeaders[head.upstreamHeaders.length - 1] = authority
+}
+
+/** Lower-cased header names listed in Connection values (each of them is hop-by-hop too). */
+export function connectionTokens(values: readonly string[]): Set<string> {
+  const tokens = new Set<string>()
+  for (const v of values) {
+    for (const t of v.split(',')) {
+      const name = t.trim().toLowerCase()
+      if (name !== '' && name !== 'close' && name !== 'keep-alive') tokens.add(name)
+    }
+  }
+  return tokens
+}
+
+function withoutTokens(flat: string[], tokens: Set<string>): string[] {
+  if (tokens.size === 0) return flat
+  const out: string[] = []
+  for (let i = 0; i < flat.length; i += 2) if (!tokens.has(flat[i].toLowerCase())) out.push(flat[i], flat[i + 1])
+  return out
+}

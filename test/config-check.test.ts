@@ -44,8 +44,8 @@ t.test('an invalid file prints every problem, one per line, and exits 2', async 
     `${file}: listeners[0].upstream: no upstream is named "order" (did you mean "orders"?)`,
     `${file}: upstreams[0].connection.idleTimeout: must be a duration such as "250ms", "5s", "10m" or "1h", not "60x"`,
     `${file}: upstreams[0].connection.maxLifetme: unknown key (did you mean "maxLifetime"?)`,
+    `${file}: upstreams[0].mode: broadcast is not supported yet`,
     `${file}: upstreams[0].port: must be an integer from 1 to 65535, not 70000`,
-    `${file}: upstreams[0].protocol: h2c is not supported yet`,
     `${file}: upstreams[1].portName: set either port or portName, not both`,
   ])
 })

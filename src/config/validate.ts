@@ -23,7 +23,6 @@ export type ValidationResult =
  */
 export const NOT_YET: ReadonlySet<string> = new Set([
   'listener.protocol: udp',
-  'upstream.protocol: h2c',
   'upstream.protocol: udp',
   'upstream.mode: broadcast',
   'upstream.policy: consistent_hash',

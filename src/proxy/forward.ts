@@ -1,9 +1,11 @@
 // One request through spoke in balance mode: pick a pod, take a connection, stream the request
 // and the response both ways with backpressure, retry where SPEC §4 allows, count everything.
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import type { Dispatcher } from 'undici'
 import type { RetryReason } from '../config/types.ts'
+import { BodyRecorder } from '../transport/body-recorder.ts'
 import type { Connection } from '../transport/connection.ts'
+import { RefusedStreamError } from '../transport/h2-connection.ts'
 import { ConnectError } from '../transport/dial.ts'
 import { PoolClosedError, type Waiter } from '../transport/pool.ts'
 import type { Endpoint } from '../upstream/endpoint.ts'
@@ -12,7 +14,7 @@ import { type ErrorCode, isGrpcContentType } from './errors.ts'
 import { requestEnded, requestStarted, type InFlight } from './client-socket.ts'
 import { downstreamResponseHeaders, IDEMPOTENT_METHODS } from './headers.ts'
 import { type RequestHead, setAuthority } from './request-head.ts'
-import { sendError } from './respond.ts'
+import { abortResponse, type AppRequest, type AppResponse, sendError, writer } from './respond.ts'
 
 /** What the listener counts: answers to the app by HTTP status (spoke_requests_total). */
 export interface RequestCounts {
@@ -30,9 +32,11 @@ class AbortedByProxy extends Error {
 }
 
 export class Exchange implements Waiter, InFlight {
-  readonly #req: IncomingMessage
+  readonly #req: AppRequest
   readonly #head: RequestHead
-  readonly #res: ServerResponse
+  readonly #res: AppResponse
+  /** The same object as #res, typed by the methods both protocols share. */
+  readonly #out: ServerResponse
   readonly #upstream: Upstream
   readonly #counts: RequestCounts
   readonly #startedAt = performance.now()
@@ -53,17 +57,24 @@ export class Exchange implements Waiter, InFlight {
   #lastError: { code: ErrorCode; message: string } | null = null
   /** Listening for 'drain' only once the app's connection first pushes back. */
   #drainWatched = false
+  /** A copy of the body for sending it again after an h2c pod refused it unprocessed. */
+  readonly #recorder: BodyRecorder | null
 
-  constructor(req: IncomingMessage, res: ServerResponse, path: string, head: RequestHead, upstream: Upstream, counts: RequestCounts) {
+  constructor(req: AppRequest, res: AppResponse, path: string, head: RequestHead, upstream: Upstream, counts: RequestCounts) {
     this.#req = req
     this.#res = res
+    this.#out = writer(res)
     this.#path = path
     this.#head = head
     this.#upstream = upstream
     this.#counts = counts
     this.#grpc = isGrpcContentType(head.contentType)
     this.#mayRetry = IDEMPOTENT_METHODS.has(req.method!) || head.retryAlways
-    this.#hasBody = head.transferEncoding || (head.contentLength !== undefined && head.contentLength !== '0')
+    // HTTP/2 requests carry no framing headers: a body is there unless the stream already ended.
+    this.#hasBody = 'stream' in req
+      ? !req.stream.readableEnded || req.readableLength > 0
+      : head.transferEncoding || (head.contentLength !== undefined && head.contentLength !== '0')
+    this.#recorder = this.#hasBody && upstream.config.protocol === 'h2c' ? new BodyRecorder() : null
   }
 
   start(): void {
@@ -76,7 +87,16 @@ export class Exchange implements Waiter, InFlight {
     this.#admitted = true
     const timeoutMs = upstream.config.timeouts.requestMs
     if (timeoutMs > 0) this.#timer = setTimeout(() => this.#timedOut(), timeoutMs)
-    requestStarted(this.#req.socket, this)
+    if ('stream' in this.#res) {
+      // An HTTP/2 request ends with its stream (RST_STREAM), not with the connection.
+      this.#res.stream.once('close', () => this.clientGone())
+    } else {
+      requestStarted(this.#req.socket, this)
+    }
+    if (this.#grpc && upstream.config.protocol === 'http1') {
+      this.#fail('bad_request', `gRPC needs HTTP/2 to the pods; upstream ${upstream.name} speaks HTTP/1.1 (set protocol: h2c)`)
+      return
+    }
     this.#next()
   }
 
@@ -99,8 +119,8 @@ export class Exchange implements Waiter, InFlight {
       this.#next()
       return
     }
-    const refused = error instanceof ConnectError
-    this.#attemptFailed(refused ? 'connect_failed' : 'upstream_reset', refused ? 'connect-failure' : 'reset-before-response', error.message)
+    if (error instanceof ConnectError) this.#attemptFailed('connect_failed', 'connect-failure', error.message)
+    else this.#attemptFailed('upstream_reset', 'reset-before-response', error.message)
   }
 
   #next(): void {
@@ -130,13 +150,21 @@ export class Exchange implements Waiter, InFlight {
         path: this.#path,
         method: this.#req.method as Dispatcher.HttpMethod,
         headers: head.upstreamHeaders,
-        body: this.#hasBody ? this.#req : null,
+        body: this.#body(),
+        bodyRecorder: this.#recorder,
       }, attempt)
     } catch (err) {
       // undici validates synchronously what Node's parser let through.
       attempt.settle()
       this.#fail('bad_request', `request refused: ${(err as Error).message}`)
     }
+  }
+
+  /** The app's body stream, or on a later attempt the copy recorded while the first one sent it. */
+  #body(): AppRequest | Buffer | null {
+    if (!this.#hasBody) return null
+    if (!this.#req.readableDidRead) return this.#req
+    return this.#recorder?.replay() ?? this.#req
   }
 
   // Attempt callbacks (only from the current attempt).
@@ -147,14 +175,14 @@ export class Exchange implements Waiter, InFlight {
     if (status >= 500) this.#upstream.recordFailure(endpoint)
     else this.#upstream.recordSuccess(endpoint)
     if (this.#done) return
-    this.#res.writeHead(status, downstreamResponseHeaders(headers))
+    this.#out.writeHead(status, downstreamResponseHeaders(headers))
   }
 
   responseData(chunk: Buffer): boolean {
-    if (this.#res.write(chunk)) return true
+    if (this.#out.write(chunk)) return true
     if (!this.#drainWatched) {
       this.#drainWatched = true
-      this.#res.on('drain', () => this.#attempt?.resume())
+      this.#out.on('drain', () => this.#attempt?.resume())
     }
     return false
   }
@@ -163,10 +191,10 @@ export class Exchange implements Waiter, InFlight {
     if (this.#done) return
     for (const _ in trailers) {
       // Delivered only where the response is chunked (Node drops them otherwise).
-      this.#res.addTrailers(trailers as Record<string, string>)
+      this.#out.addTrailers(trailers as Record<string, string>)
       break
     }
-    this.#res.end()
+    this.#out.end()
     this.#finish(this.#res.statusCode)
   }
 
@@ -176,8 +204,12 @@ export class Exchange implements Waiter, InFlight {
       // Mid-body: the only honest signal left is a broken connection.
       attempt.endpoint.countError('upstream_reset')
       this.#upstream.recordFailure(attempt.endpoint)
-      this.#res.destroy(error)
+      abortResponse(this.#res)
       this.#finish(this.#res.statusCode)
+      return
+    }
+    if (error instanceof RefusedStreamError) {
+      this.#attemptFailed('upstream_reset', 'refused-stream', error.message)
       return
     }
     this.#attemptFailed('upstream_reset', 'reset-before-response', `the endpoint closed the connection before answering: ${error.message}`)
@@ -185,12 +217,15 @@ export class Exchange implements Waiter, InFlight {
 
   #attemptFailed(code: ErrorCode, reason: RetryReason, message: string): void {
     const endpoint = this.#endpoint!
+    const refused = reason === 'refused-stream'
     endpoint.countError(code)
-    this.#upstream.recordFailure(endpoint)
+    // A pod shedding streams (GOAWAY on a graceful restart) is not a failing pod.
+    if (!refused) this.#upstream.recordFailure(endpoint)
     this.#lastError = { code, message }
     if (this.#mayRetryOn(reason)) {
       this.#upstream.stats.retries++
-      ;(this.#tried ??= new Set()).add(endpoint)
+      // A refused stream may go to another session of the same pod; anything else, another pod.
+      if (!refused) (this.#tried ??= new Set()).add(endpoint)
       this.#next()
       return
     }
@@ -201,10 +236,12 @@ export class Exchange implements Waiter, InFlight {
     const retries = this.#upstream.config.retries
     return this.#attempts <= retries.attempts &&
       retries.on.includes(reason) &&
-      this.#mayRetry &&
+      // RFC 9113 §8.7: a refused stream was not processed, so sending it again is safe for any
+      // method; other retries are for idempotent methods (or x-spoke-retry: always).
+      (this.#mayRetry || reason === 'refused-stream') &&
       !this.#res.headersSent &&
-      // A body already streamed to a pod is gone: spoke does not buffer it to send it again.
-      (!this.#hasBody || !this.#req.readableDidRead)
+      // A body that already went to a pod can be sent again only from the recorded copy.
+      (!this.#hasBody || !this.#req.readableDidRead || this.#recorder?.replay() !== null)
   }
 
   #timedOut(): void {

@@ -1,8 +1,10 @@
-// One port on 127.0.0.1 where the app sends its requests for one upstream. Node's HTTP/1.1
-// parser (llhttp, strict) does the parsing; what it refuses gets spoke's error answer and the
-// connection closes, and nothing it refuses is ever forwarded.
+// One port on 127.0.0.1 where the app sends its requests for one upstream, HTTP/1.1 and h2c
+// alike: the first bytes tell them apart (RFC 9113 §3.4, the client connection preface). Node's
+// parsers (llhttp strict, nghttp2) do the parsing; what they refuse gets spoke's error answer
+// and the connection closes, and nothing refused is ever forwarded.
 import http from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
+import http2 from 'node:http2'
+import net, { type AddressInfo, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { ListenerConfig } from '../config/types.ts'
 import type { Logger } from '../log.ts'
@@ -12,7 +14,7 @@ import { type ErrorCode, rawHttp1Error } from './errors.ts'
 import { partialRequestArrived, watchClientSocket } from './client-socket.ts'
 import { CLIENT_CLOSED, Exchange, type RequestCounts } from './forward.ts'
 import { readRequestHead, type RequestHead } from './request-head.ts'
-import { sendError } from './respond.ts'
+import { type AppRequest, type AppResponse, sendError } from './respond.ts'
 import { tunnel } from './tunnel.ts'
 
 export class HttpListener {
@@ -20,7 +22,12 @@ export class HttpListener {
   readonly config: ListenerConfig
   readonly upstream: Upstream
   readonly counts: RequestCounts = { byStatus: new Float64Array(600) }
-  #server: http.Server
+  /** Accepts every connection and sniffs its first bytes. */
+  #server: net.Server
+  /** HTTP/1.1 and HTTP/2 servers that never listen: the sniffer hands connections to them. */
+  #h1: http.Server
+  #h2: http2.Http2Server
+  #sessions = new Set<http2.ServerHttp2Session>()
   #draining = false
   /** Upgraded (WebSocket) connections: Node stops tracking them, so shutdown must. */
   #tunnels = new Set<Duplex>()
@@ -31,7 +38,10 @@ export class HttpListener {
     this.config = config
     this.upstream = upstream
     this.#log = log
-    this.#server = http.createServer({
+    const handler = accessLog
+      ? (req: AppRequest, res: AppResponse) => this.#logged(req, res)
+      : (req: AppRequest, res: AppResponse) => this.#handle(req, res)
+    this.#h1 = http.createServer({
       headersTimeout: config.headersTimeoutMs,
       keepAliveTimeout: config.idleTimeoutMs,
       // spoke's own per-upstream timeout governs whole requests.
@@ -41,19 +51,30 @@ export class HttpListener {
       connectionsCheckingInterval: Math.max(100, Math.min(1000, config.headersTimeoutMs / 4)),
       // A missing Host gets spoke's own 400 below rather than Node's bare one.
       requireHostHeader: false,
-      noDelay: true,
-    }, accessLog ? (req, res) => this.#logged(req, res) : (req, res) => this.#handle(req, res))
-    this.#server.on('connection', watchClientSocket)
-    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#clientError(err, socket))
-    this.#server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
+    }, handler)
+    this.#h1.on('connection', watchClientSocket)
+    this.#h1.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#clientError(err, socket))
+    this.#h1.on('upgrade', (req, socket: Duplex, head: Buffer) => {
       this.#tunnels.add(socket)
       socket.once('close', () => this.#tunnels.delete(socket))
       tunnel(req, socket, head, upstream, this.counts)
     })
+    this.#h2 = http2.createServer({
+      // Large enough that an oversized block reaches spoke and gets its 431; nghttp2 resets
+      // anything beyond.
+      maxSendHeaderBlockLength: 64 * 1024,
+      settings: { maxHeaderListSize: config.maxHeaderSize * 2, enablePush: false },
+    }, handler)
+    this.#h2.on('session', (session) => this.#trackSession(session))
+    this.#server = net.createServer({ noDelay: true }, (socket) => this.#sniff(socket))
   }
 
-  listen(): Promise<AddressInfo> {
-    return listenOn(this.#server, this.config.address, `listener ${this.name}`)
+  async listen(): Promise<AddressInfo> {
+    const address = await listenOn(this.#server, this.config.address, `listener ${this.name}`)
+    // Node's HTTP server starts tracking connections (headersTimeout, idle closing) on its own
+    // 'listening' event, which a server fed by another never emits.
+    this.#h1.emit('listening')
+    return address
   }
 
   get address(): AddressInfo | null {
@@ -64,35 +85,84 @@ export class HttpListener {
   stopAccepting(): void {
     this.#draining = true
     this.#server.close()
-    this.#server.closeIdleConnections()
+    // Stops the connection checks; closes idle HTTP/1.1 connections.
+    this.#h1.close()
+    // GOAWAY: HTTP/2 clients open no new streams; the open ones finish.
+    for (const session of this.#sessions) session.close()
   }
 
   /** Resolves once every connection is closed (after stopAccepting). */
   closed(): Promise<void> {
     return new Promise((resolve) => {
-      if (!this.#server.listening && this.#server.connections === 0) resolve()
-      else this.#server.once('close', () => resolve())
+      this.#server.getConnections((_err, count) => {
+        if (!this.#server.listening && count === 0) resolve()
+        else this.#server.once('close', () => resolve())
+      })
     })
   }
 
   closeAllConnections(): void {
-    this.#server.closeAllConnections()
+    this.#h1.closeAllConnections()
+    for (const session of this.#sessions) session.destroy()
     for (const socket of this.#tunnels) socket.destroy()
   }
 
-  #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    if (this.#draining) res.shouldKeepAlive = false
+  /** Hands the connection to the HTTP/2 server if it opens with the preface, else to HTTP/1.1. */
+  #sniff(socket: Socket): void {
+    let seen: Buffer = EMPTY
+    const silent = setTimeout(() => socket.destroy(), this.config.headersTimeoutMs)
+    const handOver = (server: net.Server): void => {
+      clearTimeout(silent)
+      socket.off('data', onData)
+      socket.off('error', onError)
+      // No pause(): Node's servers do not resume a paused socket. Nothing is lost, since the
+      // servers attach their readers within this same tick.
+      socket.unshift(seen)
+      server.emit('connection', socket)
+    }
+    const onData = (chunk: Buffer): void => {
+      seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk])
+      const n = Math.min(seen.length, PREFACE.length)
+      // The preface can arrive split over several segments: decide only on a mismatch or on all 24 bytes.
+      if (seen.compare(PREFACE, 0, n, 0, n) !== 0) handOver(this.#h1)
+      else if (seen.length >= PREFACE.length) handOver(this.#h2)
+    }
+    const onError = (): void => {
+      clearTimeout(silent)
+      socket.destroy()
+    }
+    socket.on('data', onData)
+    socket.on('error', onError)
+    socket.once('close', () => clearTimeout(silent))
+  }
+
+  #trackSession(session: http2.ServerHttp2Session): void {
+    this.#sessions.add(session)
+    session.once('close', () => this.#sessions.delete(session))
+    if (this.#draining) session.close()
+    // idleTimeout: no frame for that long closes the session with GOAWAY (streams in flight
+    // exchange frames, so a busy session is not idle).
+    session.setTimeout(this.config.idleTimeoutMs, () => session.close())
+  }
+
+  #handle(req: AppRequest, res: AppResponse): void {
+    if ('stream' in req) {
+      this.#handleH2(req, res as http2.Http2ServerResponse)
+      return
+    }
+    const h1 = res as http.ServerResponse
+    if (this.#draining) h1.shouldKeepAlive = false
     const head = readRequestHead(req.rawHeaders)
     const refusal = framingProblem(req, head)
     if (refusal !== null) {
-      this.#refuse(res, 'bad_request', refusal)
+      this.#refuse(h1, 'bad_request', refusal)
       return
     }
     let path = req.url!
     if (path.charCodeAt(0) !== 47 /* '/' */) {
       const absolute = absoluteFormPath(path)
       if (absolute === null) {
-        this.#refuse(res, 'bad_request', `unsupported request target ${JSON.stringify(path.slice(0, 100))}`)
+        this.#refuse(h1, 'bad_request', `unsupported request target ${JSON.stringify(path.slice(0, 100))}`)
         return
       }
       path = absolute
@@ -100,7 +170,22 @@ export class HttpListener {
     new Exchange(req, res, path, head, this.upstream, this.counts).start()
   }
 
-  #logged(req: http.IncomingMessage, res: http.ServerResponse): void {
+  #handleH2(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void {
+    const head = readRequestHead(req.rawHeaders)
+    const grpc = head.contentType?.startsWith('application/grpc') === true
+    if (headerListSize(req.rawHeaders) > this.config.maxHeaderSize) {
+      this.counts.byStatus[sendError(res, 'headers_too_large', 'request headers too large', this.upstream.name, grpc)]++
+      return
+    }
+    // CONNECT and absolute :path forms have no place on a sidecar's loopback port.
+    if (req.method === 'CONNECT' || req.url.charCodeAt(0) !== 47 /* '/' */) {
+      this.counts.byStatus[sendError(res, 'bad_request', `unsupported request target ${JSON.stringify(req.url.slice(0, 100))}`, this.upstream.name, grpc)]++
+      return
+    }
+    new Exchange(req, res, req.url, head, this.upstream, this.counts).start()
+  }
+
+  #logged(req: AppRequest, res: AppResponse): void {
     const started = performance.now()
     res.once('close', () => {
       this.#log.info('request', {
@@ -149,6 +234,16 @@ function framingProblem(req: http.IncomingMessage, head: RequestHead): string | 
   if (head.contentLengths === 0) return null
   if (head.transferEncoding) return 'both Content-Length and Transfer-Encoding'
   return head.contentLengths > 1 ? 'duplicate Content-Length' : null
+}
+
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
+const EMPTY = Buffer.alloc(0)
+
+/** RFC 9113 §6.5.2: a header list's size counts each field's name and value plus 32 octets. */
+function headerListSize(raw: readonly string[]): number {
+  let size = 0
+  for (let i = 0; i < raw.length; i += 2) size += raw[i].length + raw[i + 1].length + 32
+  return size
 }
 
 /** `http://host/path?q` → `/path?q`; anything else (`*`, authority-form) → null. */

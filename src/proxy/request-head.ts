@@ -41,6 +41,11 @@ export function readRequestHead(raw: readonly string[]): RequestHead {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]
     const value = raw[i + 1]
+    if (name.charCodeAt(0) === 58 /* ':' */) {
+      // HTTP/2 pseudo-headers: :authority is the Host; the others become the request line.
+      if (name === ':authority') host = value
+      continue
+    }
     const lower = name.toLowerCase()
     if (lower === 'content-type') contentType = value
     else if (lower === 'content-length') {

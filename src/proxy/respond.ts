@@ -1,33 +1,54 @@
 // Writes spoke's own error answers (SPEC §5): JSON with x-spoke-error for HTTP, a trailers-only
 // response with grpc-status for gRPC.
-import type { ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { constants, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2'
 import { type ErrorCode, errorBody, grpcMessage, grpcStatusOf, httpStatusOf } from './errors.ts'
 
+/** An app's request and response, over HTTP/1.1 or HTTP/2 (Node's compatibility API). */
+export type AppRequest = IncomingMessage | Http2ServerRequest
+export type AppResponse = ServerResponse | Http2ServerResponse
+
+/**
+ * The methods spoke writes with (writeHead with a flat header array, write, end, addTrailers)
+ * behave alike on both kinds: Node's HTTP/2 compatibility API mirrors HTTP/1's. One type to call
+ * them through.
+ */
+export function writer(res: AppResponse): ServerResponse {
+  return res as ServerResponse
+}
+
+/** Ends a response that cannot be completed so the app sees it broken: a reset stream, a closed connection. */
+export function abortResponse(res: AppResponse): void {
+  if ('stream' in res) res.stream.close(constants.NGHTTP2_INTERNAL_ERROR)
+  else res.destroy()
+}
+
 /** Returns the HTTP status written (what spoke_requests_total counts). */
-export function sendError(res: ServerResponse, code: ErrorCode, message: string, upstream: string | null, grpc: boolean): number {
+export function sendError(res: AppResponse, code: ErrorCode, message: string, upstream: string | null, grpc: boolean): number {
   if (res.headersSent) {
-    // Too late for a status: cut the connection so the app sees a broken response, never a
-    // silently truncated 200.
-    res.destroy()
+    // Too late for a status: cut the response so the app sees it broken, never a silently
+    // truncated 200.
+    abortResponse(res)
     return res.statusCode
   }
+  const out = writer(res)
   if (grpc) {
-    res.writeHead(200, [
+    out.writeHead(200, [
       'content-type', 'application/grpc',
       'grpc-status', String(grpcStatusOf(code)),
       'grpc-message', grpcMessage(message),
       'x-spoke-error', code,
     ])
-    res.end()
+    out.end()
     return 200
   }
   const status = httpStatusOf(code)
   const body = errorBody(code, message, upstream)
-  res.writeHead(status, [
+  out.writeHead(status, [
     'content-type', 'application/json',
     'x-spoke-error', code,
     'content-length', String(Buffer.byteLength(body)),
   ])
-  res.end(body)
+  out.end(body)
   return status
 }

@@ -1,6 +1,12 @@
 // What an endpoint's pool needs of one upstream connection, whatever the protocol: how many
 // requests it can take now, a way to send one, and a graceful and a hard way to end it.
 import type { Dispatcher } from 'undici'
+import type { BodyRecorder } from './body-recorder.ts'
+
+/** undici's dispatch options, plus a recorder the h2c transport fills as it sends the body. */
+export interface SpokeDispatchOptions extends Dispatcher.DispatchOptions {
+  bodyRecorder?: BodyRecorder | null
+}
 
 /** The `reason` label of spoke_upstream_connections_closed_total (SPEC §8). */
 export type CloseReason =
@@ -25,7 +31,7 @@ export interface Connection {
   /** How many requests it may carry at once (1 for HTTP/1.1; the peer's stream limit for h2c). */
   readonly capacity: number
   readonly closed: boolean
-  dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void
+  dispatch(options: SpokeDispatchOptions, handler: Dispatcher.DispatchHandler): void
   /**
    * Take no new requests; close once in-flight ones finish (the pool calls retire() again when the
    * last one is released), or force-close after drainTimeoutMs.

@@ -7,6 +7,7 @@ import type { Logger } from '../log.ts'
 import type { Connection, OnConnectionClosed } from '../transport/connection.ts'
 import { dial } from '../transport/dial.ts'
 import { H1Connection } from '../transport/h1-connection.ts'
+import { H2Connection } from '../transport/h2-connection.ts'
 import { type Connector, Pool } from '../transport/pool.ts'
 import { Endpoint } from './endpoint.ts'
 import { type DnsResult, UpstreamStats } from './stats.ts'
@@ -192,6 +193,9 @@ export class Upstream {
       case 'http1':
         return (onClosed: OnConnectionClosed): Promise<Connection> =>
           dial(address, port, timeoutMs).then((socket) => new H1Connection(socket, origin, onClosed))
+      case 'h2c':
+        return (onClosed: OnConnectionClosed): Promise<Connection> =>
+          dial(address, port, timeoutMs).then((socket) => H2Connection.open(socket, endpointKey(address, port), timeoutMs, onClosed))
       default:
         throw new Error(`upstream protocol ${this.config.protocol} is not supported yet`)
     }

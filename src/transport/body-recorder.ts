@@ -1,0 +1,29 @@
+// Keeps a copy of a request body while the first attempt streams it, up to a limit, so that a
+// stream the pod refused unprocessed (HTTP/2 REFUSED_STREAM, GOAWAY) can be sent again. Envoy
+// keeps such a retry buffer too; beyond the limit the body is not kept and the request is not
+// sent again.
+
+/** gRPC unary messages and ordinary API bodies fit; uploads do not need to. */
+export const REPLAY_LIMIT_BYTES = 64 * 1024
+
+export class BodyRecorder {
+  #chunks: Buffer[] | null = []
+  #bytes = 0
+  #complete = false
+
+  record(chunk: Buffer): void {
+    if (this.#chunks === null) return
+    this.#bytes += chunk.length
+    if (this.#bytes > REPLAY_LIMIT_BYTES) this.#chunks = null
+    else this.#chunks.push(chunk)
+  }
+
+  end(): void {
+    this.#complete = true
+  }
+
+  /** The whole body, when it arrived completely and within the limit. */
+  replay(): Buffer | null {
+    return this.#complete && this.#chunks !== null ? Buffer.concat(this.#chunks, this.#bytes) : null
+  }
+}

@@ -1,0 +1,283 @@
+// One HTTP/2 cleartext session to a pod, carrying many requests at once as streams. It speaks
+// undici's dispatch(options, handler) contract so that forwarding, retries and the pool treat
+// HTTP/1.1 and h2c alike. node:http2 rather than undici's h2c client: on this machine undici's
+// costs about twice the CPU per request (DESIGN.md).
+import http2 from 'node:http2'
+import type { IncomingHttpHeaders } from 'node:http'
+import type net from 'node:net'
+import type { Readable } from 'node:stream'
+import type { Dispatcher } from 'undici'
+import type { CloseReason, Connection, OnConnectionClosed, SpokeDispatchOptions } from './connection.ts'
+import { ConnectError } from './dial.ts'
+
+const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants
+
+/** A stream the pod did not process (REFUSED_STREAM, or beyond GOAWAY's last stream): safe to send again, whatever the method. */
+export class RefusedStreamError extends Error {
+  readonly code = 'SPOKE_REFUSED_STREAM'
+  constructor(message: string) {
+    super(message)
+    this.name = 'RefusedStreamError'
+  }
+}
+
+/** Streams per session when the pod sets no limit: the HTTP/2 default is unlimited, spoke is not. */
+const DEFAULT_STREAM_LIMIT = 100
+const MAX_STREAM_LIMIT = 1000
+
+let nextId = 1
+
+export class H2Connection implements Connection {
+  readonly id = nextId++
+  readonly connectedAt: number
+  inFlight = 0
+  requests = 0
+  lastActiveAt: number
+  #session: http2.ClientHttp2Session
+  #closed = false
+  #goaway = false
+  #closeReason: CloseReason | null = null
+  #drainTimer: NodeJS.Timeout | null = null
+  #onClosed: OnConnectionClosed
+
+  private constructor(session: http2.ClientHttp2Session, onClosed: OnConnectionClosed) {
+    this.#session = session
+    this.#onClosed = onClosed
+    this.connectedAt = performance.now()
+    this.lastActiveAt = this.connectedAt
+    session.on('goaway', () => {
+      // The pod is going away: no new streams here. Streams it accepted finish; the pool opens
+      // another session at once.
+      this.#goaway = true
+      this.#finish(this.#closeReason ?? 'remote_close')
+    })
+    session.on('close', () => this.#finish(this.#closeReason ?? 'remote_close'))
+    session.on('error', () => this.#finish(this.#closeReason ?? 'error'))
+  }
+
+  /**
+   * Opens an h2c session over an already connected socket and waits for the pod's SETTINGS:
+   * streams sent before them may be refused, and the stream limit is not known yet.
+   */
+  static open(socket: net.Socket, authority: string, timeoutMs: number, onClosed: OnConnectionClosed): Promise<H2Connection> {
+    return new Promise((resolve, reject) => {
+      const session = http2.connect(`http://${authority}`, { createConnection: () => socket, settings: { enablePush: false } })
+      const timer = setTimeout(() => {
+        session.destroy()
+        reject(new ConnectError('ETIMEDOUT', `no HTTP/2 SETTINGS from ${authority} within ${timeoutMs}ms`))
+      }, timeoutMs)
+      const failed = (err: Error): void => {
+        clearTimeout(timer)
+        session.destroy()
+        reject(new ConnectError('ECONNRESET', `HTTP/2 session to ${authority} failed: ${err.message}`, { cause: err }))
+      }
+      session.once('error', failed)
+      session.once('close', () => failed(new Error('closed before SETTINGS')))
+      session.once('remoteSettings', () => {
+        clearTimeout(timer)
+        session.removeListener('error', failed)
+        session.removeAllListeners('close')
+        resolve(new H2Connection(session, onClosed))
+      })
+    })
+  }
+
+  get capacity(): number {
+    if (this.#goaway || this.#closeReason !== null) return 0
+    const limit = this.#session.remoteSettings.maxConcurrentStreams
+    return limit === undefined || limit > MAX_STREAM_LIMIT ? (limit === undefined ? DEFAULT_STREAM_LIMIT : MAX_STREAM_LIMIT) : limit
+  }
+
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  dispatch(options: SpokeDispatchOptions, handler: Dispatcher.DispatchHandler): void {
+    new H2Stream(this.#session, options, handler).start()
+  }
+
+  retire(reason: CloseReason, drainTimeoutMs: number): void {
+    if (this.#closed) return
+    if (this.#closeReason === null) {
+      this.#closeReason = reason
+      if (this.inFlight > 0) {
+        this.#drainTimer = setTimeout(() => this.destroy(reason), drainTimeoutMs)
+        this.#drainTimer.unref()
+      }
+    }
+    // GOAWAY to the pod; the session closes once its open streams are done.
+    if (this.inFlight === 0) this.destroy(this.#closeReason)
+    else if (!this.#session.closed) this.#session.close()
+  }
+
+  destroy(reason: CloseReason): void {
+    if (this.#closed) return
+    this.#closeReason ??= reason
+    if (!this.#session.destroyed) {
+      if (this.inFlight === 0) this.#session.close()
+      else this.#session.destroy(undefined, NGHTTP2_CANCEL)
+    }
+    this.#finish(this.#closeReason)
+  }
+
+  #finish(reason: CloseReason): void {
+    if (this.#closed) return
+    this.#closed = true
+    if (this.#drainTimer !== null) clearTimeout(this.#drainTimer)
+    // After GOAWAY the session stays open for the streams the pod accepted; otherwise close it.
+    if (!this.#goaway && this.#closeReason === null && !this.#session.destroyed) this.#session.destroy()
+    this.#onClosed(this, reason)
+  }
+}
+
+/** One request as an HTTP/2 stream, reported through undici's handler callbacks. */
+class H2Stream implements Dispatcher.DispatchController {
+  readonly #session: http2.ClientHttp2Session
+  readonly #options: SpokeDispatchOptions
+  readonly #handler: Dispatcher.DispatchHandler
+  #stream: http2.ClientHttp2Stream | null = null
+  #aborted = false
+  #paused = false
+  #reason: Error | null = null
+  #finished = false
+  #responded = false
+  #error: Error | null = null
+  #trailers: IncomingHttpHeaders = {}
+
+  constructor(session: http2.ClientHttp2Session, options: SpokeDispatchOptions, handler: Dispatcher.DispatchHandler) {
+    this.#session = session
+    this.#options = options
+    this.#handler = handler
+  }
+
+  get aborted(): boolean { return this.#aborted }
+  get paused(): boolean { return this.#paused }
+  get reason(): Error | null { return this.#reason }
+
+  abort(reason: Error): void {
+    if (this.#aborted || this.#finished) return
+    this.#aborted = true
+    this.#reason = reason
+    this.#stream?.close(NGHTTP2_CANCEL)
+    this.#fail(reason)
+  }
+
+  pause(): void {
+    this.#paused = true
+    this.#stream?.pause()
+  }
+
+  resume(): void {
+    this.#paused = false
+    this.#stream?.resume()
+  }
+
+  start(): void {
+    this.#handler.onRequestStart?.(this, {})
+    if (this.#aborted) return
+    const body = this.#options.body as Readable | Buffer | null | undefined
+    let stream: http2.ClientHttp2Stream
+    try {
+      stream = this.#session.request(requestHeaders(this.#options), { endStream: body === null || body === undefined })
+    } catch (err) {
+      // The session went away between the pool's choice and now: the pod never saw the stream.
+      this.#fail(new RefusedStreamError(`HTTP/2 session unavailable: ${(err as Error).message}`))
+      return
+    }
+    this.#stream = stream
+    stream.on('response', (headers) => this.#response(headers))
+    stream.on('trailers', (trailers) => { this.#trailers = stripPseudo(trailers) })
+    stream.on('data', (chunk: Buffer) => this.#handler.onResponseData?.(this, chunk))
+    stream.on('end', () => this.#end())
+    stream.on('error', (err) => { this.#error = err })
+    stream.on('close', () => this.#closed(stream))
+    if (Buffer.isBuffer(body)) stream.end(body)
+    else if (body !== null && body !== undefined) this.#sendBody(body, stream)
+  }
+
+  /** Like pipe(), with back-pressure, but keeping a copy for a replay (this is the body's only reader). */
+  #sendBody(body: Readable, stream: http2.ClientHttp2Stream): void {
+    const recorder = this.#options.bodyRecorder ?? null
+    const onData = (chunk: Buffer): void => {
+      recorder?.record(chunk)
+      if (!stream.write(chunk)) body.pause()
+    }
+    const onDrain = (): void => { body.resume() }
+    const onEnd = (): void => {
+      recorder?.end()
+      stream.end()
+    }
+    const onError = (err: Error): void => this.abort(err)
+    body.on('data', onData)
+    body.once('end', onEnd)
+    body.once('error', onError)
+    stream.on('drain', onDrain)
+    stream.once('close', () => {
+      body.off('data', onData)
+      body.off('end', onEnd)
+      body.off('error', onError)
+    })
+  }
+
+  #response(headers: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader): void {
+    if (this.#aborted) return
+    const status = Number(headers[':status'])
+    // 1xx (100 Continue, 103 Early Hints) are interim; the final answer follows.
+    if (status >= 100 && status < 200) return
+    this.#responded = true
+    this.#handler.onResponseStart?.(this, status, stripPseudo(headers), '')
+  }
+
+  #end(): void {
+    if (this.#finished || this.#aborted) return
+    this.#finished = true
+    this.#handler.onResponseEnd?.(this, this.#trailers)
+  }
+
+  #closed(stream: http2.ClientHttp2Stream): void {
+    if (this.#finished || this.#aborted) return
+    const code = stream.rstCode
+    // RFC 9113 §8.7: REFUSED_STREAM, and streams above a GOAWAY's last stream id, were not
+    // processed by the pod.
+    if (!this.#responded && (code === NGHTTP2_REFUSED_STREAM || (this.#error as NodeJS.ErrnoException | null)?.code === 'ERR_HTTP2_GOAWAY_SESSION')) {
+      this.#fail(new RefusedStreamError(`the pod did not process the stream (HTTP/2 code ${code})`))
+      return
+    }
+    const why = this.#error?.message ?? `HTTP/2 error code ${code ?? 'none'}`
+    this.#fail(Object.assign(new Error(`stream reset by the pod: ${why}`), { code: 'UND_ERR_SOCKET' }))
+  }
+
+  #fail(error: Error): void {
+    if (this.#finished) return
+    this.#finished = true
+    this.#handler.onResponseError?.(this, error)
+  }
+}
+
+function requestHeaders(options: Dispatcher.DispatchOptions): http2.OutgoingHttpHeaders {
+  const headers: http2.OutgoingHttpHeaders = {
+    ':method': options.method,
+    ':path': options.path,
+    ':scheme': 'http',
+  }
+  const flat = options.headers as string[]
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = flat[i].toLowerCase()
+    const value = flat[i + 1]
+    if (name === 'host') {
+      headers[':authority'] = value
+      continue
+    }
+    const prior = headers[name]
+    if (prior === undefined) headers[name] = value
+    else if (Array.isArray(prior)) prior.push(value)
+    else headers[name] = [String(prior), value]
+  }
+  return headers
+}
+
+function stripPseudo(headers: http2.IncomingHttpHeaders): IncomingHttpHeaders {
+  const out: IncomingHttpHeaders = {}
+  for (const name in headers) if (name.charCodeAt(0) !== 58 /* ':' */) out[name] = headers[name]
+  return out
+}

@@ -62,9 +62,16 @@ export function errorBody(code: ErrorCode, message: string, upstream: string | n
   return JSON.stringify({ error: code, message, upstream })
 }
 
-/** grpc-message is percent-encoded (gRPC over HTTP/2 spec) so any text survives as a header value. */
+/**
+ * grpc-message is percent-encoded as the gRPC over HTTP/2 spec says: UTF-8 bytes outside
+ * printable ASCII (0x20–0x7E), and '%' itself, become %XX; everything else stays readable.
+ */
 export function grpcMessage(message: string): string {
-  return encodeURIComponent(message)
+  let out = ''
+  for (const byte of Buffer.from(message, 'utf8')) {
+    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`
+  }
+  return out
 }
 
 /** A raw HTTP/1.1 response for errors found while parsing, when no ServerResponse exists yet. */

@@ -21,6 +21,12 @@ export interface RequestCounts {
   readonly byStatus: Float64Array
 }
 
+/**
+ * Streams a pod refused unprocessed are sent again without using up `retries.attempts` (gRPC's
+ * "transparent retry"), this many times at most per request.
+ */
+const MAX_REFUSED_RESENDS = 10
+
 /** nginx's convention for "the client went away before an answer": no status reached it. */
 export const CLIENT_CLOSED = 499
 
@@ -46,6 +52,7 @@ export class Exchange implements Waiter, InFlight {
   readonly #path: string
   #tried: Set<Endpoint> | null = null
   #attempts = 0
+  #refusals = 0
   #endpoint: Endpoint | null = null
   /** The attempt whose callbacks count; earlier (aborted) attempts are ignored. */
   #attempt: Attempt | null = null
@@ -222,26 +229,45 @@ export class Exchange implements Waiter, InFlight {
     // A pod shedding streams (GOAWAY on a graceful restart) is not a failing pod.
     if (!refused) this.#upstream.recordFailure(endpoint)
     this.#lastError = { code, message }
-    if (this.#mayRetryOn(reason)) {
+    if (refused ? this.#mayResendRefused() : this.#mayRetryOn(reason)) {
       this.#upstream.stats.retries++
-      // A refused stream may go to another session of the same pod; anything else, another pod.
-      if (!refused) (this.#tried ??= new Set()).add(endpoint)
+      if (refused) {
+        // Not an attempt the pod processed: it goes to another session, possibly of the same pod.
+        this.#refusals++
+        this.#attempts--
+        const recorder = this.#recorder
+        if (recorder !== null && recorder.pending) {
+          // Refused before the app finished sending: resend once the whole body is recorded.
+          recorder.whenComplete(() => { if (!this.#done) this.#next() })
+          return
+        }
+      } else {
+        (this.#tried ??= new Set()).add(endpoint)
+      }
       this.#next()
       return
     }
-    this.#fail(code, message)
+    this.#fail(code, this.#refusals > 0 ? `${message} (refused unprocessed ${this.#refusals + (refused ? 1 : 0)} times)` : message)
   }
 
   #mayRetryOn(reason: RetryReason): boolean {
-    const retries = this.#upstream.config.retries
-    return this.#attempts <= retries.attempts &&
-      retries.on.includes(reason) &&
-      // RFC 9113 §8.7: a refused stream was not processed, so sending it again is safe for any
-      // method; other retries are for idempotent methods (or x-spoke-retry: always).
-      (this.#mayRetry || reason === 'refused-stream') &&
-      !this.#res.headersSent &&
+    return this.#attempts <= this.#upstream.config.retries.attempts &&
+      this.#upstream.config.retries.on.includes(reason) &&
+      this.#mayRetry &&
+      this.#maySendAgain()
+  }
+
+  /** RFC 9113 §8.7: a refused stream was not processed, so sending it again is safe for any method. */
+  #mayResendRefused(): boolean {
+    return this.#refusals < MAX_REFUSED_RESENDS &&
+      this.#upstream.config.retries.on.includes('refused-stream') &&
+      this.#maySendAgain()
+  }
+
+  #maySendAgain(): boolean {
+    return !this.#res.headersSent &&
       // A body that already went to a pod can be sent again only from the recorded copy.
-      (!this.#hasBody || !this.#req.readableDidRead || this.#recorder?.replay() !== null)
+      (!this.#hasBody || !this.#req.readableDidRead || this.#recorder?.pending === true || this.#recorder?.replay() !== null)
   }
 
   #timedOut(): void {

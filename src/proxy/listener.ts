@@ -115,8 +115,11 @@ export class HttpListener {
       clearTimeout(silent)
       socket.off('data', onData)
       socket.off('error', onError)
-      // No pause(): Node's servers do not resume a paused socket. Nothing is lost, since the
-      // servers attach their readers within this same tick.
+      // The two servers take the bytes back differently. The HTTP/2 session reads what is
+      // buffered on its next tick, so the socket must stop flowing or the bytes would be emitted
+      // to no one; the HTTP/1.1 server attaches its reader at once but never resumes a paused
+      // socket, so it must keep flowing.
+      if (server === this.#h2) socket.pause()
       socket.unshift(seen)
       server.emit('connection', socket)
     }

@@ -31,6 +31,20 @@ export function sendError(res: AppResponse, code: ErrorCode, message: string, up
     abortResponse(res)
     return res.statusCode
   }
+  if (grpc && 'stream' in res) {
+    // Trailers-only (gRPC over HTTP/2): one HEADERS frame that ends the stream. Through the
+    // compatibility API it would take HEADERS, an empty DATA and a reset, which clients read as
+    // "ended without status". Whatever the app still sends is read and dropped.
+    res.stream.respond({
+      ':status': 200,
+      'content-type': 'application/grpc',
+      'grpc-status': String(grpcStatusOf(code)),
+      'grpc-message': grpcMessage(message),
+      'x-spoke-error': code,
+    }, { endStream: true })
+    res.req.resume()
+    return 200
+  }
   const out = writer(res)
   if (grpc) {
     out.writeHead(200, [

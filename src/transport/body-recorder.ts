@@ -10,6 +10,7 @@ export class BodyRecorder {
   #chunks: Buffer[] | null = []
   #bytes = 0
   #complete = false
+  #waiting: (() => void) | null = null
 
   record(chunk: Buffer): void {
     if (this.#chunks === null) return
@@ -20,6 +21,20 @@ export class BodyRecorder {
 
   end(): void {
     this.#complete = true
+    const waiting = this.#waiting
+    this.#waiting = null
+    waiting?.()
+  }
+
+  /** Whether a replay may still become possible: within the limit, the body still arriving. */
+  get pending(): boolean {
+    return !this.#complete && this.#chunks !== null
+  }
+
+  /** Calls back once the body has arrived completely (the recorder keeps reading after a refusal). */
+  whenComplete(callback: () => void): void {
+    if (this.#complete) callback()
+    else this.#waiting = callback
   }
 
   /** The whole body, when it arrived completely and within the limit. */

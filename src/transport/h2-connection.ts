@@ -45,12 +45,7 @@ export class H2Connection implements Connection {
     this.#onClosed = onClosed
     this.connectedAt = performance.now()
     this.lastActiveAt = this.connectedAt
-    session.on('goaway', () => {
-      // The pod is going away: no new streams here. Streams it accepted finish; the pool opens
-      // another session at once.
-      this.#goaway = true
-      this.#finish(this.#closeReason ?? 'remote_close')
-    })
+    session.on('goaway', () => this.#shedding())
     session.on('close', () => this.#finish(this.#closeReason ?? 'remote_close'))
     session.on('error', () => this.#finish(this.#closeReason ?? 'error'))
   }
@@ -93,7 +88,17 @@ export class H2Connection implements Connection {
   }
 
   dispatch(options: SpokeDispatchOptions, handler: Dispatcher.DispatchHandler): void {
-    new H2Stream(this.#session, options, handler).start()
+    new H2Stream(this.#session, options, handler, () => this.#shedding()).start()
+  }
+
+  /**
+   * The pod is going away (GOAWAY) or refuses streams: no new streams here, the ones it
+   * accepted finish, and the pool opens another session at once. Without this, a refused
+   * request could be offered the same session again before its GOAWAY reaches JavaScript.
+   */
+  #shedding(): void {
+    this.#goaway = true
+    this.#finish(this.#closeReason ?? 'remote_close')
   }
 
   retire(reason: CloseReason, drainTimeoutMs: number): void {
@@ -135,6 +140,7 @@ class H2Stream implements Dispatcher.DispatchController {
   readonly #session: http2.ClientHttp2Session
   readonly #options: SpokeDispatchOptions
   readonly #handler: Dispatcher.DispatchHandler
+  readonly #onRefused: () => void
   #stream: http2.ClientHttp2Stream | null = null
   #aborted = false
   #paused = false
@@ -144,10 +150,11 @@ class H2Stream implements Dispatcher.DispatchController {
   #error: Error | null = null
   #trailers: IncomingHttpHeaders = {}
 
-  constructor(session: http2.ClientHttp2Session, options: SpokeDispatchOptions, handler: Dispatcher.DispatchHandler) {
+  constructor(session: http2.ClientHttp2Session, options: SpokeDispatchOptions, handler: Dispatcher.DispatchHandler, onRefused: () => void) {
     this.#session = session
     this.#options = options
     this.#handler = handler
+    this.#onRefused = onRefused
   }
 
   get aborted(): boolean { return this.#aborted }
@@ -181,6 +188,7 @@ class H2Stream implements Dispatcher.DispatchController {
       stream = this.#session.request(requestHeaders(this.#options), { endStream: body === null || body === undefined })
     } catch (err) {
       // The session went away between the pool's choice and now: the pod never saw the stream.
+      this.#onRefused()
       this.#fail(new RefusedStreamError(`HTTP/2 session unavailable: ${(err as Error).message}`))
       return
     }
@@ -195,27 +203,35 @@ class H2Stream implements Dispatcher.DispatchController {
     else if (body !== null && body !== undefined) this.#sendBody(body, stream)
   }
 
-  /** Like pipe(), with back-pressure, but keeping a copy for a replay (this is the body's only reader). */
+  /**
+   * Like pipe(), with back-pressure, keeping a copy for a replay (this is the body's only
+   * reader). If the stream closes first (the pod refused it), the rest of the body is still
+   * read into the copy, so that the request can be sent again whole.
+   */
   #sendBody(body: Readable, stream: http2.ClientHttp2Stream): void {
     const recorder = this.#options.bodyRecorder ?? null
+    let open = true
     const onData = (chunk: Buffer): void => {
       recorder?.record(chunk)
-      if (!stream.write(chunk)) body.pause()
+      if (open && !stream.write(chunk)) body.pause()
     }
-    const onDrain = (): void => { body.resume() }
     const onEnd = (): void => {
       recorder?.end()
-      stream.end()
+      if (open) stream.end()
+      body.off('data', onData)
     }
-    const onError = (err: Error): void => this.abort(err)
     body.on('data', onData)
     body.once('end', onEnd)
-    body.once('error', onError)
-    stream.on('drain', onDrain)
+    body.once('error', (err: Error) => this.abort(err))
+    stream.on('drain', () => body.resume())
     stream.once('close', () => {
-      body.off('data', onData)
-      body.off('end', onEnd)
-      body.off('error', onError)
+      open = false
+      if (recorder?.pending === true) {
+        body.resume()
+      } else {
+        body.off('data', onData)
+        body.off('end', onEnd)
+      }
     })
   }
 
@@ -240,6 +256,7 @@ class H2Stream implements Dispatcher.DispatchController {
     // RFC 9113 §8.7: REFUSED_STREAM, and streams above a GOAWAY's last stream id, were not
     // processed by the pod.
     if (!this.#responded && (code === NGHTTP2_REFUSED_STREAM || (this.#error as NodeJS.ErrnoException | null)?.code === 'ERR_HTTP2_GOAWAY_SESSION')) {
+      this.#onRefused()
       this.#fail(new RefusedStreamError(`the pod did not process the stream (HTTP/2 code ${code})`))
       return
     }

@@ -1,0 +1,167 @@
+// A gRPC "pod" on its own loopback address, speaking the gRPC wire protocol over h2c with
+// node:http2 (length-prefixed messages, status in trailers), so that tests and benchmarks can
+// count its sessions, cap its streams and send GOAWAY. Messages are JSON.
+//
+// Methods (any service name): `/demo.Echo/Unary` answers {pod, echo}; `/demo.Echo/Stream`
+// answers `count` messages; `/demo.Echo/Bidi` answers each message as it arrives;
+// `/demo.Echo/Slow` answers after `ms`; `/demo.Echo/Fail` answers grpc-status `code`.
+import http2 from 'node:http2'
+
+export interface GrpcPodOptions {
+  readonly name: string
+  readonly host: string
+  readonly port: number
+  /** SETTINGS_MAX_CONCURRENT_STREAMS the pod advertises. */
+  readonly maxConcurrentStreams?: number
+}
+
+export class GrpcPod {
+  readonly name: string
+  readonly host: string
+  readonly port: number
+  /** Calls answered. */
+  calls = 0
+  /** HTTP/2 sessions accepted. */
+  sessions = 0
+  /** grpc-timeout of each call, as received. */
+  readonly timeouts: string[] = []
+  #server: http2.Http2Server
+  #open = new Set<http2.ServerHttp2Session>()
+
+  private constructor(options: GrpcPodOptions) {
+    this.name = options.name
+    this.host = options.host
+    this.port = options.port
+    this.#server = http2.createServer({ settings: { maxConcurrentStreams: options.maxConcurrentStreams ?? 100 } })
+    this.#server.on('session', (session) => {
+      this.sessions++
+      this.#open.add(session)
+      session.once('close', () => this.#open.delete(session))
+      session.on('error', () => {})
+    })
+    this.#server.on('stream', (stream, headers) => this.#call(stream, headers))
+  }
+
+  static async start(options: GrpcPodOptions): Promise<GrpcPod> {
+    const pod = new GrpcPod(options)
+    await new Promise<void>((resolve, reject) => {
+      pod.#server.once('error', reject)
+      pod.#server.listen({ host: options.host, port: options.port }, () => {
+        pod.#server.off('error', reject)
+        resolve()
+      })
+    })
+    return pod
+  }
+
+  get openSessions(): number {
+    return this.#open.size
+  }
+
+  /** GOAWAY on every session, as a gRPC server with a max connection age does; the pod stays up. */
+  goAway(): void {
+    for (const s of this.#open) s.close()
+  }
+
+  async close(): Promise<void> {
+    this.goAway()
+    await new Promise<void>((resolve) => {
+      this.#server.close(() => resolve())
+      setTimeout(() => { for (const s of this.#open) s.destroy() }, 1000).unref()
+    })
+  }
+
+  #call(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+    stream.on('error', () => {})
+    const path = String(headers[':path'])
+    const method = path.slice(path.lastIndexOf('/') + 1)
+    if (headers['grpc-timeout'] !== undefined) this.timeouts.push(String(headers['grpc-timeout']))
+    const reader = new MessageReader()
+    let answered = false
+    const respond = (): void => {
+      if (answered || stream.destroyed) return
+      answered = true
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'x-pod': this.name }, { waitForTrailers: true })
+    }
+    const finish = (code = 0, message = ''): void => {
+      if (stream.destroyed) return
+      respond()
+      this.calls++
+      stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(code), ...(message ? { 'grpc-message': encodeURIComponent(message) } : {}) }))
+      stream.end()
+    }
+    const send = (value: unknown): void => {
+      respond()
+      stream.write(frame(value))
+    }
+    stream.on('data', (chunk: Buffer) => {
+      for (const message of reader.push(chunk)) {
+        if (method === 'Bidi') send({ pod: this.name, echo: message })
+        else if (method === 'Unary') {
+          send({ pod: this.name, echo: message })
+          finish()
+        } else if (method === 'Stream') {
+          const count = Number((message as { count?: number }).count ?? 10)
+          for (let i = 0; i < count; i++) send({ pod: this.name, i })
+          finish()
+        } else if (method === 'Slow') {
+          const timer = setTimeout(() => {
+            send({ pod: this.name })
+            finish()
+          }, Number((message as { ms?: number }).ms ?? 1000))
+          stream.once('close', () => clearTimeout(timer))
+        } else if (method === 'Fail') {
+          finish(Number((message as { code?: number }).code ?? 13), 'failed on purpose')
+        } else {
+          finish(12, `unknown method ${method}`)
+        }
+      }
+    })
+    stream.on('end', () => { if (method === 'Bidi') finish() })
+  }
+}
+
+/** gRPC message framing: 1 byte compressed flag (0), 4 bytes big-endian length, the message. */
+export function frame(value: unknown): Buffer {
+  const body = Buffer.from(JSON.stringify(value))
+  const out = Buffer.allocUnsafe(5 + body.length)
+  out[0] = 0
+  out.writeUInt32BE(body.length, 1)
+  body.copy(out, 5)
+  return out
+}
+
+class MessageReader {
+  #buffer: Buffer = Buffer.alloc(0)
+
+  push(chunk: Buffer): unknown[] {
+    this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk])
+    const out: unknown[] = []
+    while (this.#buffer.length >= 5) {
+      const length = this.#buffer.readUInt32BE(1)
+      if (this.#buffer.length < 5 + length) break
+      out.push(JSON.parse(this.#buffer.subarray(5, 5 + length).toString('utf8') || 'null'))
+      this.#buffer = this.#buffer.subarray(5 + length)
+    }
+    return out
+  }
+}
+
+/** `count` gRPC pods on 127.0.0.<first>… sharing one port (A records carry none). */
+export async function startGrpcPods(count: number, options: { first?: number; maxConcurrentStreams?: number; namePrefix?: string } = {}): Promise<GrpcPod[]> {
+  const first = options.first ?? 2
+  for (let tries = 0; tries < 20; tries++) {
+    const port = 20000 + Math.floor(Math.random() * 40000)
+    const pods: GrpcPod[] = []
+    try {
+      for (let i = 0; i < count; i++) {
+        pods.push(await GrpcPod.start({ name: `${options.namePrefix ?? 'grpc'}-${i}`, host: `127.0.0.${first + i}`, port, maxConcurrentStreams: options.maxConcurrentStreams }))
+      }
+      return pods
+    } catch (err) {
+      await Promise.all(pods.map((p) => p.close()))
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err
+    }
+  }
+  throw new Error('no free port for the gRPC pods')
+}

@@ -306,7 +306,7 @@ export class Exchange implements Waiter, InFlight {
   #finish(status: number): void {
     if (this.#done) return
     this.#done = true
-    requestEnded(this.#req.socket, this)
+    if (!('stream' in this.#res)) requestEnded(this.#req.socket, this)
     if (this.#timer !== null) clearTimeout(this.#timer)
     const upstream = this.#upstream
     if (this.#admitted) upstream.inFlight--

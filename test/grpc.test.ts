@@ -112,6 +112,7 @@ t.test('a pod with maxConcurrentStreams 2 under 50 concurrent calls: all succeed
   t.same(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)), [], 'no call failed')
   t.equal(cluster.pods[0].calls, 50)
   t.ok(cluster.pods[0].sessions > 1, `more sessions opened at the stream limit (${cluster.pods[0].sessions})`)
+  t.ok(cluster.pods[0].sessions <= 30, 'about one session per two concurrent calls, not one per call')
 })
 
 t.test('maxLifetime recycles sessions make-before-break: no call fails', async (t) => {

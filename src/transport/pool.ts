@@ -89,7 +89,10 @@ export class Pool {
       return connection
     }
     this.#waiters.push(waiter)
-    if (this.#opening < this.#waiters.length && this.#active.length + this.#opening < this.#config.maxPerEndpoint) {
+    // Enough new connections for the queue, counting what one holds (1 for HTTP/1.1, the pod's
+    // stream limit for h2c), not one per waiter.
+    const perConnection = Math.max(1, this.#active.length > 0 ? this.#active[0].capacity : 1)
+    if (this.#opening * perConnection < this.#waiters.length && this.#active.length + this.#opening < this.#config.maxPerEndpoint) {
       this.#open()
     }
     return null

@@ -14,7 +14,9 @@ export function listenOn(server: Server, address: { host: string; port: number }
   const { host, port } = address
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
-      reject(new Error(`${what}: cannot listen on ${formatHostPort(host, port)}: ${err.code ?? err.message}`))
+      const error: NodeJS.ErrnoException = new Error(`${what}: cannot listen on ${formatHostPort(host, port)}: ${err.code ?? err.message}`, { cause: err })
+      error.code = err.code
+      reject(error)
     }
     server.once('error', onError)
     server.listen({ host, port }, () => {
@@ -22,4 +24,25 @@ export function listenOn(server: Server, address: { host: string; port: number }
       resolve(server.address() as AddressInfo)
     })
   })
+}
+
+/**
+ * Starts `count` servers on 127.0.0.<first>, <first+1>, … all on one port (a headless Service's
+ * A records carry none), trying another random port when one is taken on any address.
+ */
+export async function onOnePort<T extends { close(): Promise<void> }>(
+  count: number, first: number, start: (host: string, port: number, index: number) => Promise<T>, fixedPort?: number,
+): Promise<T[]> {
+  for (let tries = 0; tries < 20; tries++) {
+    const port = fixedPort ?? 20000 + Math.floor(Math.random() * 40000)
+    const started: T[] = []
+    try {
+      for (let i = 0; i < count; i++) started.push(await start(`127.0.0.${first + i}`, port, i))
+      return started
+    } catch (err) {
+      await Promise.all(started.map((s) => s.close()))
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || fixedPort !== undefined) throw err
+    }
+  }
+  throw new Error(`no port free on all of 127.0.0.${first}–${first + count - 1}`)
 }

@@ -6,6 +6,7 @@
 // answers `count` messages; `/demo.Echo/Bidi` answers each message as it arrives;
 // `/demo.Echo/Slow` answers after `ms`; `/demo.Echo/Fail` answers grpc-status `code`.
 import http2 from 'node:http2'
+import { listenOn, onOnePort } from '../net.ts'
 
 export interface GrpcPodOptions {
   readonly name: string
@@ -44,13 +45,7 @@ export class GrpcPod {
 
   static async start(options: GrpcPodOptions): Promise<GrpcPod> {
     const pod = new GrpcPod(options)
-    await new Promise<void>((resolve, reject) => {
-      pod.#server.once('error', reject)
-      pod.#server.listen({ host: options.host, port: options.port }, () => {
-        pod.#server.off('error', reject)
-        resolve()
-      })
-    })
+    await listenOn(pod.#server, options, `pod ${options.name}`)
     return pod
   }
 
@@ -148,20 +143,8 @@ class MessageReader {
 }
 
 /** `count` gRPC pods on 127.0.0.<first>… sharing one port (A records carry none). */
-export async function startGrpcPods(count: number, options: { first?: number; maxConcurrentStreams?: number; namePrefix?: string } = {}): Promise<GrpcPod[]> {
-  const first = options.first ?? 2
-  for (let tries = 0; tries < 20; tries++) {
-    const port = 20000 + Math.floor(Math.random() * 40000)
-    const pods: GrpcPod[] = []
-    try {
-      for (let i = 0; i < count; i++) {
-        pods.push(await GrpcPod.start({ name: `${options.namePrefix ?? 'grpc'}-${i}`, host: `127.0.0.${first + i}`, port, maxConcurrentStreams: options.maxConcurrentStreams }))
-      }
-      return pods
-    } catch (err) {
-      await Promise.all(pods.map((p) => p.close()))
-      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err
-    }
-  }
-  throw new Error('no free port for the gRPC pods')
+export function startGrpcPods(count: number, options: { first?: number; maxConcurrentStreams?: number; namePrefix?: string } = {}): Promise<GrpcPod[]> {
+  return onOnePort(count, options.first ?? 2, (host, port, i) => GrpcPod.start({
+    name: `${options.namePrefix ?? 'grpc'}-${i}`, host, port, maxConcurrentStreams: options.maxConcurrentStreams,
+  }))
 }

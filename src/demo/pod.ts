@@ -2,7 +2,7 @@
 // that counts what reaches it. Used by `spoke demo`, the tests and the benchmarks.
 import http from 'node:http'
 import type { Socket } from 'node:net'
-import { formatHostPort } from '../net.ts'
+import { formatHostPort, listenOn, onOnePort } from '../net.ts'
 
 export interface PodRequest {
   readonly method: string
@@ -58,13 +58,7 @@ export class Pod {
 
   static async start(options: PodOptions): Promise<Pod> {
     const pod = new Pod(options)
-    await new Promise<void>((resolve, reject) => {
-      pod.#server.once('error', reject)
-      pod.#server.listen({ host: options.host, port: options.port }, () => {
-        pod.#server.off('error', reject)
-        resolve()
-      })
-    })
+    await listenOn(pod.#server, options, `pod ${options.name}`)
     return pod
   }
 
@@ -151,27 +145,9 @@ export class Pod {
   }
 }
 
-/**
- * Starts `count` pods on 127.0.0.<first>, <first+1>, … all on one port (A records carry no
- * port), retrying another port if one is taken on any address.
- */
-export async function startPods(count: number, options: { first?: number; port?: number; namePrefix?: string; record?: boolean; keepAliveTimeoutMs?: number } = {}): Promise<Pod[]> {
-  const first = options.first ?? 2
-  for (let tries = 0; tries < 20; tries++) {
-    const port = options.port ?? 20000 + Math.floor(Math.random() * 40000)
-    const pods: Pod[] = []
-    try {
-      for (let i = 0; i < count; i++) {
-        pods.push(await Pod.start({
-          name: `${options.namePrefix ?? 'pod'}-${i}`, host: `127.0.0.${first + i}`, port,
-          record: options.record, keepAliveTimeoutMs: options.keepAliveTimeoutMs,
-        }))
-      }
-      return pods
-    } catch (err) {
-      await Promise.all(pods.map((p) => p.close()))
-      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || options.port !== undefined) throw err
-    }
-  }
-  throw new Error('no free port for the pods')
+/** `count` pods on 127.0.0.<first>, <first+1>, … sharing one port. */
+export function startPods(count: number, options: { first?: number; port?: number; namePrefix?: string; record?: boolean; keepAliveTimeoutMs?: number } = {}): Promise<Pod[]> {
+  return onOnePort(count, options.first ?? 2, (host, port, i) => Pod.start({
+    name: `${options.namePrefix ?? 'pod'}-${i}`, host, port, record: options.record, keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+  }), options.port)
 }

@@ -1,0 +1,339 @@
+# Shared by the benchmarks (docs/benchmarks.md): bench/run.sh (HTTP/1.1, wrk) and bench/h2.sh
+# (h2c, h2load). Sourced from the repository root after `set -euo pipefail`; it sets up nothing
+# by itself. The callers set PROFILE (0 or 1) before start_spoke.
+#
+# Order of use: check_tools, check_node, check_dist, pin_cores, bench_start (temporary directory,
+# cleanup trap), pick_ports, start_pods, start_dns, start_spoke; then measure_start/measure_stop
+# around each run, the RSS sampler, endpoint_requests; stop_spoke before the report.
+
+SERVICE=pods.bench.svc.cluster.local
+POD_IPS=(127.0.0.2 127.0.0.3 127.0.0.4)
+OUT=bench/out
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+# check_tools HINT TOOL...: exits naming the first missing tool, with HINT (how to install).
+check_tools() {
+  local hint=$1 tool
+  shift
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found. On Debian/Ubuntu: $hint"
+  done
+}
+
+check_node() {
+  node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 22 || (a === 22 && b >= 18) ? 0 : 1)' ||
+    die "Node >= 22.18 is needed to run the TypeScript sources (found $(node --version))"
+}
+
+# bin/spoke.js runs the compiled dist/, which `npm run bench` builds first.
+check_dist() {
+  if grep -q 'dist/' bin/spoke.js; then
+    [ -f dist/cli.js ] || die "dist/ is missing: run 'npm run build' first (or 'npm run bench', which builds)"
+    [ -z "$(find src -name '*.ts' -newer dist/cli.js -print -quit)" ] ||
+      echo "bench: warning: src/ is newer than dist/; 'npm run build' to measure the current code" >&2
+  fi
+}
+
+# Spoke gets core 0 to itself; load generator and pods share core 1, so the client and the pods
+# never steal the proxy's CPU.
+pin_cores() {
+  if [ "$(nproc)" -ge 2 ]; then
+    PIN_SPOKE=(taskset -c 0)
+    PIN_LOAD=(taskset -c 1)
+  else
+    echo "bench: only $(nproc) core; running unpinned, results will understate spoke" >&2
+    PIN_SPOKE=()
+    PIN_LOAD=()
+  fi
+}
+
+# Everything started goes into PIDS and is stopped by PID on exit (also on Ctrl-C); the
+# temporary directory TMP is removed.
+bench_start() {
+  # Taken before anything starts: the benchmark itself keeps about two cores busy.
+  LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
+  TMP=$(mktemp -d "${TMPDIR:-/tmp}/spoke-bench.XXXXXX")
+  PIDS=()
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+  mkdir -p "$OUT"
+}
+
+# Once reaped, a PID may be reused by someone else's process: cleanup must not signal it.
+forget() { local keep=() pid; for pid in "${PIDS[@]}"; do [ "$pid" = "$1" ] || keep+=("$pid"); done; PIDS=("${keep[@]}"); }
+
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$TMP"
+}
+
+# wait_until SECONDS DESCRIPTION COMMAND...: polls COMMAND every 0.1 s.
+wait_until() {
+  local seconds=$1 what=$2
+  shift 2
+  for _ in $(seq $((seconds * 10))); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  die "timed out after ${seconds}s waiting for $what"
+}
+
+# NGINX_PORT (on every pod address), SPOKE_PORT and ADMIN_PORT (on 127.0.0.1).
+pick_ports() {
+  read -r NGINX_PORT SPOKE_PORT ADMIN_PORT < <(node bench/ports.ts 3 "${POD_IPS[@]}" 127.0.0.1 | paste -sd' ') || true
+  [ -n "${ADMIN_PORT:-}" ] || die "could not find free ports on ${POD_IPS[*]} and 127.0.0.1"
+}
+
+# ---- pods: one nginx master, one worker, a server block per pod address --------------------
+# start_pods LISTEN_PARAMS HTTP_DIRECTIVES [CURL_OPTION...]: LISTEN_PARAMS follow the address
+# on each `listen` line (" http2" for h2c), HTTP_DIRECTIVES go into the http block; the curl
+# options make the readiness probe speak the pods' protocol.
+start_pods() {
+  local listen_params=$1 directives=$2 i d ip
+  shift 2
+  mkdir -p "$TMP/nginx"
+  {
+    echo "worker_processes 1;"
+    echo "pid $TMP/nginx/nginx.pid;"
+    echo "error_log $TMP/nginx/error.log warn;"
+    echo "events { worker_connections 4096; }"
+    echo "http {"
+    echo "  access_log off;"
+    echo "  default_type text/plain;"
+    # Pods behind spoke see long-lived connections; nginx's default of closing after 1000
+    # requests would measure reconnects instead. (Since nginx 1.19.7 this covers HTTP/2 too.)
+    echo "  keepalive_requests 10000000;"
+    echo "  keepalive_timeout 300s;"
+    [ -z "$directives" ] || echo "  $directives"
+    for d in client_body proxy fastcgi uwsgi scgi; do echo "  ${d}_temp_path $TMP/nginx/$d;"; done
+    for i in "${!POD_IPS[@]}"; do
+      echo "  server {"
+      echo "    listen ${POD_IPS[$i]}:$NGINX_PORT$listen_params;"
+      echo "    add_header x-pod pod-$i;"
+      echo "    location / { return 200 \"ok\\n\"; }"
+      echo "  }"
+    done
+    echo "}"
+  } >"$TMP/nginx/nginx.conf"
+  "${PIN_LOAD[@]}" nginx -p "$TMP/nginx/" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" -g 'daemon off;' \
+    >"$TMP/nginx/stdout.log" 2>&1 &
+  PIDS+=($!)
+  for ip in "${POD_IPS[@]}"; do
+    wait_until 10 "nginx on $ip:$NGINX_PORT" curl -sf "$@" "http://$ip:$NGINX_PORT/"
+  done
+}
+
+# ---- DNS: the headless Service's A records --------------------------------------------------
+start_dns() {
+  node bench/dns.ts "$SERVICE" "${POD_IPS[@]}" >"$TMP/dns.out" 2>&1 &
+  PIDS+=($!)
+  wait_until 10 "the DNS server" grep -q '^[0-9]' "$TMP/dns.out"
+  DNS_PORT=$(head -1 "$TMP/dns.out")
+}
+
+# ---- spoke ----------------------------------------------------------------------------------
+# start_spoke PROTOCOL PROFILE_NAME [CURL_OPTION...]: the upstream's protocol (http1, h2c), the
+# file name of the CPU profile in $OUT when PROFILE=1, and curl options for the first request
+# through spoke. Sets SPOKE_PID.
+start_spoke() {
+  local protocol=$1 profile_name=$2
+  shift 2
+  cat >"$TMP/spoke.yaml" <<EOF
+admin:
+  address: 127.0.0.1:$ADMIN_PORT
+shutdown:
+  linger: 0s
+  drainTimeout: 2s
+dns:
+  servers: ["127.0.0.1:$DNS_PORT"]
+listeners:
+  - name: bench
+    address: 127.0.0.1:$SPOKE_PORT
+    upstream: pods
+upstreams:
+  - name: pods
+    service: $SERVICE
+    port: $NGINX_PORT
+    protocol: $protocol
+EOF
+  # Extra Node/V8 flags for spoke, e.g. BENCH_NODE_FLAGS="--max-semi-space-size=2".
+  local -a node_flags
+  read -r -a node_flags <<<"${BENCH_NODE_FLAGS:-}"
+  if [ "$PROFILE" = 1 ]; then
+    rm -f "$OUT/$profile_name"
+    node_flags+=(--cpu-prof "--cpu-prof-dir=$OUT" "--cpu-prof-name=$profile_name")
+  fi
+  # Started as the `spoke` executable, as users run it, so its shebang's V8 flags apply; extra
+  # flags travel in NODE_OPTIONS.
+  NODE_OPTIONS="${node_flags[*]}" "${PIN_SPOKE[@]}" ./bin/spoke.js run -c "$TMP/spoke.yaml" --log-level warn >"$TMP/spoke.log" 2>&1 &
+  SPOKE_PID=$!
+  PIDS+=("$SPOKE_PID")
+  for _ in $(seq 150); do
+    kill -0 "$SPOKE_PID" 2>/dev/null || { cat "$TMP/spoke.log" >&2; die "spoke exited during start-up"; }
+    curl -sf "http://127.0.0.1:$ADMIN_PORT/ready" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  curl -sf "http://127.0.0.1:$ADMIN_PORT/ready" >/dev/null || die "spoke not ready after 15s"
+  curl -sf "$@" "http://127.0.0.1:$SPOKE_PORT/" >/dev/null || die "a request through spoke failed"
+}
+
+# SIGTERM lets spoke drain and exit normally, which is when V8 writes the CPU profile.
+stop_spoke() {
+  kill -0 "$SPOKE_PID" 2>/dev/null || { cat "$TMP/spoke.log" >&2; die "spoke died during the benchmark"; }
+  kill -TERM "$SPOKE_PID"
+  for _ in $(seq 100); do kill -0 "$SPOKE_PID" 2>/dev/null || break; sleep 0.1; done
+  wait "$SPOKE_PID" 2>/dev/null || true
+  forget "$SPOKE_PID"
+}
+
+# ---- measuring ------------------------------------------------------------------------------
+# "utime stime" of spoke, in clock ticks: how busy the proxy really was, and how much of it
+# the kernel (loopback TCP) took.
+CLK_TCK=$(getconf CLK_TCK)
+spoke_ticks() { awk '{ print $14, $15 }' "/proc/$SPOKE_PID/stat"; }
+calc() { awk "BEGIN { printf \"$1\", $2 }"; }
+# "busy total" jiffies of cores 0 and 1 on one line. Core 0 far busier than spoke alone means
+# another process (this machine is shared) ran on spoke's core during the run.
+cores_jiffies() {
+  awk '$1 == "cpu0" || $1 == "cpu1" { t = 0; for (i = 2; i <= 9; i++) t += $i; printf "%d %d ", t - $5 - $6, t }' /proc/stat
+}
+
+# measure_start / measure_stop NAME around a measured run: spoke's CPU use ("total kernel", % of
+# a core) into $TMP/NAME.cpu, how busy cores 0 and 1 were into $TMP/NAME.cores.
+measure_start() { MEASURE_TICKS=$(spoke_ticks) MEASURE_T=$(date +%s.%N) MEASURE_CORES=$(cores_jiffies); }
+measure_stop() {
+  local name=$1 ticks1 t1 cores1
+  ticks1=$(spoke_ticks) t1=$(date +%s.%N) cores1=$(cores_jiffies)
+  echo "$MEASURE_TICKS $ticks1" | awk -v hz="$CLK_TCK" -v secs="$(calc "%f" "$t1 - $MEASURE_T")" \
+    '{ printf "%.0f %.0f", 100 * ($3 + $4 - $1 - $2) / hz / secs, 100 * ($4 - $2) / hz / secs }' >"$TMP/$name.cpu"
+  echo "$MEASURE_CORES $cores1" | awk '{ printf "%.0f %.0f", 100 * ($5 - $1) / ($6 - $2), 100 * ($7 - $3) / ($8 - $4) }' >"$TMP/$name.cores"
+}
+
+# Core 0 is meant for spoke alone: busier than spoke itself (kernel networking on its behalf
+# included) by more than 15 points means a stranger shared it and the run is suspect.
+disturbed() {
+  local spoke=0 core0
+  [[ $1 == spoke-* ]] && read -r spoke _ <"$TMP/$1.cpu"
+  read -r core0 _ <"$TMP/$1.cores"
+  [ $((core0 - spoke)) -gt 15 ]
+}
+
+# suspect_note NAME...: the warning under the results table, if any run was disturbed.
+suspect_note() {
+  local suspect=() name
+  for name in "$@"; do disturbed "$name" && suspect+=("$name"); done
+  if [ ${#suspect[@]} -gt 0 ]; then
+    echo
+    echo "**Other processes used core 0 during: ${suspect[*]}. Rerun on a quiet machine before trusting those rows.**"
+  fi
+}
+
+# The CPU cells of a results row: spoke's use (— for direct runs) and both cores' business.
+spoke_cpu_cell() {
+  if [[ $1 == spoke-* ]]; then awk '{ printf "%s%% (kernel %s%%)", $1, $2 }' "$TMP/$1.cpu"; else echo —; fi
+}
+cores_cell() { awk '{ printf "%s%% / %s%%", $1, $2 }' "$TMP/$1.cores"; }
+
+# wrk and h2load print times as 812.00us, 1.23ms, 2.00s or 1.50m; everything becomes ms.
+to_ms() {
+  awk -v v="$1" 'BEGIN {
+    n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+    f = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : (u == "m") ? 60000 : (u == "h") ? 3600000 : -1
+    if (f < 0) { print "NaN"; exit 1 }
+    printf "%.3f", n * f
+  }'
+}
+yes_no() { awk "BEGIN { print ($1) ? \"yes\" : \"no\" }"; }
+
+# ---- memory ---------------------------------------------------------------------------------
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$SPOKE_PID/status"; }
+
+# VmRSS sampled every 100 ms between start_rss_sampler and stop_rss_sampler, which sets
+# RSS_MAX_KB to the largest sample.
+start_rss_sampler() {
+  rm -f "$TMP/rss.stop"
+  : >"$TMP/rss.samples"
+  (
+    while [ ! -e "$TMP/rss.stop" ]; do
+      awk '/^VmRSS:/ { print $2 }' "/proc/$SPOKE_PID/status" >>"$TMP/rss.samples" 2>/dev/null || break
+      sleep 0.1
+    done
+  ) &
+  RSS_SAMPLER=$!
+  PIDS+=("$RSS_SAMPLER")
+}
+stop_rss_sampler() {
+  touch "$TMP/rss.stop"
+  wait "$RSS_SAMPLER" || true
+  forget "$RSS_SAMPLER"
+  RSS_MAX_KB=$(sort -n "$TMP/rss.samples" | tail -1)
+}
+
+# Where the memory sits right now: V8's heap spaces and memory outside the heap.
+memory_breakdown() {
+  curl -sf "http://127.0.0.1:$ADMIN_PORT/metrics" | awk '
+  /^process_resident_memory_bytes / { rss = $2 }
+  /^nodejs_heap_space_size_total_bytes\{space="new"\}/ { newspace = $2 }
+  /^nodejs_heap_space_size_total_bytes\{space="old"\}/ { old = $2 }
+  /^nodejs_heap_space_size_total_bytes\{space="code"\}/ { code = $2 }
+  /^nodejs_heap_size_total_bytes / { heap = $2 }
+  /^nodejs_external_memory_bytes / { ext = $2 }
+  END { m = 1048576; printf "RSS %.1f MiB: V8 heap %.1f MiB (new space %.1f, old %.1f, code %.1f), external %.1f MiB, the rest (code of Node itself, stacks, malloc, kernel buffers) %.1f MiB", rss/m, heap/m, newspace/m, old/m, code/m, ext/m, (rss-heap-ext)/m }'
+}
+
+# ---- per-pod counters -----------------------------------------------------------------------
+# "address requests connections" per endpoint, from spoke's /endpoints.
+endpoint_requests() {
+  curl -sf "http://127.0.0.1:$ADMIN_PORT/endpoints" | node -e '
+    let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+      for (const e of JSON.parse(s).upstreams[0].endpoints) console.log(e.endpoint, e.requests, e.connections)
+    })'
+}
+
+# pod_shares BEFORE AFTER (files of endpoint_requests): "127.0.0.2 33.3%, ..." over the delta of
+# each endpoint's request counter.
+pod_shares() {
+  awk '
+  NR == FNR { before[$1] = $2; next }
+  { delta[$1] = $2 - before[$1]; total += delta[$1]; order[++n] = $1 }
+  END {
+    for (i = 1; i <= n; i++) {
+      a = order[i]; split(a, hp, ":")
+      printf "%s%s %.1f%%", (i > 1 ? ", " : ""), hp[1], total ? 100 * delta[a] / total : 0
+    }
+  }' "$1" "$2"
+}
+# share_spread BEFORE AFTER: max − min of the shares, in percentage points.
+share_spread() {
+  awk '
+  NR == FNR { before[$1] = $2; next }
+  { d = $2 - before[$1]; total += d; if (n++ == 0 || d < lo) lo = d; if (d > hi) hi = d }
+  END { printf "%.1f", total ? 100 * (hi - lo) / total : 100 }' "$1" "$2"
+}
+# pools FILE: "127.0.0.2 14, ..." upstream connections per pod.
+pools() { awk '{ split($1, hp, ":"); printf "%s%s %d", (NR > 1 ? ", " : ""), hp[1], $3 }' "$1"; }
+
+# ---- report ---------------------------------------------------------------------------------
+spoke_revision() {
+  echo "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src bin 2>/dev/null || echo ' + uncommitted changes')"
+}
+# "2 cores (AMD EPYC), node v24.x, nginx/1.22.1"; the caller adds its load generator.
+machine_summary() {
+  echo "$(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), node $(node --version), $(nginx -v 2>&1 | sed 's/^nginx version: //')"
+}
+
+# profile_section FILE: the top functions of spoke's CPU profile, for the end of the report.
+profile_section() {
+  [ -s "$1" ] || die "spoke wrote no CPU profile to $1"
+  echo
+  echo "### CPU profile of spoke (whole run: warm-ups and measured runs)"
+  echo
+  node bench/top-profile.ts "$1" 15
+}

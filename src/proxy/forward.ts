@@ -1,6 +1,7 @@
 // One request through spoke in balance mode: pick a pod, take a connection, stream the request
 // and the response both ways with backpressure, retry where SPEC §4 allows, count everything.
-import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
+import { PassThrough, type Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { RetryReason } from '../config/types.ts'
 import { BodyRecorder } from '../transport/body-recorder.ts'
@@ -67,7 +68,10 @@ export class Exchange implements Waiter, InFlight {
   /** A copy of the body for sending it again after an h2c pod refused it unprocessed. */
   readonly #recorder: BodyRecorder | null
 
-  constructor(req: AppRequest, res: AppResponse, path: string, head: RequestHead, upstream: Upstream, counts: RequestCounts) {
+  readonly #method: string
+  #bodyView: PassThrough | null = null
+
+  constructor(req: AppRequest, res: AppResponse, method: string, path: string, head: RequestHead, hasBody: boolean, upstream: Upstream, counts: RequestCounts) {
     this.#req = req
     this.#res = res
     this.#out = writer(res)
@@ -76,11 +80,9 @@ export class Exchange implements Waiter, InFlight {
     this.#upstream = upstream
     this.#counts = counts
     this.#grpc = isGrpcContentType(head.contentType)
-    this.#mayRetry = IDEMPOTENT_METHODS.has(req.method!) || head.retryAlways
-    // HTTP/2 requests carry no framing headers: a body is there unless the stream already ended.
-    this.#hasBody = 'stream' in req
-      ? !req.stream.readableEnded || req.readableLength > 0
-      : head.transferEncoding || (head.contentLength !== undefined && head.contentLength !== '0')
+    this.#method = method
+    this.#mayRetry = IDEMPOTENT_METHODS.has(method) || head.retryAlways
+    this.#hasBody = hasBody
     this.#recorder = this.#hasBody && upstream.config.protocol === 'h2c' ? new BodyRecorder() : null
   }
 
@@ -98,7 +100,7 @@ export class Exchange implements Waiter, InFlight {
       // An HTTP/2 request ends with its stream (RST_STREAM), not with the connection.
       this.#res.stream.once('close', () => this.clientGone())
     } else {
-      requestStarted(this.#req.socket, this)
+      requestStarted((this.#req as IncomingMessage).socket, this)
     }
     if (this.#grpc && upstream.config.protocol === 'http1') {
       this.#fail('bad_request', `gRPC needs HTTP/2 to the pods; upstream ${upstream.name} speaks HTTP/1.1 (set protocol: h2c)`)
@@ -155,7 +157,7 @@ export class Exchange implements Waiter, InFlight {
     try {
       connection.dispatch({
         path: this.#path,
-        method: this.#req.method as Dispatcher.HttpMethod,
+        method: this.#method as Dispatcher.HttpMethod,
         headers: head.upstreamHeaders,
         body: this.#body(),
         bodyRecorder: this.#recorder,
@@ -168,10 +170,19 @@ export class Exchange implements Waiter, InFlight {
   }
 
   /** The app's body stream, or on a later attempt the copy recorded while the first one sent it. */
-  #body(): AppRequest | Buffer | null {
+  #body(): AppRequest | Readable | Buffer | null {
     if (!this.#hasBody) return null
-    if (!this.#req.readableDidRead) return this.#req
-    return this.#recorder?.replay() ?? this.#req
+    if (this.#req.readableDidRead) {
+      const replay = this.#recorder?.replay()
+      if (replay !== undefined && replay !== null) return replay
+    }
+    // undici destroys a body stream it is done with or fails on; an HTTP/2 request's body is its
+    // stream, whose other half is the answer to the app. undici gets a read-only view of it.
+    if ('stream' in this.#res && this.#upstream.config.protocol === 'http1') {
+      this.#bodyView ??= this.#req.pipe(new PassThrough())
+      return this.#bodyView
+    }
+    return this.#req
   }
 
   // Attempt callbacks (only from the current attempt).
@@ -306,7 +317,7 @@ export class Exchange implements Waiter, InFlight {
   #finish(status: number): void {
     if (this.#done) return
     this.#done = true
-    if (!('stream' in this.#res)) requestEnded(this.#req.socket, this)
+    if (!('stream' in this.#res)) requestEnded((this.#req as IncomingMessage).socket, this)
     if (this.#timer !== null) clearTimeout(this.#timer)
     const upstream = this.#upstream
     if (this.#admitted) upstream.inFlight--

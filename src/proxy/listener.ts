@@ -14,6 +14,7 @@ import { type ErrorCode, rawHttp1Error } from './errors.ts'
 import { partialRequestArrived, watchClientSocket } from './client-socket.ts'
 import { CLIENT_CLOSED, Exchange, type RequestCounts } from './forward.ts'
 import { readRequestHead, type RequestHead } from './request-head.ts'
+import { endsStream, H2Response } from './h2-response.ts'
 import { type AppRequest, type AppResponse, sendError } from './respond.ts'
 import { tunnel } from './tunnel.ts'
 
@@ -39,8 +40,8 @@ export class HttpListener {
     this.upstream = upstream
     this.#log = log
     const handler = accessLog
-      ? (req: AppRequest, res: AppResponse) => this.#logged(req, res)
-      : (req: AppRequest, res: AppResponse) => this.#handle(req, res)
+      ? (req: http.IncomingMessage, res: http.ServerResponse) => this.#logged(req, res, req.method!, req.url!, () => this.#handle(req, res))
+      : (req: http.IncomingMessage, res: http.ServerResponse) => this.#handle(req, res)
     this.#h1 = http.createServer({
       headersTimeout: config.headersTimeoutMs,
       keepAliveTimeout: config.idleTimeoutMs,
@@ -64,7 +65,13 @@ export class HttpListener {
       // anything beyond.
       maxSendHeaderBlockLength: 64 * 1024,
       settings: { maxHeaderListSize: config.maxHeaderSize * 2, enablePush: false },
-    }, handler)
+    })
+    this.#h2.on('stream', accessLog
+      ? (stream, headers, flags, raw) => {
+        const res = new H2Response(stream)
+        this.#logged(stream, res, String(headers[':method']), String(headers[':path']), () => this.#handleH2(stream, res, headers, flags, raw))
+      }
+      : (stream, headers, flags, raw) => this.#handleH2(stream, new H2Response(stream), headers, flags, raw))
     this.#h2.on('session', (session) => this.#trackSession(session))
     this.#server = net.createServer({ noDelay: true }, (socket) => this.#sniff(socket))
   }
@@ -148,12 +155,7 @@ export class HttpListener {
     session.setTimeout(this.config.idleTimeoutMs, () => session.close())
   }
 
-  #handle(req: AppRequest, res: AppResponse): void {
-    if ('stream' in req) {
-      this.#handleH2(req, res as http2.Http2ServerResponse)
-      return
-    }
-    const h1 = res as http.ServerResponse
+  #handle(req: http.IncomingMessage, h1: http.ServerResponse): void {
     if (this.#draining) h1.shouldKeepAlive = false
     const head = readRequestHead(req.rawHeaders)
     const refusal = framingProblem(req, head)
@@ -170,33 +172,40 @@ export class HttpListener {
       }
       path = absolute
     }
-    new Exchange(req, res, path, head, this.upstream, this.counts).start()
+    const hasBody = head.transferEncoding || (head.contentLength !== undefined && head.contentLength !== '0')
+    new Exchange(req, h1, req.method!, path, head, hasBody, this.upstream, this.counts).start()
   }
 
-  #handleH2(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void {
-    const head = readRequestHead(req.rawHeaders)
+  #handleH2(stream: http2.ServerHttp2Stream, res: H2Response, headers: http2.IncomingHttpHeaders, flags: number, raw: string[]): void {
+    stream.on('error', () => {})
+    const head = readRequestHead(raw)
     const grpc = head.contentType?.startsWith('application/grpc') === true
-    if (headerListSize(req.rawHeaders) > this.config.maxHeaderSize) {
+    if (headerListSize(raw) > this.config.maxHeaderSize) {
       this.counts.byStatus[sendError(res, 'headers_too_large', 'request headers too large', this.upstream.name, grpc)]++
       return
     }
+    const method = String(headers[':method'])
+    const path = String(headers[':path'] ?? '')
     // CONNECT and absolute :path forms have no place on a sidecar's loopback port.
-    if (req.method === 'CONNECT' || req.url.charCodeAt(0) !== 47 /* '/' */) {
-      this.counts.byStatus[sendError(res, 'bad_request', `unsupported request target ${JSON.stringify(req.url.slice(0, 100))}`, this.upstream.name, grpc)]++
+    if (method === 'CONNECT' || path.charCodeAt(0) !== 47 /* '/' */) {
+      this.counts.byStatus[sendError(res, 'bad_request', `unsupported request target ${JSON.stringify(path.slice(0, 100))}`, this.upstream.name, grpc)]++
       return
     }
-    new Exchange(req, res, req.url, head, this.upstream, this.counts).start()
+    // HTTP/2 has no framing headers: the request has a body unless its HEADERS ended the stream.
+    new Exchange(stream, res, method, path, head, !endsStream(flags), this.upstream, this.counts).start()
   }
 
-  #logged(req: AppRequest, res: AppResponse): void {
+  #logged(req: AppRequest, res: AppResponse, method: string, path: string, handle: () => void): void {
     const started = performance.now()
-    res.once('close', () => {
+    // The answer's end: the HTTP/2 stream, or the HTTP/1.1 response (its request closes earlier).
+    const done = 'stream' in res ? res.stream : res
+    done.once('close', () => {
       this.#log.info('request', {
-        listener: this.name, upstream: this.upstream.name, method: req.method, path: req.url,
+        listener: this.name, upstream: this.upstream.name, method, path,
         status: res.headersSent ? res.statusCode : CLIENT_CLOSED, durationMs: Math.round((performance.now() - started) * 1000) / 1000,
       })
     })
-    this.#handle(req, res)
+    handle()
   }
 
   #refuse(res: http.ServerResponse, code: ErrorCode, message: string): void {

@@ -1,17 +1,17 @@
 // Writes spoke's own error answers (SPEC §5): JSON with x-spoke-error for HTTP, a trailers-only
 // response with grpc-status for gRPC.
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { constants, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2'
+import { constants, type ServerHttp2Stream } from 'node:http2'
+import type { H2Response } from './h2-response.ts'
 import { type ErrorCode, errorBody, grpcMessage, grpcStatusOf, httpStatusOf } from './errors.ts'
 
-/** An app's request and response, over HTTP/1.1 or HTTP/2 (Node's compatibility API). */
-export type AppRequest = IncomingMessage | Http2ServerRequest
-export type AppResponse = ServerResponse | Http2ServerResponse
+/** An app's request and response: HTTP/1.1's, or an HTTP/2 stream (its readable side is the body). */
+export type AppRequest = IncomingMessage | ServerHttp2Stream
+export type AppResponse = ServerResponse | H2Response
 
 /**
  * The methods spoke writes with (writeHead with a flat header array, write, end, addTrailers)
- * behave alike on both kinds: Node's HTTP/2 compatibility API mirrors HTTP/1's. One type to call
- * them through.
+ * behave alike on both kinds: H2Response mirrors HTTP/1's. One type to call them through.
  */
 export function writer(res: AppResponse): ServerResponse {
   return res as ServerResponse

@@ -4,7 +4,7 @@
 // for every stream, and on this hot path that garbage showed up as a quarter of the CPU.
 import http2 from 'node:http2'
 
-const { NGHTTP2_FLAG_END_STREAM } = http2.constants
+const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR } = http2.constants
 
 export class H2Response {
   readonly stream: http2.ServerHttp2Stream
@@ -33,8 +33,13 @@ export class H2Response {
       else headers[name] = [String(prior), flat[i + 1]]
     }
     this.statusCode = status
-    // Trailers are known only at the end (gRPC status), so always ask to send them then.
-    this.stream.respond(headers, { waitForTrailers: true })
+    try {
+      // Trailers are known only at the end (gRPC status), so always ask to send them then.
+      this.stream.respond(headers, { waitForTrailers: true })
+    } catch {
+      // A header HTTP/2 forbids that got past the hop-by-hop filter: a reset stream, not a crash.
+      this.stream.close(NGHTTP2_INTERNAL_ERROR)
+    }
     return this
   }
 

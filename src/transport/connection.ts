@@ -43,3 +43,30 @@ export interface Connection {
 
 /** Told by a connection when it is gone, with why. Set by the pool that owns it. */
 export type OnConnectionClosed = (connection: Connection, reason: CloseReason) => void
+
+/**
+ * How a connection retires, whatever its protocol: the first reason given is the one recorded,
+ * in-flight requests get until the drain deadline, and it closes as soon as none is left.
+ */
+export class Retirement {
+  /** Why the connection is retiring or closed; null while it is in service. */
+  reason: CloseReason | null = null
+  #deadline: NodeJS.Timeout | null = null
+
+  /** Records the retirement; true when the connection should close now (nothing in flight). */
+  begin(reason: CloseReason, inFlight: number, drainTimeoutMs: number, atDeadline: (reason: CloseReason) => void): boolean {
+    if (this.reason === null) {
+      this.reason = reason
+      if (inFlight > 0) {
+        this.#deadline = setTimeout(() => atDeadline(reason), drainTimeoutMs)
+        this.#deadline.unref()
+      }
+    }
+    return inFlight === 0
+  }
+
+  /** The connection is closed: no deadline any more. */
+  done(): void {
+    if (this.#deadline !== null) clearTimeout(this.#deadline)
+  }
+}

@@ -6,7 +6,7 @@ import type { Dispatcher } from 'undici'
 // Only the Client: undici's package root also loads fetch, WebSocket, caches and more, about
 // 13 MB of resident memory a sidecar never uses. (undici 8 declares no "exports" map.)
 import Client from 'undici/lib/dispatcher/client.js'
-import type { CloseReason, Connection, OnConnectionClosed } from './connection.ts'
+import { type CloseReason, type Connection, type OnConnectionClosed, Retirement } from './connection.ts'
 
 let nextId = 1
 
@@ -28,8 +28,7 @@ export class H1Connection implements Connection {
   lastActiveAt: number
   #client: Client
   #closed = false
-  #closeReason: CloseReason | null = null
-  #drainTimer: NodeJS.Timeout | null = null
+  #retirement = new Retirement()
   #onClosed: OnConnectionClosed
 
   constructor(socket: net.Socket, origin: string, onClosed: OnConnectionClosed) {
@@ -80,32 +79,25 @@ export class H1Connection implements Connection {
    */
   retire(reason: CloseReason, drainTimeoutMs: number): void {
     if (this.#closed) return
-    if (this.#closeReason === null) {
-      this.#closeReason = reason
-      if (this.inFlight > 0) {
-        this.#drainTimer = setTimeout(() => this.destroy(reason), drainTimeoutMs)
-        this.#drainTimer.unref()
-      }
-    }
-    if (this.inFlight === 0) this.destroy(this.#closeReason)
+    if (this.#retirement.begin(reason, this.inFlight, drainTimeoutMs, (r) => this.destroy(r))) this.destroy(this.#retirement.reason!)
   }
 
   destroy(reason: CloseReason): void {
     if (this.#closed) return
-    this.#closeReason ??= reason
+    this.#retirement.reason ??= reason
     this.#client.destroy().catch(() => {})
-    this.#finish(this.#closeReason)
+    this.#finish(this.#retirement.reason)
   }
 
   #lost(err: Error | undefined): void {
     if (this.#closed) return
-    this.#finish(this.#closeReason ?? classifyLoss(err))
+    this.#finish(this.#retirement.reason ?? classifyLoss(err))
   }
 
   #finish(reason: CloseReason): void {
     if (this.#closed) return
     this.#closed = true
-    if (this.#drainTimer !== null) clearTimeout(this.#drainTimer)
+    this.#retirement.done()
     if (!this.#client.destroyed) this.#client.destroy().catch(() => {})
     this.#onClosed(this, reason)
   }

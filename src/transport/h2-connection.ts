@@ -7,7 +7,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type net from 'node:net'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import type { CloseReason, Connection, OnConnectionClosed, SpokeDispatchOptions } from './connection.ts'
+import { type CloseReason, type Connection, type OnConnectionClosed, Retirement, type SpokeDispatchOptions } from './connection.ts'
 import { ConnectError } from './dial.ts'
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants
@@ -36,8 +36,7 @@ export class H2Connection implements Connection {
   #session: http2.ClientHttp2Session
   #closed = false
   #goaway = false
-  #closeReason: CloseReason | null = null
-  #drainTimer: NodeJS.Timeout | null = null
+  #retirement = new Retirement()
   #onClosed: OnConnectionClosed
 
   private constructor(session: http2.ClientHttp2Session, onClosed: OnConnectionClosed) {
@@ -46,8 +45,8 @@ export class H2Connection implements Connection {
     this.connectedAt = performance.now()
     this.lastActiveAt = this.connectedAt
     session.on('goaway', () => this.#shedding())
-    session.on('close', () => this.#finish(this.#closeReason ?? 'remote_close'))
-    session.on('error', () => this.#finish(this.#closeReason ?? 'error'))
+    session.on('close', () => this.#finish(this.#retirement.reason ?? 'remote_close'))
+    session.on('error', () => this.#finish(this.#retirement.reason ?? 'error'))
   }
 
   /**
@@ -78,7 +77,7 @@ export class H2Connection implements Connection {
   }
 
   get capacity(): number {
-    if (this.#goaway || this.#closeReason !== null) return 0
+    if (this.#goaway || this.#retirement.reason !== null) return 0
     const limit = this.#session.remoteSettings.maxConcurrentStreams
     return limit === undefined || limit > MAX_STREAM_LIMIT ? (limit === undefined ? DEFAULT_STREAM_LIMIT : MAX_STREAM_LIMIT) : limit
   }
@@ -98,39 +97,32 @@ export class H2Connection implements Connection {
    */
   #shedding(): void {
     this.#goaway = true
-    this.#finish(this.#closeReason ?? 'remote_close')
+    this.#finish(this.#retirement.reason ?? 'remote_close')
   }
 
   retire(reason: CloseReason, drainTimeoutMs: number): void {
     if (this.#closed) return
-    if (this.#closeReason === null) {
-      this.#closeReason = reason
-      if (this.inFlight > 0) {
-        this.#drainTimer = setTimeout(() => this.destroy(reason), drainTimeoutMs)
-        this.#drainTimer.unref()
-      }
-    }
+    if (this.#retirement.begin(reason, this.inFlight, drainTimeoutMs, (r) => this.destroy(r))) this.destroy(this.#retirement.reason!)
     // GOAWAY to the pod; the session closes once its open streams are done.
-    if (this.inFlight === 0) this.destroy(this.#closeReason)
     else if (!this.#session.closed) this.#session.close()
   }
 
   destroy(reason: CloseReason): void {
     if (this.#closed) return
-    this.#closeReason ??= reason
+    this.#retirement.reason ??= reason
     if (!this.#session.destroyed) {
       if (this.inFlight === 0) this.#session.close()
       else this.#session.destroy(undefined, NGHTTP2_CANCEL)
     }
-    this.#finish(this.#closeReason)
+    this.#finish(this.#retirement.reason)
   }
 
   #finish(reason: CloseReason): void {
     if (this.#closed) return
     this.#closed = true
-    if (this.#drainTimer !== null) clearTimeout(this.#drainTimer)
+    this.#retirement.done()
     // After GOAWAY the session stays open for the streams the pod accepted; otherwise close it.
-    if (!this.#goaway && this.#closeReason === null && !this.#session.destroyed) this.#session.destroy()
+    if (!this.#goaway && this.#retirement.reason === null && !this.#session.destroyed) this.#session.destroy()
     this.#onClosed(this, reason)
   }
 }

@@ -84,12 +84,6 @@ export class Spoke {
     return Promise.all([...this.upstreams.values()].map((u) => u.firstDiscovery)).then(() => {})
   }
 
-  listener(name: string): HttpListener {
-    const l = this.listeners.find((x) => x.name === name)
-    if (l === undefined) throw new Error(`no listener ${name}`)
-    return l
-  }
-
   /** /ready turns 503 at once (SPEC §9). */
   beginShutdown(): void {
     this.#shuttingDown = true

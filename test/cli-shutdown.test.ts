@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { startDnsServer } from '../src/demo/dns-server.ts'
-import { startPods } from '../src/demo/pod.ts'
+import { type Pod, startPods } from '../src/demo/pod.ts'
 import { request, SERVICE, waitFor } from './helpers/harness.ts'
 
 const BIN = new URL('../bin/spoke.js', import.meta.url).pathname
@@ -100,7 +100,7 @@ upstreams: [{ name: orders, service: ${SERVICE}, port: 80 }]
   t.equal(run.stderr().trim().split('\n').length, 1, 'one line')
 })
 
-async function startedSpoke(t: { teardown(fn: () => unknown): void }, linger: string): Promise<{ run: Run; url: string; admin: string }> {
+async function startedSpoke(t: { teardown(fn: () => unknown): void }, linger: string): Promise<{ run: Run; url: string; admin: string; pods: Pod[] }> {
   const dns = await startDnsServer()
   t.teardown(() => dns.close())
   const pods = await startPods(2)
@@ -124,13 +124,13 @@ upstreams: [{ name: orders, service: ${SERVICE}, port: ${pods[0].port} }]
     if (Date.now() > deadline) throw new Error(`spoke never became ready: ${run.stderr()}`)
     await new Promise((r) => setTimeout(r, 50))
   }
-  return { run, url: `http://127.0.0.1:${port}`, admin }
+  return { run, url: `http://127.0.0.1:${port}`, admin, pods }
 }
 
 t.test('SIGTERM: /ready 503 at once, linger keeps accepting, in-flight completes, exit 0', async (t) => {
-  const { run, url, admin } = await startedSpoke(t, '500ms')
+  const { run, url, admin, pods } = await startedSpoke(t, '500ms')
   const slow = request(`${url}/slow?ms=1200`)
-  await new Promise((r) => setTimeout(r, 100))
+  await waitFor(() => pods.some((p) => p.received.some((r) => r.url.startsWith('/slow'))), 2000, 'the slow request at a pod')
   run.child.kill('SIGTERM')
   await waitFor(() => run.stdout().includes('shutting down'), 2000, 'the shutdown log line')
   t.equal((await fetch(`${admin}/ready`)).status, 503, '/ready is 503 at once')

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { rawExchange, request, SERVICE, singleConnectionAgent, startCluster } from './helpers/harness.ts'
+import { rawExchange, request, SERVICE, singleConnectionAgent, startCluster, waitFor } from './helpers/harness.ts'
 
 function headerPairs(raw: readonly string[]): Map<string, string[]> {
   const m = new Map<string, string[]>()
@@ -123,7 +123,8 @@ t.test('beyond maxConcurrentRequests: 503 overloaded', async (t) => {
   const cluster = await startCluster({ pods: 1, upstream: { limits: { maxConcurrentRequests: 2 } } })
   t.teardown(() => cluster.close())
   const slow = [request(`${cluster.url}/slow?ms=500`), request(`${cluster.url}/slow?ms=500`)]
-  await new Promise((r) => setTimeout(r, 100))
+  const upstream = [...cluster.spoke.upstreams.values()][0]
+  await waitFor(() => upstream.inFlight === 2, 2000, 'both slow requests admitted')
   const third = await request(`${cluster.url}/`)
   t.equal(third.status, 503)
   t.equal(third.headers['x-spoke-error'], 'overloaded')

@@ -43,16 +43,6 @@ export function grpcStatusOf(code: ErrorCode): number {
   return CATALOGUE[code].grpc
 }
 
-/** An error spoke answers with itself, carrying its catalogue code. */
-export class SpokeError extends Error {
-  readonly code: ErrorCode
-  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown }) {
-    super(message ?? CATALOGUE[code].message, options)
-    this.name = 'SpokeError'
-    this.code = code
-  }
-}
-
 export function isGrpcContentType(contentType: string | undefined): boolean {
   return contentType !== undefined && contentType.startsWith('application/grpc')
 }

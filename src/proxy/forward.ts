@@ -278,7 +278,7 @@ export class Exchange implements Waiter, InFlight {
   #maySendAgain(): boolean {
     return !this.#res.headersSent &&
       // A body that already went to a pod can be sent again only from the recorded copy.
-      (!this.#hasBody || !this.#req.readableDidRead || this.#recorder?.pending === true || this.#recorder?.replay() !== null)
+      (!this.#hasBody || !this.#req.readableDidRead || this.#recorder?.pending === true || this.#recorder?.replayable === true)
   }
 
   #timedOut(): void {

@@ -3,7 +3,7 @@
 // instead would make Node build a second, object-shaped copy of every header per request.
 
 /** Request headers that never cross spoke (RFC 9110 §7.6.1 hop-by-hop, plus spoke's own). */
-const DROPPED = new Set([
+export const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'transfer-encoding', 'upgrade',
   'http2-settings',
   // Replaced by the rewritten authority, or re-added as the app sent it with hostRewrite: keep.
@@ -52,7 +52,7 @@ export function readRequestHead(raw: readonly string[]): RequestHead {
       contentLength = value
       contentLengths++
     }
-    if (!DROPPED.has(lower)) {
+    if (!DROPPED_REQUEST_HEADERS.has(lower)) {
       out.push(name, value)
       continue
     }

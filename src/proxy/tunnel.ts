@@ -6,9 +6,8 @@ import { dial } from '../transport/dial.ts'
 import type { Upstream } from '../upstream/upstream.ts'
 import { rawHttp1Error } from './errors.ts'
 import type { RequestCounts } from './forward.ts'
+import { DROPPED_REQUEST_HEADERS } from './request-head.ts'
 
-// Connection and Upgrade stay: they are the upgrade request itself.
-const DROPPED = new Set(['keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'transfer-encoding', 'host', 'x-spoke-retry', 'x-spoke-pod'])
 
 export function tunnel(req: IncomingMessage, client: Duplex, head: Buffer, upstream: Upstream, counts: RequestCounts): void {
   const endpoint = upstream.pick(null)
@@ -25,7 +24,8 @@ export function tunnel(req: IncomingMessage, client: Duplex, head: Buffer, upstr
       const raw = req.rawHeaders
       for (let i = 0; i < raw.length; i += 2) {
         const lower = raw[i].toLowerCase()
-        if (DROPPED.has(lower)) continue
+        // Connection and Upgrade stay: they are the upgrade request itself.
+        if (DROPPED_REQUEST_HEADERS.has(lower) && lower !== 'connection' && lower !== 'upgrade') continue
         request += `${raw[i]}: ${raw[i + 1]}\r\n`
       }
       pod.write(request + '\r\n')

@@ -37,8 +37,13 @@ export class BodyRecorder {
     else this.#waiting = callback
   }
 
+  /** Whether replay() has a body to give: complete and within the limit. */
+  get replayable(): boolean {
+    return this.#complete && this.#chunks !== null
+  }
+
   /** The whole body, when it arrived completely and within the limit. */
   replay(): Buffer | null {
-    return this.#complete && this.#chunks !== null ? Buffer.concat(this.#chunks, this.#bytes) : null
+    return this.replayable ? Buffer.concat(this.#chunks!, this.#bytes) : null
   }
 }

@@ -63,10 +63,6 @@ export class Pool {
     return this.#active.length + this.#retiring.size
   }
 
-  get waiting(): number {
-    return this.#waiters.length
-  }
-
   connectionAgesSeconds(now: number): number[] {
     const ages: number[] = []
     for (const c of this.#active) ages.push(Math.round((now - c.connectedAt) / 100) / 10)

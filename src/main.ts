@@ -9,6 +9,7 @@ import type { Logger } from './log.ts'
 import { formatHostPort } from './net.ts'
 import { createRegistry } from './metrics/registry.ts'
 import { HttpListener } from './proxy/listener.ts'
+import { UdpListener } from './proxy/udp-listener.ts'
 import { type DiscoveryFactory, Upstream } from './upstream/upstream.ts'
 
 export interface StartOptions {
@@ -21,6 +22,7 @@ export const dnsDiscovery: DiscoveryFactory = (config, dns, onUpdate) => new Dns
   service: config.service,
   port: config.port,
   portName: config.portName,
+  srvProtocol: config.protocol === 'udp' ? 'udp' : 'tcp',
   family: config.discovery.family,
   refreshMs: config.discovery.refreshMs,
   minRefreshMs: config.discovery.minRefreshMs,
@@ -29,9 +31,11 @@ export const dnsDiscovery: DiscoveryFactory = (config, dns, onUpdate) => new Dns
   onUpdate,
 })
 
+export type Listener = HttpListener | UdpListener
+
 export class Spoke {
   readonly config: Config
-  readonly listeners: readonly HttpListener[]
+  readonly listeners: readonly Listener[]
   readonly upstreams: ReadonlyMap<string, Upstream>
   readonly admin: AdminServer
   #discovered = false
@@ -45,7 +49,9 @@ export class Spoke {
     const upstreams = new Map<string, Upstream>()
     for (const u of config.upstreams) upstreams.set(u.name, new Upstream(u, config.dns, factory, options.log))
     this.upstreams = upstreams
-    this.listeners = config.listeners.map((l) => new HttpListener(l, upstreams.get(l.upstream)!, options.log, config.accessLog))
+    this.listeners = config.listeners.map((l) => l.protocol === 'udp'
+      ? new UdpListener(l, upstreams.get(l.upstream)!, options.log)
+      : new HttpListener(l, upstreams.get(l.upstream)!, options.log, config.accessLog))
     this.admin = new AdminServer({
       address: config.admin.address,
       registry: createRegistry(this.listeners, [...upstreams.values()]),

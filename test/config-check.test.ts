@@ -44,7 +44,7 @@ t.test('an invalid file prints every problem, one per line, and exits 2', async 
     `${file}: listeners[0].upstream: no upstream is named "order" (did you mean "orders"?)`,
     `${file}: upstreams[0].connection.idleTimeout: must be a duration such as "250ms", "5s", "10m" or "1h", not "60x"`,
     `${file}: upstreams[0].connection.maxLifetme: unknown key (did you mean "maxLifetime"?)`,
-    `${file}: upstreams[0].mode: broadcast is not supported yet`,
+    `${file}: upstreams[0].mode: must be one of balance | broadcast, not "broadkast" (did you mean "broadcast"?)`,
     `${file}: upstreams[0].port: must be an integer from 1 to 65535, not 70000`,
     `${file}: upstreams[1].portName: set either port or portName, not both`,
   ])
@@ -103,9 +103,8 @@ t.test('every key of the SPEC §3 example is known; only later features are refu
     result.errors.map((e) => `${e.path}: ${e.message}`).sort(),
     [
       // The example names an upstream it does not define.
-      'listeners[1].protocol: udp is not supported yet',
       'listeners[1].upstream: no upstream is named "orders-events"',
-      'upstreams[0].broadcast: is not supported yet',
+      'upstreams[0].broadcast: is only for mode: broadcast',
       'upstreams[0].hashKey: is not supported yet',
       'upstreams[0].replicas: is not supported yet',
     ],

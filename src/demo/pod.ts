@@ -37,9 +37,15 @@ export class Pod {
   /** TCP connections accepted. */
   connections = 0
   readonly received: PodRequest[] = []
+  /**
+   * Overrides every route (a broadcast sends one path to every pod, so a pod that fails must be
+   * told so itself): answer `status`, after `delayMs` (Infinity: never answer).
+   */
+  behaviour: { readonly status?: number; readonly delayMs?: number } | null = null
   #server: http.Server
   #sockets = new Set<Socket>()
   #socketIds = new WeakMap<Socket, number>()
+  #busy = new Set<Socket>()
   #record: boolean
 
   private constructor(options: PodOptions) {
@@ -79,6 +85,11 @@ export class Pod {
     })
   }
 
+  /** Ends (FIN) every connection with no request in flight, as a server's idle timeout would. */
+  closeIdleConnections(): void {
+    for (const s of this.#sockets) if (!this.#busy.has(s)) s.end()
+  }
+
   /** Like SIGKILL: every connection reset, the port closed at once. */
   async kill(): Promise<void> {
     for (const s of this.#sockets) s.resetAndDestroy()
@@ -86,6 +97,9 @@ export class Pod {
   }
 
   #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const socket = req.socket
+    this.#busy.add(socket)
+    res.once('close', () => this.#busy.delete(socket))
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
@@ -99,6 +113,13 @@ export class Pod {
   }
 
   #answer(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): void {
+    if (this.behaviour !== null) {
+      const { status = 200, delayMs = 0 } = this.behaviour
+      if (delayMs === Infinity) return
+      const timer = setTimeout(() => this.#text(res, status, `${this.name}\n`), delayMs)
+      res.on('close', () => clearTimeout(timer))
+      return
+    }
     const url = new URL(req.url!, 'http://pod')
     const path = url.pathname
     if (path === '/slow') {

@@ -17,9 +17,10 @@ export interface LastQuery {
 export interface DnsDiscoveryOptions {
   /** FQDN; no search list is applied. */
   readonly service: string
-  /** Exactly one of port (A/AAAA) and portName (SRV `_<portName>._tcp.<service>`). */
+  /** Exactly one of port (A/AAAA) and portName (SRV `_<portName>._<srvProtocol>.<service>`). */
   readonly port: number | null
   readonly portName: string | null
+  readonly srvProtocol?: 'tcp' | 'udp'
   readonly family: AddressFamily
   readonly refreshMs: number
   readonly minRefreshMs: number

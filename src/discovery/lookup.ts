@@ -17,6 +17,8 @@ export interface LookupTarget {
   readonly port: number | null
   readonly portName: string | null
   readonly family: AddressFamily
+  /** The SRV protocol label: `_<portName>._udp` for pods that take datagrams. Default tcp. */
+  readonly srvProtocol?: 'tcp' | 'udp'
 }
 
 interface TtlAddress {
@@ -81,7 +83,7 @@ async function lookupSrv(
 ): Promise<LookupOutcome> {
   let records: Awaited<ReturnType<Resolver['resolveSrv']>>
   try {
-    records = await resolver.resolveSrv(`_${portName}._tcp.${target.service}`)
+    records = await resolver.resolveSrv(`_${portName}._${target.srvProtocol ?? 'tcp'}.${target.service}`)
   } catch (err) {
     return isEmptyAnswer(err) ? { kind: 'empty' } : { kind: 'error', error: asError(err) }
   }

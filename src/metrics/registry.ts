@@ -14,6 +14,7 @@ export interface EndpointSource {
 
 export interface UpstreamSource {
   readonly name: string
+  readonly config: { readonly mode: string }
   readonly endpoints: Iterable<EndpointSource>
   readonly drainingEndpoints: Iterable<EndpointSource>
   readonly stats: {
@@ -24,14 +25,18 @@ export interface UpstreamSource {
     readonly dnsQueries: Readonly<Record<string, number>>
     readonly dnsLastSuccess: number
     readonly duration: LatencyHistogram
+    readonly broadcasts: Readonly<Record<string, number>>
   }
 }
 
-export interface ListenerSource {
+/** An HTTP listener counts answers by status; a UDP listener counts datagrams. */
+export type ListenerSource = {
   readonly name: string
   readonly upstream: { readonly name: string }
-  readonly counts: { readonly byStatus: Float64Array }
-}
+} & (
+  | { readonly counts: { readonly byStatus: Float64Array } }
+  | { readonly udp: { readonly datagrams: number; readonly dropped: number; readonly sendErrors: number } }
+)
 
 interface Sample {
   labels: Record<string, string | number>
@@ -75,6 +80,7 @@ export function createRegistry(listeners: readonly ListenerSource[], upstreams: 
   add('spoke_requests_total', 'Requests answered to the app, by the status sent (499: the app went away first).', 'counter', () => {
     const out: Sample[] = []
     for (const l of listeners) {
+      if (!('counts' in l)) continue
       const counts = l.counts.byStatus
       for (let code = 0; code < counts.length; code++) {
         if (counts[code] > 0) out.push({ labels: { listener: l.name, upstream: l.upstream.name, code }, value: counts[code] })
@@ -148,5 +154,23 @@ export function createRegistry(listeners: readonly ListenerSource[], upstreams: 
   add('spoke_dns_last_success_timestamp_seconds', 'When DNS last answered (with pods or with none); 0 = never.', 'gauge', perUpstream((u) => u.stats.dnsLastSuccess))
   add('spoke_retries_total', 'Requests sent again to another pod.', 'counter', perUpstream((u) => u.stats.retries))
   add('spoke_outlier_ejections_total', 'Pods ejected for consecutive failures.', 'counter', perUpstream((u) => u.stats.ejections))
+
+  add('spoke_broadcasts_total', 'Broadcasts answered, by outcome (whether the upstream\'s require was met).', 'counter', () => {
+    const out: Sample[] = []
+    for (const u of upstreams) {
+      if (u.config.mode !== 'broadcast') continue
+      for (const [outcome, n] of Object.entries(u.stats.broadcasts)) out.push({ labels: { upstream: u.name, outcome }, value: n })
+    }
+    return out
+  })
+
+  const perUdpListener = (read: (c: { datagrams: number; dropped: number; sendErrors: number }) => number): (() => Sample[]) => () => {
+    const out: Sample[] = []
+    for (const l of listeners) if ('udp' in l) out.push({ labels: { listener: l.name, upstream: l.upstream.name }, value: read(l.udp) })
+    return out
+  }
+  add('spoke_udp_datagrams_total', 'Datagrams received on UDP listeners (each sent to every pod).', 'counter', perUdpListener((c) => c.datagrams))
+  add('spoke_udp_datagrams_dropped_total', 'Datagrams received while the upstream had no pods.', 'counter', perUdpListener((c) => c.dropped))
+  add('spoke_udp_send_errors_total', 'Copies of datagrams the kernel refused to send to a pod.', 'counter', perUdpListener((c) => c.sendErrors))
   return registry
 }

@@ -11,6 +11,7 @@ import type { Logger } from '../log.ts'
 import { listenOn } from '../net.ts'
 import type { Upstream } from '../upstream/upstream.ts'
 import { type ErrorCode, rawHttp1Error } from './errors.ts'
+import { Broadcast } from './broadcast.ts'
 import { partialRequestArrived, watchClientSocket } from './client-socket.ts'
 import { CLIENT_CLOSED, Exchange, type RequestCounts } from './forward.ts'
 import { readRequestHead, type RequestHead } from './request-head.ts'
@@ -32,6 +33,8 @@ export class HttpListener {
   #draining = false
   /** Upgraded (WebSocket) connections: Node stops tracking them, so shutdown must. */
   #tunnels = new Set<Duplex>()
+  /** Every request goes to every pod (mode: broadcast) rather than to one. */
+  readonly #broadcast: boolean
   #log: Logger
 
   constructor(config: ListenerConfig, upstream: Upstream, log: Logger, accessLog: boolean) {
@@ -39,6 +42,7 @@ export class HttpListener {
     this.config = config
     this.upstream = upstream
     this.#log = log
+    this.#broadcast = upstream.config.mode === 'broadcast'
     const handler = accessLog
       ? (req: http.IncomingMessage, res: http.ServerResponse) => this.#logged(req, res, req.method!, req.url!, () => this.#handle(req, res))
       : (req: http.IncomingMessage, res: http.ServerResponse) => this.#handle(req, res)
@@ -56,6 +60,13 @@ export class HttpListener {
     this.#h1.on('connection', watchClientSocket)
     this.#h1.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#clientError(err, socket))
     this.#h1.on('upgrade', (req, socket: Duplex, head: Buffer) => {
+      if (this.#broadcast) {
+        // A tunnel joins the app to one pod; a broadcast answers for all of them.
+        this.counts.byStatus[400]++
+        socket.on('error', () => {})
+        socket.end(rawHttp1Error('bad_request', `upstream ${upstream.name} is a broadcast upstream; upgrades cannot be broadcast`))
+        return
+      }
       this.#tunnels.add(socket)
       socket.once('close', () => this.#tunnels.delete(socket))
       tunnel(req, socket, head, upstream, this.counts)
@@ -173,7 +184,8 @@ export class HttpListener {
       path = absolute
     }
     const hasBody = head.transferEncoding || (head.contentLength !== undefined && head.contentLength !== '0')
-    new Exchange(req, h1, req.method!, path, head, hasBody, this.upstream, this.counts).start()
+    if (this.#broadcast) new Broadcast(req, h1, req.method!, path, head, hasBody, this.upstream, this.counts).start()
+    else new Exchange(req, h1, req.method!, path, head, hasBody, this.upstream, this.counts).start()
   }
 
   #handleH2(stream: http2.ServerHttp2Stream, res: H2Response, headers: http2.IncomingHttpHeaders, flags: number, raw: string[]): void {
@@ -192,7 +204,8 @@ export class HttpListener {
       return
     }
     // HTTP/2 has no framing headers: the request has a body unless its HEADERS ended the stream.
-    new Exchange(stream, res, method, path, head, !endsStream(flags), this.upstream, this.counts).start()
+    if (this.#broadcast) new Broadcast(stream, res, method, path, head, !endsStream(flags), this.upstream, this.counts).start()
+    else new Exchange(stream, res, method, path, head, !endsStream(flags), this.upstream, this.counts).start()
   }
 
   #logged(req: AppRequest, res: AppResponse, method: string, path: string, handle: () => void): void {

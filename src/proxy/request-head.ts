@@ -12,6 +12,8 @@ export const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
   'expect',
   // Instructions to spoke.
   'x-spoke-retry', 'x-spoke-pod',
+  // Set by spoke on every copy of a broadcast (the app may choose its value).
+  'x-spoke-broadcast-id',
 ])
 
 export interface RequestHead {
@@ -27,6 +29,8 @@ export interface RequestHead {
   readonly contentLength: string | undefined
   readonly transferEncoding: boolean
   readonly retryAlways: boolean
+  /** x-spoke-broadcast-id as the app sent it (broadcast mode uses it as the broadcast's id). */
+  readonly broadcastId: string | null
 }
 
 export function readRequestHead(raw: readonly string[]): RequestHead {
@@ -38,6 +42,7 @@ export function readRequestHead(raw: readonly string[]): RequestHead {
   let contentLengths = 0
   let transferEncoding = false
   let retryAlways = false
+  let broadcastId: string | null = null
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]
     const value = raw[i + 1]
@@ -61,13 +66,14 @@ export function readRequestHead(raw: readonly string[]): RequestHead {
       case 'host': host = value; break
       case 'transfer-encoding': transferEncoding = true; break
       case 'x-spoke-retry': retryAlways = value === 'always'; break
+      case 'x-spoke-broadcast-id': broadcastId = value; break
       // gRPC needs `te: trailers` end to end; any other TE coding is this hop's business.
       case 'te': if (/(^|,)\s*trailers\s*(;|,|$)/i.test(value)) out.push('te', 'trailers'); break
     }
   }
   const upstreamHeaders = connection === null ? out : withoutTokens(out, connectionTokens(connection))
   upstreamHeaders.push('host', host ?? '')
-  return { upstreamHeaders, host, contentType, contentLengths, contentLength, transferEncoding, retryAlways }
+  return { upstreamHeaders, host, contentType, contentLengths, contentLength, transferEncoding, retryAlways, broadcastId }
 }
 
 /** Sets the Host sent upstream (the last pair of upstreamHeaders). */

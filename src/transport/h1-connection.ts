@@ -30,23 +30,34 @@ export class H1Connection implements Connection {
   #closed = false
   #retirement = new Retirement()
   #onClosed: OnConnectionClosed
+  readonly #socket: net.Socket
+  /** undici takes the socket on the first request, not before. */
+  #handedOver = false
 
   constructor(socket: net.Socket, origin: string, onClosed: OnConnectionClosed) {
     this.connectedAt = performance.now()
     this.lastActiveAt = this.connectedAt
     this.#onClosed = onClosed
-    let handedOver = false
+    this.#socket = socket
+    // Until the first request nobody else listens to the socket: a pod that resets a connection
+    // spoke opened up front must not crash spoke, and one that closes it must take it out of
+    // the pool at once rather than fail the request that would have used it. The error listener
+    // stays for good, so that no late error from a socket undici let go is ever unhandled.
+    socket.on('error', ignore)
+    socket.once('close', () => {
+      if (!this.#handedOver) this.#lost(new Error('other side closed before the first request'))
+    })
     this.#client = new Client(origin, {
       // The first connect gets our socket; a later one means the socket is gone, and this
       // connection is over: the pool opens new connections, undici must not do it behind it.
       // undici must get the answer on a later tick: called synchronously, its re-entrant resume
       // is swallowed and the first request never goes out.
       connect: (_opts, callback) => {
-        if (handedOver) {
+        if (this.#handedOver) {
           process.nextTick(callback, new RetiredConnectionError(), null)
           return
         }
-        handedOver = true
+        this.#handedOver = true
         process.nextTick(callback, null, socket)
       },
       pipelining: 1,
@@ -99,9 +110,13 @@ export class H1Connection implements Connection {
     this.#closed = true
     this.#retirement.done()
     if (!this.#client.destroyed) this.#client.destroy().catch(() => {})
+    // A socket undici never took is spoke's to close.
+    if (!this.#handedOver) this.#socket.destroy()
     this.#onClosed(this, reason)
   }
 }
+
+function ignore(): void {}
 
 function classifyLoss(err: Error | undefined): CloseReason {
   const message = err?.message ?? ''

@@ -174,7 +174,9 @@ export class Upstream {
     const authority = `${this.#serviceHost}:${d.port}`
     const connector = this.#connector(d.address, d.port)
     let endpoint!: Endpoint
-    const pool = new Pool(this.config.connection, connector, {
+    // UDP pods take datagrams, not connections: their pool stays empty.
+    const connection = this.config.protocol === 'udp' ? { ...this.config.connection, perEndpoint: 0, maxPerEndpoint: 0 } : this.config.connection
+    const pool = new Pool(connection, connector, {
       opened: () => { this.stats.connectionsOpened++ },
       closed: (reason) => this.stats.connectionClosed(reason),
       connectFailed: (error) => {
@@ -196,8 +198,8 @@ export class Upstream {
       case 'h2c':
         return (onClosed: OnConnectionClosed): Promise<Connection> =>
           dial(address, port, timeoutMs).then((socket) => H2Connection.open(socket, endpointKey(address, port), timeoutMs, onClosed))
-      default:
-        throw new Error(`upstream protocol ${this.config.protocol} is not supported yet`)
+      case 'udp':
+        return (): Promise<Connection> => Promise.reject(new Error('udp pods take datagrams, not connections'))
     }
   }
 

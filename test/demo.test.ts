@@ -48,5 +48,8 @@ t.test('spoke demo shows pinning, even spread, and pods joining and leaving with
   const rows = lines.filter((l) => /^ +[\d.]+s( +(-|\d+%)){4} /.test(l))
   const last = rows.at(-1)?.trim().split(/ +/) ?? []
   t.equal(last[1], '0%', `the removed pod's share went to zero (last row: ${rows.at(-1)})`)
+  t.match(text, /every pod up: HTTP 200, outcome success, 3 of 3 succeeded\n(    pod-\d +127\.0\.0\.\d+:\d+ +status 200 +[\d.]+ ms\n){3}/, 'a broadcast answered by every pod')
+  t.match(text, /stops answering: HTTP 200, outcome success, 2 of 3 succeeded\n/, 'quorum met with one pod silent')
+  t.match(text, /error timeout +5\d\d\.\d ms/, 'the silent pod is reported as a timeout at the deadline')
   t.match(text, /Done: spoke, the pods and the DNS server are stopped\./)
 })

@@ -25,6 +25,7 @@ const MAX_LOAD_REQUESTS = 5_000_000
 const BAR_WIDTH = 30
 const COLUMN = 7
 const ADDED_POD = { name: 'pod-3', host: '127.0.0.5' }
+const BROADCAST_TIMEOUT_MS = 500
 
 export async function runDemo(opts: DemoOptions): Promise<number> {
   const out = new Output(opts.out)
@@ -34,6 +35,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     const cluster = await startCluster(out, cleanup)
     await showPinning(cluster, out, cleanup)
     await showScaling(cluster, out, cleanup, opts.speed ?? 1)
+    await showBroadcast(cluster, out)
   } catch (err) {
     out.line()
     out.line(out.bad(`demo failed: ${(err as Error).message}`))
@@ -56,6 +58,8 @@ interface Cluster {
   readonly pods: Pod[]
   readonly spoke: Spoke
   readonly url: string
+  /** The broadcast upstream's listener: the same pods, every request to all of them. */
+  readonly broadcastUrl: string
   publish(pods: readonly Pod[]): void
   /** What spoke balances over right now. */
   balancedHosts(): string[]
@@ -75,6 +79,7 @@ async function startCluster(out: Output, cleanup: Cleanup): Promise<Cluster> {
   const cluster: Cluster = {
     dns, pods, spoke, publish,
     url: `http://127.0.0.1:${spoke.listeners[0].address!.port}/`,
+    broadcastUrl: `http://127.0.0.1:${spoke.listeners[1].address!.port}`,
     balancedHosts: () => upstream.eligible.map((e) => e.address),
   }
   printCluster(out, cluster)
@@ -88,11 +93,18 @@ function demoConfig(dns: DnsServer, podPort: number): Config {
   const result = validateConfig({
     admin: { address: '127.0.0.1:0' },
     dns: { servers: [dnsAddress(dns)], timeout: '500ms' },
-    listeners: [{ name: 'orders', address: '127.0.0.1:0', upstream: 'orders' }],
-    upstreams: [{
-      name: 'orders', service: SERVICE, port: podPort,
-      discovery: { refresh: '1s', minRefresh: '200ms' },
-    }],
+    listeners: [
+      { name: 'orders', address: '127.0.0.1:0', upstream: 'orders' },
+      { name: 'orders-all', address: '127.0.0.1:0', upstream: 'orders-all' },
+    ],
+    upstreams: [
+      { name: 'orders', service: SERVICE, port: podPort, discovery: { refresh: '1s', minRefresh: '200ms' } },
+      {
+        name: 'orders-all', service: SERVICE, port: podPort, mode: 'broadcast',
+        discovery: { refresh: '1s', minRefresh: '200ms' },
+        broadcast: { require: 'quorum', timeout: `${BROADCAST_TIMEOUT_MS}ms` },
+      },
+    ],
   })
   if (!result.ok) throw new Error(`demo configuration: ${result.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`)
   return result.config
@@ -106,6 +118,7 @@ function printCluster(out: Output, c: Cluster): void {
   out.line(`${label('DNS server')}${dnsAddress(c.dns)}, A records, TTL ${TTL_S}s`)
   c.pods.forEach((p, i) => out.line(`${label(i === 0 ? 'pods' : '')}${p.name}  ${p.address}`))
   out.line(`${label('spoke')}${c.url.slice(7, -1)}  (admin 127.0.0.1:${c.spoke.admin.address!.port})`)
+  out.line(`${label('')}${c.broadcastUrl.slice(7)}  broadcast: every request to every pod`)
   out.line(`${label('')}resolves the name every 1s`)
 }
 
@@ -189,6 +202,58 @@ async function removePod(c: Cluster, pod: Pod, table: LiveTable): Promise<void> 
   const drained = await waitUntil(() => pod.openConnections === 0, CHANGE_TIMEOUT_MS, '', false)
   await pod.close()
   table.event(drained ? `  ${pod.name} drained and shut down` : `  ${pod.name} shut down with connections still open`)
+}
+
+// ---- 3: broadcast
+
+interface Envelope {
+  broadcastId: string
+  outcome: string
+  endpoints: number
+  succeeded: number
+  responses: { endpoint: string; status?: number; error?: string; durationMs: number }[]
+}
+
+async function showBroadcast(c: Cluster, out: Output): Promise<void> {
+  out.line()
+  out.line(out.bold('3. Broadcast: one request in, a copy to every pod, one answer out'))
+  out.line(out.dim(`  DELETE /cache/item-42 to the broadcast listener (require: quorum, timeout ${BROADCAST_TIMEOUT_MS}ms)`))
+  await broadcastOnce(c, out, 'every pod up')
+  const slow = c.pods.find((p) => c.balancedHosts().includes(p.host))!
+  slow.behaviour = { delayMs: Infinity }
+  try {
+    await broadcastOnce(c, out, `${slow.name} stops answering`)
+  } finally {
+    slow.behaviour = null
+  }
+}
+
+async function broadcastOnce(c: Cluster, out: Output, title: string): Promise<void> {
+  const { status, body } = await send(`${c.broadcastUrl}/cache/item-42`, 'DELETE')
+  const env = JSON.parse(body) as Envelope
+  const names = new Map(c.pods.map((p) => [p.address, p.name]))
+  out.line()
+  out.line(`  ${title}: HTTP ${status}, outcome ${env.outcome === 'success' ? out.good(env.outcome) : out.bad(env.outcome)}, ${env.succeeded} of ${env.endpoints} succeeded`)
+  for (const r of env.responses) {
+    const answer = r.status !== undefined ? `status ${r.status}`.padEnd(12) : out.bad(`error ${r.error}`.padEnd(12))
+    out.line(`    ${(names.get(r.endpoint) ?? r.endpoint).padEnd(6)} ${r.endpoint.padEnd(16)} ${answer} ${r.durationMs.toFixed(1).padStart(7)} ms`)
+  }
+  out.line(out.dim(`    every copy carried x-spoke-broadcast-id: ${env.broadcastId}`))
+}
+
+function send(url: string, method: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, timeout: REQUEST_TIMEOUT_MS }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => { body += chunk })
+      res.on('end', () => resolve({ status: res.statusCode!, body }))
+      res.on('error', reject)
+    })
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS}ms`)))
+    req.on('error', reject)
+    req.end()
+  })
 }
 
 function printSummary(out: Output, columns: readonly string[], load: Load, elapsedMs: number): void {

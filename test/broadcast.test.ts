@@ -323,6 +323,12 @@ t.test('h2c: an HTTP/2 app broadcasts to h2c pods; gRPC and upgrades are refused
   t.equal(seen.length, 3)
   for (const s of seen) t.match(s, { path: '/flush?all=1', body: 'payload', id: env.broadcastId })
 
+  // Over maxBodySize (1 MiB by default): the 413 reaches the HTTP/2 client whole, nothing is sent.
+  const big = await call({ ':method': 'POST', ':path': '/x' }, 'x'.repeat(3 * 1024 * 1024))
+  t.equal(big.headers[':status'], 413)
+  t.equal(big.headers['x-spoke-error'], 'body_too_large')
+  t.equal(seen.length, 3, 'nothing sent for the oversized body')
+
   const grpc = await call({ ':method': 'POST', ':path': '/a.B/C', 'content-type': 'application/grpc' }, '')
   t.equal(grpc.headers['grpc-status'], '3', 'gRPC: INVALID_ARGUMENT')
   t.equal(grpc.headers['x-spoke-error'], 'bad_request')

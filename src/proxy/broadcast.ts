@@ -28,6 +28,8 @@ import { type AppRequest, type AppResponse, sendError, writer } from './respond.
 const MAX_ENVELOPE_BODY = 64 * 1024
 /** Streams a pod refused unprocessed are sent again to the same pod this many times at most. */
 const MAX_REFUSED_RESENDS = 10
+/** How long the rest of an oversized HTTP/2 body is read and dropped before the stream is reset. */
+const DISCARD_MS = 1000
 /** An id the app supplies (to let receivers drop a broadcast it sends again) must look like one. */
 const BROADCAST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
@@ -137,9 +139,13 @@ export class Broadcast implements InFlight {
     this.#answered = true
     const status = sendError(this.#res, 'body_too_large', `the request body is over broadcast.maxBodySize (${this.#config.maxBodySize} bytes)`, this.#upstream.name, false)
     if ('stream' in this.#res) {
-      // Stop the app's DATA frames with a reset once the answer is out (RFC 9113 §8.1).
+      // RFC 9113 §8.1 lets a server answer early and reset the rest of the upload with NO_ERROR,
+      // but nghttp2 sends RST_STREAM ahead of queued DATA, which would cut the 413 itself. The
+      // rest of the body is read and dropped instead, for a while; then the stream is reset.
       const stream = this.#res.stream
-      stream.once('finish', () => stream.close(h2constants.NGHTTP2_NO_ERROR))
+      stream.resume()
+      const reset = setTimeout(() => stream.close(h2constants.NGHTTP2_NO_ERROR), DISCARD_MS)
+      stream.once('close', () => clearTimeout(reset))
     }
     this.#end(status)
   }

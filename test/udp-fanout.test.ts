@@ -1,6 +1,7 @@
 // UDP fan-out (SPEC §6): each datagram received on a protocol: udp listener goes, unchanged, to
 // every pod of its broadcast upstream.
 import { randomBytes } from 'node:crypto'
+import { execFile } from 'node:child_process'
 import dgram from 'node:dgram'
 import t from 'tap'
 import { startDnsServer } from '../src/demo/dns-server.ts'
@@ -88,6 +89,13 @@ t.test('a 60 000-byte datagram reaches 3 UDP pods unchanged; datagrams are count
   t.match(metrics, /spoke_udp_datagrams_total\{listener="events",upstream="events"\} 5\n/)
   t.match(metrics, /spoke_udp_datagrams_dropped_total\{listener="events",upstream="events"\} 1\n/)
   t.match(metrics, /spoke_udp_send_errors_total\{listener="events",upstream="events"\} 0\n/)
+  t.notMatch(metrics, /spoke_broadcasts_total\{upstream="events"/, 'datagrams are not HTTP broadcasts')
+  const promtool = await new Promise<string>((resolve) => {
+    const child = execFile('promtool', ['check', 'metrics'], { encoding: 'utf8' }, (_err, stdout, stderr) => resolve(stdout + stderr))
+    child.stdin!.end(metrics)
+  })
+  const findings = promtool.split('\n').filter((l) => l.trim() !== '' && !/nodejs_active_\w+_total/.test(l))
+  t.same(findings, [], `promtool findings: ${promtool}`)
 })
 
 t.test('SRV discovery for UDP pods asks for _<portName>._udp', async (t) => {

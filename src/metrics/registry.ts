@@ -14,7 +14,7 @@ export interface EndpointSource {
 
 export interface UpstreamSource {
   readonly name: string
-  readonly config: { readonly mode: string }
+  readonly config: { readonly mode: string; readonly protocol: string }
   readonly endpoints: Iterable<EndpointSource>
   readonly drainingEndpoints: Iterable<EndpointSource>
   readonly stats: {
@@ -158,7 +158,8 @@ export function createRegistry(listeners: readonly ListenerSource[], upstreams: 
   add('spoke_broadcasts_total', 'Broadcasts answered, by outcome (whether the upstream\'s require was met).', 'counter', () => {
     const out: Sample[] = []
     for (const u of upstreams) {
-      if (u.config.mode !== 'broadcast') continue
+      // UDP fan-out has no answers to aggregate: its datagrams are counted per listener.
+      if (u.config.mode !== 'broadcast' || u.config.protocol === 'udp') continue
       for (const [outcome, n] of Object.entries(u.stats.broadcasts)) out.push({ labels: { upstream: u.name, outcome }, value: n })
     }
     return out

@@ -126,6 +126,7 @@ RATIO_ONE=$(calc "%.3f" "$(rps spoke-1) / $(rps direct-1)")
 ADDED_P50=$(calc "%.3f" "$(pct spoke-1 50) - $(pct direct-1 50)")
 ADDED_P99=$(calc "%.3f" "$(pct spoke-1 99) - $(pct direct-1 99)")
 RSS_MAX_MB=$(calc "%.1f" "$RSS_MAX_KB / 1024")
+ANON_MAX_MB=$(calc "%.1f" "$ANON_MAX_KB / 1024")
 RSS_IDLE_MB=$(calc "%.1f" "$RSS_IDLE_KB / 1024")
 
 {
@@ -156,7 +157,7 @@ RSS_IDLE_MB=$(calc "%.1f" "$RSS_IDLE_KB / 1024")
   echo "| spoke / direct req/s at -c1 -m$STREAMS | $RATIO_ONE | — | — |"
   echo "| added p50 latency at -c1 -m$STREAMS (spoke − direct) | $ADDED_P50 ms | — | — |"
   echo "| added p99 latency at -c1 -m$STREAMS (spoke − direct) | $ADDED_P99 ms | — | — |"
-  echo "| spoke max RSS during the -c$MANY -m$STREAMS run | $RSS_MAX_MB MiB (idle before: $RSS_IDLE_MB MiB) | — | — |"
+  echo "| spoke max RSS during the -c$MANY -m$STREAMS run | $RSS_MAX_MB MiB (idle before: $RSS_IDLE_MB MiB; anonymous at most $ANON_MAX_MB MiB) | — | — |"
   echo "| memory right after the -c$MANY -m$STREAMS run | ${MEMORY_BREAKDOWN:-not read} | — | — |"
   echo "| h2c sessions per pod after the -c$MANY -m$STREAMS run | $POOLS | — | — |"
   echo "| per-pod shares, -c1 -m$STREAMS through spoke | $SHARES (max − min = $SHARE_SPREAD pts) | each within 1 pt of even over $POD_COUNT pods | $(yes_no "$SHARE_DEVIATION <= 1") (largest distance $SHARE_DEVIATION pts) |"

@@ -255,14 +255,14 @@ yes_no() { awk "BEGIN { print ($1) ? \"yes\" : \"no\" }"; }
 # ---- memory ---------------------------------------------------------------------------------
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$SPOKE_PID/status"; }
 
-# VmRSS sampled every 100 ms between start_rss_sampler and stop_rss_sampler, which sets
-# RSS_MAX_KB to the largest sample.
+# VmRSS and RssAnon sampled every 100 ms between start_rss_sampler and stop_rss_sampler, which
+# sets RSS_MAX_KB and ANON_MAX_KB to the largest samples.
 start_rss_sampler() {
   rm -f "$TMP/rss.stop"
   : >"$TMP/rss.samples"
   (
     while [ ! -e "$TMP/rss.stop" ]; do
-      awk '/^VmRSS:/ { print $2 }' "/proc/$SPOKE_PID/status" >>"$TMP/rss.samples" 2>/dev/null || break
+      awk '/^VmRSS:/ { r = $2 } /^RssAnon:/ { a = $2 } END { print r, a }' "/proc/$SPOKE_PID/status" >>"$TMP/rss.samples" 2>/dev/null || break
       sleep 0.1
     done
   ) &
@@ -273,19 +273,24 @@ stop_rss_sampler() {
   touch "$TMP/rss.stop"
   wait "$RSS_SAMPLER" || true
   forget "$RSS_SAMPLER"
-  RSS_MAX_KB=$(sort -n "$TMP/rss.samples" | tail -1)
+  RSS_MAX_KB=$(awk '$1 > m { m = $1 } END { print m }' "$TMP/rss.samples")
+  ANON_MAX_KB=$(awk '$2 > m { m = $2 } END { print m }' "$TMP/rss.samples")
 }
 
-# Where the memory sits right now: V8's heap spaces and memory outside the heap.
+# Where the memory sits right now: V8's heap spaces and memory outside the heap, then the
+# kernel's split of the RSS into anonymous memory (spoke's own: heap, malloc, stacks) and
+# file-backed pages (mostly the node executable's code, shared and reclaimable).
 memory_breakdown() {
-  curl -sf "http://127.0.0.1:$ADMIN_PORT/metrics" | awk '
+  local split
+  split=$(awk '/^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 } END { printf "; anonymous %.1f MiB, file-backed %.1f MiB", a/1024, f/1024 }' "/proc/$SPOKE_PID/status")
+  curl -sf "http://127.0.0.1:$ADMIN_PORT/metrics" | awk -v rss_split="$split" '
   /^process_resident_memory_bytes / { rss = $2 }
   /^nodejs_heap_space_size_total_bytes\{space="new"\}/ { newspace = $2 }
   /^nodejs_heap_space_size_total_bytes\{space="old"\}/ { old = $2 }
   /^nodejs_heap_space_size_total_bytes\{space="code"\}/ { code = $2 }
   /^nodejs_heap_size_total_bytes / { heap = $2 }
   /^nodejs_external_memory_bytes / { ext = $2 }
-  END { m = 1048576; printf "RSS %.1f MiB: V8 heap %.1f MiB (new space %.1f, old %.1f, code %.1f), external %.1f MiB, the rest (code of Node itself, stacks, malloc, kernel buffers) %.1f MiB", rss/m, heap/m, newspace/m, old/m, code/m, ext/m, (rss-heap-ext)/m }'
+  END { m = 1048576; printf "RSS %.1f MiB: V8 heap %.1f MiB (new space %.1f, old %.1f, code %.1f), external %.1f MiB, the rest (code of Node itself, stacks, malloc) %.1f MiB%s", rss/m, heap/m, newspace/m, old/m, code/m, ext/m, (rss-heap-ext)/m, rss_split }'
 }
 
 # ---- per-pod counters -----------------------------------------------------------------------

@@ -81,6 +81,7 @@ RATIO=$(calc "%.3f" "$(rps spoke-$CONNS) / $(rps direct-$CONNS)")
 ADDED_P50=$(calc "%.3f" "$(pct spoke-1 50) - $(pct direct-1 50)")
 ADDED_P99=$(calc "%.3f" "$(pct spoke-1 99) - $(pct direct-1 99)")
 RSS_MAX_MB=$(calc "%.1f" "$RSS_MAX_KB / 1024")
+ANON_MAX_MB=$(calc "%.1f" "$ANON_MAX_KB / 1024")
 RSS_IDLE_MB=$(calc "%.1f" "$RSS_IDLE_KB / 1024")
 
 {
@@ -108,7 +109,7 @@ RSS_IDLE_MB=$(calc "%.1f" "$RSS_IDLE_KB / 1024")
   echo "| spoke / direct req/s at $CONNS connections | $RATIO | ≥ 0.25 | $(yes_no "$RATIO >= 0.25") |"
   echo "| added p50 latency at 1 connection (spoke − direct) | $ADDED_P50 ms | ≤ 0.1 ms | $(yes_no "$ADDED_P50 <= 0.1") |"
   echo "| added p99 latency at 1 connection (spoke − direct) | $ADDED_P99 ms | — | — |"
-  echo "| spoke max RSS during the $CONNS-connection run | $RSS_MAX_MB MiB (idle before: $RSS_IDLE_MB MiB) | ≤ 80 MB | $(yes_no "$RSS_MAX_MB <= 80") |"
+  echo "| spoke max RSS during the $CONNS-connection run | $RSS_MAX_MB MiB (idle before: $RSS_IDLE_MB MiB; anonymous at most $ANON_MAX_MB MiB) | ≤ 80 MB | $(yes_no "$RSS_MAX_MB <= 80") |"
   echo "| memory right after the $CONNS-connection run | ${MEMORY_BREAKDOWN:-not read} | — | — |"
   echo "| upstream connections per pod after the $CONNS-connection run | $POOLS | — | — |"
   echo "| per-pod shares, 1 connection through spoke | $SHARES | even over $POD_COUNT pods | max − min = $SHARE_SPREAD pts |"

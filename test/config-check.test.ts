@@ -106,8 +106,9 @@ t.test('every key of the SPEC §3 example is known; only later features are refu
       'listeners[1].protocol: udp is not supported yet',
       'listeners[1].upstream: no upstream is named "orders-events"',
       'upstreams[0].broadcast: is not supported yet',
-      'upstreams[0].hashKey: is not supported yet',
-      'upstreams[0].replicas: is not supported yet',
+      // The example shows every key on one upstream, policy round_robin among them.
+      'upstreams[0].hashKey: is only for policy: consistent_hash or ordinal',
+      'upstreams[0].replicas: is only for policy: ordinal',
     ],
   )
 })

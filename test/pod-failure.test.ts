@@ -76,3 +76,17 @@ t.test('connect failures answer 502 connect_failed when no pod is left to try', 
   t.equal(answer.status, 502)
   t.equal(answer.headers['x-spoke-error'], 'connect_failed')
 })
+
+t.test('a pod that resets connections that never carried a request: spoke notices and carries on', async (t) => {
+  const cluster = await startCluster({ pods: 2, upstream: { connection: { perEndpoint: 3 } } })
+  t.teardown(() => cluster.close())
+  const upstream = [...cluster.spoke.upstreams.values()][0]
+  await waitFor(() => [...upstream.endpoints].every((e) => e.pool.size === 3), 2000, 'connections opened up front')
+  // Before this was handled, the reset of an unused connection was an uncaught exception.
+  await cluster.pods[0].kill()
+  await waitFor(() => (upstream.stats.connectionsClosed.get('error') ?? 0) >= 3, 2000, 'the reset connections closed')
+  const live = [...upstream.endpoints].find((e) => e.address === cluster.pods[1].host)!
+  t.equal(live.pool.size, 3, 'the other pod\'s connections are untouched')
+  const answer = await request(`${cluster.url}/`)
+  t.equal(answer.status, 200)
+})

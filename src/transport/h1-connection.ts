@@ -36,6 +36,13 @@ export class H1Connection implements Connection {
     this.lastActiveAt = this.connectedAt
     this.#onClosed = onClosed
     let handedOver = false
+    // undici takes the socket only for the first request. Until then nothing else listens to it,
+    // and a pod resetting a connection that never carried a request (killed, say) would be an
+    // uncaught 'error' that ends the process.
+    const earlyError = (err: Error): void => this.#lost(err)
+    const earlyClose = (): void => { if (!this.#closed) this.#finish('remote_close') }
+    socket.once('error', earlyError)
+    socket.once('close', earlyClose)
     this.#client = new Client(origin, {
       // The first connect gets our socket; a later one means the socket is gone, and this
       // connection is over: the pool opens new connections, undici must not do it behind it.
@@ -47,7 +54,11 @@ export class H1Connection implements Connection {
           return
         }
         handedOver = true
-        process.nextTick(callback, null, socket)
+        process.nextTick(() => {
+          socket.off('error', earlyError)
+          socket.off('close', earlyClose)
+          callback(null, socket)
+        })
       },
       pipelining: 1,
       // spoke's own request timeout governs; a long poll through spoke is legitimate.

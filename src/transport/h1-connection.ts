@@ -30,11 +30,14 @@ export class H1Connection implements Connection {
   #closed = false
   #retirement = new Retirement()
   #onClosed: OnConnectionClosed
+  /** The socket while spoke still holds it, before undici takes it for the first request. */
+  #unclaimed: net.Socket | null
 
   constructor(socket: net.Socket, origin: string, onClosed: OnConnectionClosed) {
     this.connectedAt = performance.now()
     this.lastActiveAt = this.connectedAt
     this.#onClosed = onClosed
+    this.#unclaimed = socket
     let handedOver = false
     // undici takes the socket only for the first request. Until then nothing else listens to it,
     // and a pod resetting a connection that never carried a request (killed, say) would be an
@@ -55,6 +58,7 @@ export class H1Connection implements Connection {
         }
         handedOver = true
         process.nextTick(() => {
+          this.#unclaimed = null
           socket.off('error', earlyError)
           socket.off('close', earlyClose)
           callback(null, socket)
@@ -110,6 +114,9 @@ export class H1Connection implements Connection {
     this.#closed = true
     this.#retirement.done()
     if (!this.#client.destroyed) this.#client.destroy().catch(() => {})
+    // Destroying the Client closes only a socket it was given: one that never carried a request
+    // would otherwise stay open until the pod closed it.
+    this.#unclaimed?.destroy()
     this.#onClosed(this, reason)
   }
 }

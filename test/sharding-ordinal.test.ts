@@ -3,6 +3,7 @@
 import http from 'node:http'
 import t from 'tap'
 import { Pod } from '../src/demo/pod.ts'
+import { createLogger } from '../src/log.ts'
 import { request, waitFor } from './helpers/harness.ts'
 import { hostnameOf, startSrvCluster } from './helpers/srv-cluster.ts'
 
@@ -80,8 +81,10 @@ t.test('a shard whose pod is down but still in DNS fails; it is never re-routed'
 })
 
 t.test('a pod beyond replicas owns no keys; x-spoke-pod reaches it, and stops at a pod that left', async (t) => {
-  const cluster = await startSrvCluster({ pods: 4, upstream: ORDINAL })
+  const lines: string[] = []
+  const cluster = await startSrvCluster({ pods: 4, upstream: ORDINAL, log: createLogger('warn', (l) => lines.push(l)) })
   t.teardown(() => cluster.close())
+  t.match(lines.map((l) => JSON.parse(l)), [{ level: 'warn', msg: 'endpoint owns no ordinal keys', hostname: hostnameOf(3), ordinal: 3, replicas: 3 }], 'the operator is told')
   for (let k = 0; k < 12; k++) t.not((await shard(cluster.url, String(k))).headers['x-pod'], 'web-3', `key ${k}`)
   t.equal(cluster.pods[3].requests, 0, 'web-3 (replicas: 3) owns nothing')
   const direct = await request(`${cluster.url}/`, { headers: { 'x-spoke-pod': 'web-3' } })

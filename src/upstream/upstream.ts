@@ -1,7 +1,7 @@
 // An upstream: the pods of one headless Service as discovery reports them, the routing state
 // over them (eligible list, picker, outlier ejection) and their connection pools.
 import type { Config, UpstreamConfig } from '../config/types.ts'
-import { createPicker, createShardPicker, type Picker, type ShardMiss, type ShardPicker } from '../balance/index.ts'
+import { createPicker, createShardPicker, ordinalOf, type Picker, type ShardMiss, type ShardPicker } from '../balance/index.ts'
 import { type DiscoveredEndpoint, type Discovery, type DiscoveryUpdate, endpointKey } from '../discovery/types.ts'
 import type { Logger } from '../log.ts'
 import type { Connection, OnConnectionClosed } from '../transport/connection.ts'
@@ -185,12 +185,21 @@ export class Upstream {
       endpoint.pool.start()
       changed = true
       this.#log.info('endpoint added', { upstream: this.name, endpoint: key, hostname: d.hostname })
+      if (this.config.policy === 'ordinal') this.#warnWithoutOrdinal(d, key)
     }
     if (changed) {
       this.#rebuildEligible()
       this.#podNames = indexPodNames(this.#endpoints.values())
       this.#shards?.update(this.#endpoints.values())
     }
+  }
+
+  /** A pod without an ordinal below `replicas` is reachable only by x-spoke-pod: worth a word. */
+  #warnWithoutOrdinal(d: DiscoveredEndpoint, key: string): void {
+    const ordinal = ordinalOf(d.hostname)
+    const replicas = this.config.replicas!
+    if (ordinal !== null && ordinal < replicas) return
+    this.#log.warn('endpoint owns no ordinal keys', { upstream: this.name, endpoint: key, hostname: d.hostname, ordinal, replicas })
   }
 
   #remove(endpoint: Endpoint): void {

@@ -4,7 +4,7 @@
 import http from 'node:http'
 import { type DnsServer, startDnsServer } from '../../src/demo/dns-server.ts'
 import { type Pod, startPods } from '../../src/demo/pod.ts'
-import { silentLogger } from '../../src/log.ts'
+import { type Logger, silentLogger } from '../../src/log.ts'
 import { Spoke } from '../../src/main.ts'
 import type { Upstream } from '../../src/upstream/upstream.ts'
 import { buildConfig, request, waitFor } from './harness.ts'
@@ -24,7 +24,7 @@ export interface SrvCluster {
   close(): Promise<void>
 }
 
-export async function startSrvCluster(options: { pods: number; upstream: Record<string, unknown> }): Promise<SrvCluster> {
+export async function startSrvCluster(options: { pods: number; upstream: Record<string, unknown>; log?: Logger }): Promise<SrvCluster> {
   const dns = await startDnsServer()
   const pods = await startPods(options.pods, { namePrefix: 'web' })
   const port = pods[0].port
@@ -45,7 +45,7 @@ export async function startSrvCluster(options: { pods: number; upstream: Record<
       discovery: { refresh: '1s', minRefresh: '100ms' },
       ...options.upstream,
     }],
-  }), { log: silentLogger })
+  }), { log: options.log ?? silentLogger })
   const upstream = spoke.upstreams.get('web')!
   const publish = async (ordinals: readonly number[], addresses: ReadonlyMap<number, string> = new Map()): Promise<void> => {
     const want = new Map(ordinals.map((o) => [hostnameOf(o), addresses.get(o) ?? pods[o].host]))

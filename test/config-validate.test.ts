@@ -67,6 +67,7 @@ const DEFAULT_UPSTREAM = {
   broadcast: null,
   hashKey: null,
   replicas: null,
+  hashBalanceFactor: null,
 }
 
 t.test('a minimal file is filled with the defaults of SPEC §3', async (t) => {
@@ -159,7 +160,7 @@ t.test('features of later work are refused as not supported yet, at their exact 
 t.test('the choices offered leave out what is not supported yet', async (t) => {
   const doc = minimal()
   doc.upstreams[0].policy = 'round-robin'
-  onlyError(t, doc, 'upstreams[0].policy', /^must be one of round_robin \| least_request \| random, not "round-robin" \(did you mean "round_robin"\?\)$/)
+  onlyError(t, doc, 'upstreams[0].policy', /^must be one of round_robin \| least_request \| random \| consistent_hash, not "round-robin" \(did you mean "round_robin"\?\)$/, new Set(['upstream.policy: ordinal']))
 })
 
 t.test('unknown keys are refused at every level', async (t) => {
@@ -431,6 +432,42 @@ t.test('with the later features enabled, their schema and cross-checks hold', as
     doc.upstreams[0].policy = 'least_request'
     delete doc.upstreams[0].hashKey
     onlyError(t, doc, 'upstreams[0].replicas', /^is only for policy: ordinal$/, ALL_FEATURES)
+  })
+
+  t.test('sharding: every problem at once, each at its path', async (t) => {
+    const doc = minimal()
+    doc.upstreams[0].policy = 'ordinal'
+    doc.upstreams[0].hashBalanceFactor = '150%'
+    t.strictSame([...errors(doc, ALL_FEATURES)].sort((a, b) => a.path.localeCompare(b.path)), [
+      { path: 'upstreams[0].hashBalanceFactor', message: 'is only for policy: consistent_hash' },
+      { path: 'upstreams[0].hashKey', message: 'is required for policy: ordinal' },
+      { path: 'upstreams[0].portName', message: 'is required for policy: ordinal (use portName instead of port)' },
+      { path: 'upstreams[0].replicas', message: 'is required for policy: ordinal' },
+    ])
+  })
+
+  t.test('hashBalanceFactor: consistent_hash only, a percentage of at least 100%', async (t) => {
+    const doc = minimal()
+    doc.upstreams[0].policy = 'consistent_hash'
+    doc.upstreams[0].hashKey = { header: 'x-account-id' }
+    t.equal(valid(doc).upstreams[0].hashBalanceFactor, null, 'off unless set')
+    doc.upstreams[0].hashBalanceFactor = '125%'
+    t.equal(valid(doc).upstreams[0].hashBalanceFactor, 1.25)
+    t.equal((toDocument(valid(doc)) as Record<string, any>).upstreams[0].hashBalanceFactor, '125%')
+    doc.upstreams[0].hashBalanceFactor = '90%'
+    onlyError(t, doc, 'upstreams[0].hashBalanceFactor', /^must be at least 100%$/)
+    doc.upstreams[0].hashBalanceFactor = 1.5
+    onlyError(t, doc, 'upstreams[0].hashBalanceFactor', /percentage/)
+  })
+
+  t.test('a broadcast has no use for a key', async (t) => {
+    const doc = minimal()
+    doc.upstreams[0].mode = 'broadcast'
+    doc.upstreams[0].policy = 'consistent_hash'
+    doc.upstreams[0].hashKey = { header: 'x-account-id' }
+    onlyError(t, doc, 'upstreams[0].policy', /^consistent_hash has no meaning for mode: broadcast/, ALL_FEATURES)
+    doc.upstreams[0].policy = 'round_robin'
+    onlyError(t, doc, 'upstreams[0].hashKey', /^is only for policy: consistent_hash or ordinal$/, ALL_FEATURES)
   })
 
   t.test('UDP listeners feed UDP broadcast upstreams only', async (t) => {

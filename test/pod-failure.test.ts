@@ -82,8 +82,10 @@ t.test('connections opened up front and never used: a pod resetting or closing t
   t.teardown(() => cluster.close())
   const upstream = [...cluster.spoke.upstreams.values()][0]
   await waitFor(() => cluster.pods.every((p) => p.openConnections === 2), 2000, 'two idle connections per pod')
-  // SIGKILL-like: every connection reset while spoke has not sent a byte on it.
+  // SIGKILL-like: every connection reset while spoke has not sent a byte on it. Before this was
+  // handled, the reset of an unused connection was an uncaught exception.
   await cluster.pods[0].kill()
+  await waitFor(() => (upstream.stats.connectionsClosed.get('error') ?? 0) >= 2, 2000, 'the reset connections closed as errors')
   // Graceful: the pod closes its idle connections (FIN), as a server with a short idle timeout does.
   const closedBefore = upstream.stats.connectionsClosed.get('remote_close') ?? 0
   cluster.pods[1].closeIdleConnections()

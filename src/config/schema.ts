@@ -204,12 +204,13 @@ export function size(min: number, max: number): Field {
 }
 
 /** A fraction in [0, maxExclusive): "10%" is 0.1. */
-export function percent(maxExclusive: number): Field {
+export function percent(maxExclusive: number, minInclusive = 0): Field {
   return {
     parse(raw, at, ctx) {
       const f = parsePercent(raw)
       if (f === null) return report(ctx, at, `must be a percentage such as "10%", not ${describe(raw)}`)
       if (f >= maxExclusive) return report(ctx, at, `must be below ${formatPercent(maxExclusive)}`)
+      if (f < minInclusive) return report(ctx, at, `must be at least ${formatPercent(minInclusive)}`)
       return f
     },
     render: (value) => formatPercent(value as number),

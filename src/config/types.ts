@@ -99,6 +99,8 @@ export interface UpstreamConfig {
   readonly hashKey: HashKey | null
   /** Present only for ordinal. */
   readonly replicas: number | null
+  /** consistent_hash only: bounded load, 1.5 = no pod above 150 % of the mean in-flight load; null = off. */
+  readonly hashBalanceFactor: number | null
 }
 
 export interface Config {

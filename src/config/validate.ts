@@ -22,10 +22,6 @@ export type ValidationResult =
  * its cross-checks below are already written and tested with this set emptied).
  */
 export const NOT_YET: ReadonlySet<string> = new Set([
-  'upstream.policy: consistent_hash',
-  'upstream.policy: ordinal',
-  'upstream.hashKey',
-  'upstream.replicas',
 ])
 
 export function validateConfig(doc: unknown, options: { notYet?: ReadonlySet<string> } = {}): ValidationResult {
@@ -192,6 +188,7 @@ const UPSTREAM = object(
     broadcast: optional(BROADCAST, 'upstream.broadcast'),
     hashKey: optional(HASH_KEY, 'upstream.hashKey'),
     replicas: optional(integer(1, 100_000), 'upstream.replicas'),
+    hashBalanceFactor: optional(percent(Infinity, 1)),
   },
   checkUpstream,
 )
@@ -217,6 +214,13 @@ function checkUpstream(v: Parsed, at: string, ctx: Ctx): void {
   if (good(v.policy, v.replicas)) {
     if (v.policy === 'ordinal' && v.replicas === null) report(ctx, path('replicas'), 'is required for policy: ordinal')
     if (v.policy !== 'ordinal' && v.replicas !== null) report(ctx, path('replicas'), 'is only for policy: ordinal')
+  }
+  if (good(v.policy, v.hashBalanceFactor) && v.policy !== 'consistent_hash' && v.hashBalanceFactor !== null) {
+    report(ctx, path('hashBalanceFactor'), 'is only for policy: consistent_hash')
+  }
+  // Every pod gets every request of a broadcast: there is nothing to pick, least of all by key.
+  if (good(v.mode, v.policy) && v.mode === 'broadcast' && (v.policy === 'consistent_hash' || v.policy === 'ordinal')) {
+    report(ctx, path('policy'), `${v.policy} has no meaning for mode: broadcast (every pod gets every request)`)
   }
   // Ordinals come from the StatefulSet pods' host names, which only SRV gives.
   if (v.policy === 'ordinal' && typeof v.port === 'number' && v.portName === null) {

@@ -15,6 +15,7 @@ import { type ErrorCode, isGrpcContentType } from './errors.ts'
 import { requestEnded, requestStarted, type InFlight } from './client-socket.ts'
 import { downstreamResponseHeaders, IDEMPOTENT_METHODS } from './headers.ts'
 import { type RequestHead, setAuthority } from './request-head.ts'
+import { pinnedPod, RouteRefusal } from './route.ts'
 import { abortResponse, type AppRequest, type AppResponse, sendError, writer } from './respond.ts'
 
 /** What the listener counts: answers to the app by HTTP status (spoke_requests_total). */
@@ -52,6 +53,8 @@ export class Exchange implements Waiter, InFlight {
   readonly #hasBody: boolean
   readonly #path: string
   #tried: Set<Endpoint> | null = null
+  /** x-spoke-pod's pod, or the key's owner on a sharded upstream: every attempt goes there. */
+  #pinned: Endpoint | null = null
   #attempts = 0
   #refusals = 0
   #endpoint: Endpoint | null = null
@@ -106,7 +109,22 @@ export class Exchange implements Waiter, InFlight {
       this.#fail('bad_request', `gRPC needs HTTP/2 to the pods; upstream ${upstream.name} speaks HTTP/1.1 (set protocol: h2c)`)
       return
     }
+    if (!this.#pin()) return
     this.#next()
+  }
+
+  /** Pins an x-spoke-pod or sharded request to its pod; false when it was refused instead. */
+  #pin(): boolean {
+    const head = this.#head
+    // The common case (a balanced upstream, no x-spoke-pod) costs these two checks and nothing else.
+    if (head.pod === null && !this.#upstream.sharded) return true
+    const pinned = pinnedPod(this.#upstream, head.pod, head.keyField, this.#path)
+    if (pinned instanceof RouteRefusal) {
+      this.#fail(pinned.code, pinned.message)
+      return false
+    }
+    this.#pinned = pinned
+    return true
   }
 
   // Waiter: the pool has a connection for us, or gives up on this pod.
@@ -123,8 +141,13 @@ export class Exchange implements Waiter, InFlight {
     this.#waiting = false
     if (this.#done) return
     if (error instanceof PoolClosedError) {
-      // The pod left discovery while we queued: not an attempt, just pick again.
-      ;(this.#tried ??= new Set()).add(this.#endpoint!)
+      // The pod left discovery while we queued: not an attempt, just pick again. A pinned request
+      // is routed afresh: its key may now belong to another pod (consistent_hash), or to none.
+      if (this.#pinned !== null) {
+        if (!this.#pin()) return
+      } else {
+        (this.#tried ??= new Set()).add(this.#endpoint!)
+      }
       this.#next()
       return
     }
@@ -133,7 +156,9 @@ export class Exchange implements Waiter, InFlight {
   }
 
   #next(): void {
-    const endpoint = this.#upstream.pick(this.#tried)
+    // A pinned pod that left discovery since the last attempt: route afresh, as above.
+    if (this.#pinned !== null && this.#pinned.state.tag === 'draining' && !this.#pin()) return
+    const endpoint = this.#pinned ?? this.#upstream.pick(this.#tried)
     if (endpoint === null) {
       if (this.#lastError !== null) this.#fail(this.#lastError.code, this.#lastError.message)
       else this.#fail('no_endpoints', `no endpoints available for upstream ${this.#upstream.name}`)
@@ -253,6 +278,7 @@ export class Exchange implements Waiter, InFlight {
           return
         }
       } else {
+        // A pinned request retries on its own pod (#next), on another connection.
         (this.#tried ??= new Set()).add(endpoint)
       }
       this.#next()

@@ -168,7 +168,7 @@ export class HttpListener {
 
   #handle(req: http.IncomingMessage, h1: http.ServerResponse): void {
     if (this.#draining) h1.shouldKeepAlive = false
-    const head = readRequestHead(req.rawHeaders)
+    const head = readRequestHead(req.rawHeaders, this.upstream.keyHeader)
     const refusal = framingProblem(req, head)
     if (refusal !== null) {
       this.#refuse(h1, 'bad_request', refusal)
@@ -190,7 +190,7 @@ export class HttpListener {
 
   #handleH2(stream: http2.ServerHttp2Stream, res: H2Response, headers: http2.IncomingHttpHeaders, flags: number, raw: string[]): void {
     stream.on('error', () => {})
-    const head = readRequestHead(raw)
+    const head = readRequestHead(raw, this.upstream.keyHeader)
     const grpc = head.contentType?.startsWith('application/grpc') === true
     if (headerListSize(raw) > this.config.maxHeaderSize) {
       this.counts.byStatus[sendError(res, 'headers_too_large', 'request headers too large', this.upstream.name, grpc)]++

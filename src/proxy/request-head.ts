@@ -31,9 +31,17 @@ export interface RequestHead {
   readonly retryAlways: boolean
   /** x-spoke-broadcast-id as the app sent it (broadcast mode uses it as the broadcast's id). */
   readonly broadcastId: string | null
+  /** `x-spoke-pod`: the pod the app asks for by name, bypassing the policy. */
+  readonly pod: string | null
+  /**
+   * The value of the header a hash key is read from (`keyHeader`), repeated fields joined as
+   * HTTP joins them (RFC 9110 §5.3; Cookie with "; ", RFC 9113 §8.2.3). Null when absent or not asked for.
+   */
+  readonly keyField: string | null
 }
 
-export function readRequestHead(raw: readonly string[]): RequestHead {
+/** `keyHeader` (lower case) is read for sharded upstreams only: `x-account-id`, or `cookie` for a cookie key. */
+export function readRequestHead(raw: readonly string[], keyHeader: string | null = null): RequestHead {
   const out: string[] = []
   let host: string | null = null
   let connection: string[] | null = null
@@ -43,6 +51,8 @@ export function readRequestHead(raw: readonly string[]): RequestHead {
   let transferEncoding = false
   let retryAlways = false
   let broadcastId: string | null = null
+  let pod: string | null = null
+  let keyField: string | null = null
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]
     const value = raw[i + 1]
@@ -57,6 +67,7 @@ export function readRequestHead(raw: readonly string[]): RequestHead {
       contentLength = value
       contentLengths++
     }
+    if (lower === keyHeader) keyField = keyField === null ? value : `${keyField}${lower === 'cookie' ? '; ' : ', '}${value}`
     if (!DROPPED_REQUEST_HEADERS.has(lower)) {
       out.push(name, value)
       continue
@@ -67,13 +78,15 @@ export function readRequestHead(raw: readonly string[]): RequestHead {
       case 'transfer-encoding': transferEncoding = true; break
       case 'x-spoke-retry': retryAlways = value === 'always'; break
       case 'x-spoke-broadcast-id': broadcastId = value; break
+      // Repeated, it names no single pod: joined, it matches none (404 unknown_pod).
+      case 'x-spoke-pod': pod = pod === null ? value : `${pod}, ${value}`; break
       // gRPC needs `te: trailers` end to end; any other TE coding is this hop's business.
       case 'te': if (/(^|,)\s*trailers\s*(;|,|$)/i.test(value)) out.push('te', 'trailers'); break
     }
   }
   const upstreamHeaders = connection === null ? out : withoutTokens(out, connectionTokens(connection))
   upstreamHeaders.push('host', host ?? '')
-  return { upstreamHeaders, host, contentType, contentLengths, contentLength, transferEncoding, retryAlways, broadcastId }
+  return { upstreamHeaders, host, contentType, contentLengths, contentLength, transferEncoding, retryAlways, broadcastId, pod, keyField }
 }
 
 /** Sets the Host sent upstream (the last pair of upstreamHeaders). */

@@ -4,13 +4,22 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { dial } from '../transport/dial.ts'
 import type { Upstream } from '../upstream/upstream.ts'
-import { rawHttp1Error } from './errors.ts'
+import { httpStatusOf, rawHttp1Error } from './errors.ts'
 import type { RequestCounts } from './forward.ts'
 import { DROPPED_REQUEST_HEADERS } from './request-head.ts'
+import { pinnedPod, RouteRefusal } from './route.ts'
 
 
 export function tunnel(req: IncomingMessage, client: Duplex, head: Buffer, upstream: Upstream, counts: RequestCounts): void {
-  const endpoint = upstream.pick(null)
+  // Pinned like any request (x-spoke-pod, the key's pod), else the policy picks.
+  const keyHeader = upstream.keyHeader
+  const pinned = pinnedPod(upstream, headerValue(req, 'x-spoke-pod'), keyHeader === null ? null : headerValue(req, keyHeader), req.url!)
+  if (pinned instanceof RouteRefusal) {
+    counts.byStatus[httpStatusOf(pinned.code)]++
+    client.end(rawHttp1Error(pinned.code, pinned.message))
+    return
+  }
+  const endpoint = pinned ?? upstream.pick(null)
   if (endpoint === null) {
     counts.byStatus[503]++
     client.end(rawHttp1Error('no_endpoints'))
@@ -49,4 +58,10 @@ export function tunnel(req: IncomingMessage, client: Duplex, head: Buffer, upstr
       client.end(rawHttp1Error('connect_failed', error.message))
     },
   )
+}
+
+/** Node joins repeated fields with ", " (cookies with "; "), as readRequestHead does. */
+function headerValue(req: IncomingMessage, name: string): string | null {
+  const v = req.headers[name]
+  return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v
 }

@@ -43,9 +43,10 @@ export class H1Connection implements Connection {
     // spoke opened up front must not crash spoke, and one that closes it must take it out of
     // the pool at once rather than fail the request that would have used it. The error listener
     // stays for good, so that no late error from a socket undici let go is ever unhandled.
-    socket.on('error', ignore)
+    let early: Error | null = null
+    socket.on('error', (err: Error) => { early ??= err })
     socket.once('close', () => {
-      if (!this.#handedOver) this.#lost(new Error('other side closed before the first request'))
+      if (!this.#handedOver) this.#lost(early ?? new Error('other side closed before the first request'))
     })
     this.#client = new Client(origin, {
       // The first connect gets our socket; a later one means the socket is gone, and this
@@ -115,8 +116,6 @@ export class H1Connection implements Connection {
     this.#onClosed(this, reason)
   }
 }
-
-function ignore(): void {}
 
 function classifyLoss(err: Error | undefined): CloseReason {
   const message = err?.message ?? ''

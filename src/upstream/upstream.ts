@@ -1,7 +1,7 @@
 // An upstream: the pods of one headless Service as discovery reports them, the routing state
 // over them (eligible list, picker, outlier ejection) and their connection pools.
 import type { Config, UpstreamConfig } from '../config/types.ts'
-import { createPicker, type Picker } from '../balance/index.ts'
+import { createPicker, createShardPicker, ordinalOf, type Picker, type ShardMiss, type ShardPicker } from '../balance/index.ts'
 import { type DiscoveredEndpoint, type Discovery, type DiscoveryUpdate, endpointKey } from '../discovery/types.ts'
 import type { Logger } from '../log.ts'
 import type { Connection, OnConnectionClosed } from '../transport/connection.ts'
@@ -10,6 +10,7 @@ import { H1Connection } from '../transport/h1-connection.ts'
 import { H2Connection } from '../transport/h2-connection.ts'
 import { type Connector, Pool } from '../transport/pool.ts'
 import { Endpoint } from './endpoint.ts'
+import { indexPodNames } from './pod-names.ts'
 import { type DnsResult, UpstreamStats } from './stats.ts'
 
 export type DnsConfig = Config['dns']
@@ -32,6 +33,12 @@ export class Upstream {
   #eligible: Endpoint[] = []
   #draining = new Set<Endpoint>()
   #picker: Picker<Endpoint>
+  /** consistent_hash / ordinal: key → owning pod, over every pod in discovery. Null otherwise. */
+  #shards: ShardPicker<Endpoint> | null
+  /** x-spoke-pod names → pod, rebuilt when the pods in discovery change. */
+  #podNames = new Map<string, Endpoint>()
+  /** The request header a sharded upstream's key is read from (`cookie` for a cookie key); else null. */
+  readonly keyHeader: string | null
   #discovery: Discovery
   #lastDiscovery: LastDiscovery | null = null
   #firstDiscovery: Promise<void>
@@ -49,6 +56,9 @@ export class Upstream {
     this.#log = log
     this.#serviceHost = config.service.replace(/\.$/, '')
     this.#picker = createPicker<Endpoint>(config.policy)
+    this.#shards = createShardPicker<Endpoint>(config)
+    const hashKey = config.hashKey
+    this.keyHeader = hashKey === null ? null : 'header' in hashKey ? hashKey.header : 'cookie' in hashKey ? 'cookie' : null
     this.#firstDiscovery = new Promise((resolve) => { this.#resolveFirst = resolve })
     this.#discovery = discoveryFactory(config, dns, (u) => this.applyUpdate(u))
   }
@@ -96,6 +106,21 @@ export class Upstream {
     return this.#picker.pick(this.#eligible, exclude)
   }
 
+  /** Whether requests are routed by key (consistent_hash, ordinal) rather than picked per attempt. */
+  get sharded(): boolean {
+    return this.#shards !== null
+  }
+
+  /** The pod owning `key` on a sharded upstream, or why there is none. */
+  shard(key: string): Endpoint | ShardMiss {
+    return this.#shards === null ? 'empty' : this.#shards.pick(key)
+  }
+
+  /** The pod in discovery named by `x-spoke-pod` (host name, its first label, or ip:port), else null. */
+  podNamed(name: string): Endpoint | null {
+    return this.#podNames.get(name) ?? this.#podNames.get(name.toLowerCase()) ?? null
+  }
+
   applyUpdate(update: DiscoveryUpdate): void {
     if (this.#closed) return
     const result: DnsResult = update.kind === 'reset' ? 'success' : update.kind === 'empty' ? 'empty' : 'error'
@@ -121,7 +146,9 @@ export class Upstream {
     endpoint.failures++
     endpoint.consecutiveFailures++
     const threshold = this.config.outlierDetection.consecutiveFailures
-    if (threshold > 0 && endpoint.consecutiveFailures >= threshold && endpoint.state.tag === 'active') {
+    // A sharded upstream never ejects: a key has exactly one pod, so ejecting it could only turn
+    // the failures of some keys (one bad account's 5xx) into 503s for every key of that pod.
+    if (threshold > 0 && this.#shards === null && endpoint.consecutiveFailures >= threshold && endpoint.state.tag === 'active') {
       this.#maybeEject(endpoint)
     }
   }
@@ -133,6 +160,8 @@ export class Upstream {
     if (this.#sweeper !== null) clearInterval(this.#sweeper)
     for (const t of this.#ejectionTimers) clearTimeout(t)
     this.#eligible = []
+    this.#podNames = new Map()
+    this.#shards?.update([])
     const drains = [...this.#endpoints.values(), ...this.#draining].map((e) => e.pool.drain('shutdown', drainTimeoutMs))
     await Promise.all(drains)
   }
@@ -156,8 +185,21 @@ export class Upstream {
       endpoint.pool.start()
       changed = true
       this.#log.info('endpoint added', { upstream: this.name, endpoint: key, hostname: d.hostname })
+      if (this.config.policy === 'ordinal') this.#warnWithoutOrdinal(d, key)
     }
-    if (changed) this.#rebuildEligible()
+    if (changed) {
+      this.#rebuildEligible()
+      this.#podNames = indexPodNames(this.#endpoints.values())
+      this.#shards?.update(this.#endpoints.values())
+    }
+  }
+
+  /** A pod without an ordinal below `replicas` is reachable only by x-spoke-pod: worth a word. */
+  #warnWithoutOrdinal(d: DiscoveredEndpoint, key: string): void {
+    const ordinal = ordinalOf(d.hostname)
+    const replicas = this.config.replicas!
+    if (ordinal !== null && ordinal < replicas) return
+    this.#log.warn('endpoint owns no ordinal keys', { upstream: this.name, endpoint: key, hostname: d.hostname, ordinal, replicas })
   }
 
   #remove(endpoint: Endpoint): void {

@@ -43,12 +43,12 @@ export function injectManifests(source: string, options: SidecarOptions): Inject
   const segments = segmentsOf(tokens)
   if (segments.length !== docs.length) {
     // Not expected from the yaml package; writing every document from its tree is still correct.
-    return { output: docs.map((d) => d.toString({ lineWidth: 0 })).join(''), outcomes }
+    return { output: docs.map((d) => d.toString({ lineWidth: 0, flowCollectionPadding: false })).join(''), outcomes }
   }
   const output = segments.map((segment, i) => {
     if (!changed[i]) return segment.map((t) => CST.stringify(t)).join('')
     const original = segment.map((t) => CST.stringify(t)).join('')
-    return docs[i].toString({ lineWidth: 0, indentSeq: !indentlessSequences(original) })
+    return docs[i].toString({ lineWidth: 0, flowCollectionPadding: false, indentSeq: !indentlessSequences(original) })
   })
   return { output: output.join(''), outcomes }
 }

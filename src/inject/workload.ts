@@ -5,7 +5,7 @@
 import { isDeepStrictEqual } from 'node:util'
 import { isMap, isScalar, isSeq, type Document, type YAMLMap, type YAMLSeq } from 'yaml'
 import {
-  CONFIGMAP_ANNOTATION, configMapNameProblem, configVolume, DEFAULT_CONTAINER_ANNOTATION,
+  ADMIN_PORT_NAME, CONFIGMAP_ANNOTATION, configMapNameProblem, configVolume, DEFAULT_CONTAINER_ANNOTATION,
   INJECT_ANNOTATION, INJECTED_LABEL, scrapeAnnotations, SIDECAR_NAME, sidecarContainer,
 } from './sidecar.ts'
 import type { SidecarOptions } from './sidecar.ts'
@@ -20,7 +20,9 @@ export interface Outcome {
 }
 
 /** Thrown for an object spoke cannot inject as asked (a bad annotation value). */
-export class InjectError extends Error {}
+export class InjectError extends Error {
+  override readonly name = 'InjectError'
+}
 
 /** Where each workload keeps its pod template; a Pod is its own. */
 const POD_TEMPLATE: ReadonlyMap<string, readonly string[]> = new Map([
@@ -60,10 +62,11 @@ export function injectObject(doc: Document, resource: YAMLMap, options: SidecarO
   const o: SidecarOptions = own === undefined ? options : { ...options, configMap: own }
 
   const notes: string[] = []
+  const previousPort = adminPortOf(spec)
   let changed = placeSidecar(doc, spec, meta, o)
   changed = putNamed(doc, spec, 'volumes', configVolume(o), 'end') || changed
   changed = setStrings(doc, ensureMap(doc, meta, 'labels'), { [INJECTED_LABEL]: 'true' }) || changed
-  changed = annotateForScraping(doc, meta, o, notes) || changed
+  changed = annotateForScraping(doc, meta, o, previousPort, notes) || changed
 
   if (o.classic && RUN_TO_COMPLETION.has(kind)) {
     notes.push('a classic sidecar keeps running after the job\'s containers finish, so the pod never completes; the native form (the default) does not')
@@ -95,16 +98,25 @@ function placeSidecar(doc: Document, spec: YAMLMap, meta: YAMLMap, o: SidecarOpt
  * for its own metrics keeps it; spoke is then scraped through the PodMonitor (or a scrape job of
  * its own) instead. An explicit `prometheus.io/scrape: "false"` is respected too.
  */
-function annotateForScraping(doc: Document, meta: YAMLMap, o: SidecarOptions, notes: string[]): boolean {
+function annotateForScraping(doc: Document, meta: YAMLMap, o: SidecarOptions, previousPort: string | undefined, notes: string[]): boolean {
   const wanted = scrapeAnnotations(o)
   const current = meta.get('annotations', true)
   const has = (key: string): string | undefined => (isMap(current) ? text(current.get(key)) : undefined)
-  const clash = Object.keys(wanted).filter((k) => has(k) !== undefined && has(k) !== wanted[k])
+  // A port that was spoke's own admin port (before --admin-port changed it) is spoke's to move.
+  const ours = (key: string): boolean => key === 'prometheus.io/port' && has(key) === previousPort
+  const clash = Object.keys(wanted).filter((k) => has(k) !== undefined && has(k) !== wanted[k] && !ours(k))
   if (clash.length > 0) {
     notes.push(`left ${clash.map((k) => `${k}: "${has(k)}"`).join(', ')} as it was; scrape spoke's port ${o.adminPort} with the PodMonitor`)
     return false
   }
   return setStrings(doc, ensureMap(doc, meta, 'annotations'), wanted)
+}
+
+/** The admin port of a spoke sidecar already in the pod, in either list. */
+function adminPortOf(spec: YAMLMap): string | undefined {
+  const sidecar = [...items(spec.get('initContainers', true)), ...items(spec.get('containers', true))].find((c) => text(c.get('name')) === SIDECAR_NAME)
+  const port = items(sidecar?.get('ports', true)).find((p) => text(p.get('name')) === ADMIN_PORT_NAME)
+  return text(port?.get('containerPort'))
 }
 
 // ---- node helpers

@@ -129,6 +129,8 @@ export interface ReplayOptions {
   /** Earlier stages by name. */
   readonly stages: ReadonlyMap<string, StageFs>
   readonly env: NodeJS.ProcessEnv
+  /** RUN lines done another way here, by their exact text; each must occur. */
+  readonly substitutes?: ReadonlyMap<string, (cwd: string) => void>
 }
 
 const run = promisify(execFile)
@@ -159,15 +161,23 @@ export async function replayStage(stage: Stage, o: ReplayOptions): Promise<Repla
         }
         break
       }
-      case 'RUN':
-        await run('sh', ['-c', ins.args], { cwd: fs(workdir), env: o.env, maxBuffer: 16 * 1024 * 1024 })
+      case 'RUN': {
+        const substitute = o.substitutes?.get(ins.args)
+        if (substitute !== undefined) substitute(fs(workdir))
+        // Without NODE_OPTIONS: a test runner's loaders (tap adds its own to every child
+        // process) have no place in a build step.
+        else await run('/usr/bin/env', ['-u', 'NODE_OPTIONS', 'sh', '-c', ins.args], { cwd: fs(workdir), env: o.env, maxBuffer: 16 * 1024 * 1024 })
         break
+      }
       case 'USER': user = ins.args; break
       case 'ENTRYPOINT': entrypoint = execForm(ins); cmd = []; break
       case 'CMD': cmd = execForm(ins); break
       case 'EXPOSE': case 'LABEL': case 'ARG': break
       default: throw new Error(`Dockerfile line ${ins.line}: ${ins.op} is not replayed`)
     }
+  }
+  for (const line of o.substitutes?.keys() ?? []) {
+    if (!stage.instructions.some((i) => i.op === 'RUN' && i.args === line)) throw new Error(`stage ${stage.name} has no RUN ${line}`)
   }
   return { fs, workdir, user, entrypoint, cmd }
 }

@@ -1,7 +1,7 @@
 # spoke's container image: built with the full Node 24 toolchain, run on distroless (node and
 # glibc only: no shell, no npm) as the numeric non-root user, with a read-only root filesystem.
-#   docker build -t ghcr.io/spoke-proxy/spoke:0.1.0 .
-# test/image.test.ts replays the prod and runtime stages outside Docker by reading this file:
+#   docker build -t ghcr.io/spoke-proxy/spoke:$(node -p 'require("./package.json").version') .
+# test/image.test.ts replays these stages outside Docker by reading this file:
 # keep COPY as `COPY [--from=STAGE] SRC... DEST` and ENTRYPOINT/CMD in JSON form.
 
 # ---- build: every dependency, then tsc into dist/

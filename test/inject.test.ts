@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -261,7 +261,9 @@ t.test('spoke inject on the command line: stdin or -f, summary on stderr, exit 2
   t.match(fromStdin.stderr, 'deployment/web injected\n')
   t.match(fromStdin.stderr, 'deployment/legacy skipped (spoke.io/inject: disabled)\n')
 
-  const file = join(mkdtempSync(join(tmpdir(), 'spoke-inject-')), 'app.yaml')
+  const dir = mkdtempSync(join(tmpdir(), 'spoke-inject-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'app.yaml')
   writeFileSync(file, EVERY_KIND)
   const fromFile = await spoke(['inject', '-f', file, '--classic', '--configmap', 'cfg', '--admin-port=9100', '--image', 'x/spoke:1'])
   t.equal(fromFile.code, 0)

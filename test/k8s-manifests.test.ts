@@ -95,7 +95,7 @@ t.test('the sidecars: native, probed on /ready and /healthz, bounded, locked dow
   for (const file of files.filter((f) => !f.endsWith(PODMONITOR))) {
     const text = readFileSync(file, 'utf8')
     const { output, outcomes } = injectManifests(text, { image: defaultImage(VERSION), configMap: DEFAULT_CONFIGMAP, adminPort: DEFAULT_ADMIN_PORT, classic: false })
-    t.equal(output, text, `spoke inject changes nothing in ${file.slice(REPO.length)}`)
+    t.equal(output, text, `spoke inject changes nothing in ${file.slice(REPO.length)} (after a version bump, run it over k8s/*.yaml)`)
     t.notOk(outcomes.some((o) => o.result === 'injected'))
   }
 })

@@ -1,4 +1,4 @@
-// argv → run | check | demo (SPEC §2). Returns the exit code, or undefined while `run` serves.
+// argv → run | check | demo | inject (SPEC §2). Returns the exit code, or undefined while `run` serves.
 import { readFileSync } from 'node:fs'
 import { runCheck, formatConfigError } from './config/check.ts'
 import { loadConfigFile, resolveConfigPath } from './config/load.ts'
@@ -13,6 +13,7 @@ Commands:
   run      run the proxy until SIGTERM/SIGINT
   check    validate the configuration and print it with every default filled in
   demo     start a local cluster on loopback and show what spoke does (exits by itself)
+  inject   add the spoke sidecar to Kubernetes workloads in YAML (spoke inject --help)
 
 Options:
   -c, --config FILE     configuration file (default: $SPOKE_CONFIG, else ./spoke.yaml)
@@ -62,6 +63,11 @@ function version(): string {
 }
 
 export async function main(argv: readonly string[]): Promise<number | undefined> {
+  if (argv[0] === 'inject') {
+    // inject has options of its own; it never reads spoke.yaml.
+    const { runInject } = await import('./inject/command.ts')
+    return runInject(argv.slice(1), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, version: version() })
+  }
   let args: Args
   try {
     args = parseArgs(argv)

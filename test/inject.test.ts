@@ -1,0 +1,290 @@
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { parseAllDocuments } from 'yaml'
+import { injectManifests } from '../src/inject/inject.ts'
+import type { SidecarOptions } from '../src/inject/sidecar.ts'
+import { validateObject } from './helpers/k8s-schema.ts'
+
+const BIN = new URL('../bin/spoke.js', import.meta.url).pathname
+const NATIVE: SidecarOptions = { image: 'ghcr.io/spoke-proxy/spoke:0.1.0', configMap: 'spoke-config', adminPort: 9901, classic: false }
+
+type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const objects = (yaml: string): Obj[] => parseAllDocuments(yaml).map((d) => d.toJS() as Obj).filter((o) => o !== null)
+const podSpec = (o: Obj): Obj => (o.kind === 'Pod' ? o.spec : o.kind === 'CronJob' ? o.spec.jobTemplate.spec.template.spec : o.spec.template.spec)
+const podMeta = (o: Obj): Obj => (o.kind === 'Pod' ? o.metadata : o.kind === 'CronJob' ? o.spec.jobTemplate.spec.template.metadata : o.spec.template.metadata)
+const names = (list: Obj[] | undefined): string[] => (list ?? []).map((c) => c.name)
+
+const template = (labels = '{ app: web }'): string => `
+  selector:
+    matchLabels: ${labels}
+  template:
+    metadata:
+      labels: ${labels}
+    spec:
+      containers:
+        - name: web          # the app
+          image: nginx:1.27
+`
+
+const EVERY_KIND = `# a stream of everything spoke injects, and some things it does not
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:${template()}---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: db
+spec:
+  serviceName: db${template('{ app: db }')}---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: agent
+spec:${template('{ app: agent }')}---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: rs
+spec:${template('{ app: rs }')}---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: once
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      initContainers:
+        - name: migrate
+          image: busybox:1.37
+      containers:
+        - name: task
+          image: busybox:1.37
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: nightly
+spec:
+  schedule: "0 3 * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers:
+            - name: task
+              image: busybox:1.37
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: single
+spec:
+  containers:
+    - name: app
+      image: busybox:1.37
+---
+# not a workload: copied as it is
+apiVersion: v1
+kind: Service
+metadata:
+  name: web     # keep this comment
+spec:
+  clusterIP: None
+  selector: {app: web}
+  ports: [{port: 80}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: legacy
+  annotations:
+    spoke.io/inject: disabled
+spec:${template('{ app: legacy }')}`
+
+t.test('every workload kind gets a native sidecar; the result is valid Kubernetes; other documents and comments are kept', async (t) => {
+  const { output, outcomes } = injectManifests(EVERY_KIND, NATIVE)
+  t.same(outcomes.map((o) => [o.resource, o.result]), [
+    ['deployment/web', 'injected'], ['statefulset/db', 'injected'], ['daemonset/agent', 'injected'], ['replicaset/rs', 'injected'],
+    ['job/once', 'injected'], ['cronjob/nightly', 'injected'], ['pod/single', 'injected'], ['deployment/legacy', 'skipped'],
+  ])
+  const out = objects(output)
+  t.same(out.map((o) => `${o.kind}/${o.metadata.name}`), objects(EVERY_KIND).map((o) => `${o.kind}/${o.metadata.name}`), 'the same objects, in order')
+  for (const o of out) t.same(validateObject(o), [], `${o.kind}/${o.metadata.name} is valid`)
+  for (const o of out.filter((x) => x.kind !== 'Service' && x.metadata.name !== 'legacy')) {
+    const spec = podSpec(o)
+    t.equal(spec.initContainers[0].name, 'spoke', `${o.metadata.name}: spoke is the first init container`)
+    t.equal(spec.initContainers[0].restartPolicy, 'Always')
+    t.notOk(names(spec.containers).includes('spoke'))
+    t.same(spec.volumes, [{ name: 'spoke-config', configMap: { name: 'spoke-config' } }])
+    t.match(podMeta(o), {
+      labels: { 'spoke.io/injected': 'true' },
+      annotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '9901', 'prometheus.io/path': '/metrics' },
+    })
+  }
+  t.same(names(podSpec(out[4]).initContainers), ['spoke', 'migrate'], 'before the other init containers, which may then use it')
+  for (const comment of ['# a stream of everything', '# the app', '# not a workload: copied as it is', '# keep this comment']) {
+    t.equal(output.split(comment).length - 1, EVERY_KIND.split(comment).length - 1, `${comment} kept`)
+  }
+  const untouched = EVERY_KIND.slice(EVERY_KIND.indexOf('---\n# not a workload'))
+  t.ok(output.endsWith(untouched), 'the Service and the disabled Deployment, byte for byte')
+})
+
+t.test('injecting twice changes nothing', async (t) => {
+  for (const options of [NATIVE, { ...NATIVE, classic: true }]) {
+    const once = injectManifests(EVERY_KIND, options).output
+    const twice = injectManifests(once, options)
+    t.equal(twice.output, once, options.classic ? 'classic' : 'native')
+    t.notOk(twice.outcomes.some((o) => o.result === 'injected'))
+  }
+})
+
+t.test('spoke.io/inject: disabled on the pod template skips too', async (t) => {
+  const yaml = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: x}
+spec:
+  selector: {matchLabels: {app: x}}
+  template:
+    metadata:
+      labels: {app: x}
+      annotations: {spoke.io/inject: disabled}
+    spec:
+      containers: [{name: x, image: x}]
+`
+  const { output, outcomes } = injectManifests(yaml, NATIVE)
+  t.equal(output, yaml)
+  t.same(outcomes.map((o) => o.result), ['skipped'])
+})
+
+t.test('--classic: the first container, kubectl\'s default container stays the app; switching forms moves the sidecar', async (t) => {
+  const classic = injectManifests(EVERY_KIND, { ...NATIVE, classic: true })
+  const out = objects(classic.output)
+  const web = out[0]
+  t.same(names(podSpec(web).containers), ['spoke', 'web'])
+  t.equal(podSpec(web).initContainers, undefined, 'no initContainers list is added')
+  t.equal(podSpec(web).containers[0].restartPolicy, undefined)
+  t.equal(podMeta(web).annotations['kubectl.kubernetes.io/default-container'], 'web')
+  for (const o of out) t.same(validateObject(o), [], `${o.kind}/${o.metadata.name} is valid`)
+  t.match(classic.outcomes.find((o) => o.resource === 'job/once')?.notes, [/never completes/], 'a classic sidecar in a Job is called out')
+
+  const back = objects(injectManifests(classic.output, NATIVE).output)
+  t.same(names(podSpec(back[0]).containers), ['web'], 'native again: out of containers')
+  t.same(names(podSpec(back[0]).initContainers), ['spoke'], 'and into initContainers')
+  t.same(names(podSpec(back[4]).initContainers), ['spoke', 'migrate'])
+})
+
+t.test('flags and the spoke.io/configmap annotation; an outdated sidecar is replaced where it is', async (t) => {
+  const options = { image: 'registry.example/spoke:9.9.9', configMap: 'other', adminPort: 9100, classic: false }
+  const own = EVERY_KIND.replace('labels: { app: db }\n', 'labels: { app: db }\n      annotations: { spoke.io/configmap: db-spoke }\n')
+  const yaml = injectManifests(own, NATIVE).output
+  const { output, outcomes } = injectManifests(yaml, options)
+  t.notOk(outcomes.some((o) => o.result === 'unchanged'), 'every injected workload was updated')
+  const [web, db] = objects(output)
+  const spoke = podSpec(web).initContainers[0]
+  t.equal(spoke.image, 'registry.example/spoke:9.9.9')
+  t.same(spoke.ports, [{ name: 'spoke-admin', containerPort: 9100, protocol: 'TCP' }])
+  t.equal(podMeta(web).annotations['prometheus.io/port'], '9100')
+  t.equal(podSpec(web).volumes[0].configMap.name, 'other')
+  t.equal(podSpec(db).volumes[0].configMap.name, 'db-spoke', 'the pod\'s annotation names its own ConfigMap')
+  t.equal(podSpec(db).initContainers.length, 1, 'replaced, not added')
+  t.throws(() => injectManifests(own.replace('db-spoke', 'Not_A_Name'), options), { name: 'InjectError', message: /statefulset\/db: annotation spoke.io\/configmap: must be lowercase/ })
+})
+
+t.test('an app that uses the prometheus.io annotations keeps them', async (t) => {
+  const yaml = EVERY_KIND.replace('labels: { app: web }\n    spec:', 'labels: { app: web }\n      annotations: { prometheus.io/scrape: "true", prometheus.io/port: "8080" }\n    spec:')
+  const { output, outcomes } = injectManifests(yaml, NATIVE)
+  t.same(podMeta(objects(output)[0]).annotations, { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '8080' })
+  t.match(outcomes[0].notes, [/prometheus.io\/port: "8080" as it was; scrape spoke's port 9901 with the PodMonitor/])
+})
+
+t.test('kubectl get -o yaml: a List, in kubectl\'s indentation, stays in it', async (t) => {
+  const list = `apiVersion: v1
+items:
+- apiVersion: apps/v1
+  kind: Deployment
+  metadata:
+    name: web
+    namespace: shop
+  spec:
+    selector:
+      matchLabels:
+        app: web
+    template:
+      metadata:
+        labels:
+          app: web
+      spec:
+        containers:
+        - image: nginx:1.27
+          name: web
+kind: List
+metadata:
+  resourceVersion: ""
+`
+  const { output, outcomes } = injectManifests(list, NATIVE)
+  t.same(outcomes.map((o) => [o.resource, o.result]), [['deployment/web', 'injected']])
+  const [doc] = objects(output)
+  t.same(validateObject(doc.items[0]), [])
+  t.same(names(podSpec(doc.items[0]).initContainers), ['spoke'])
+  t.match(output, /\n {8}initContainers:\n {8}- name: spoke\n/, 'sequences not indented under their key, as kubectl writes them')
+})
+
+t.test('input that is not YAML: an InjectError naming line and column', async (t) => {
+  t.throws(() => injectManifests('kind: Pod\nmetadata: {name: x\nspec: [', NATIVE), { name: 'InjectError', message: /^line \d+, column \d+: / })
+  t.same(injectManifests('# just a comment\n', NATIVE), { output: '# just a comment\n', outcomes: [] })
+})
+
+function spoke(args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (c: Buffer) => { stdout += c })
+    child.stderr.on('data', (c: Buffer) => { stderr += c })
+    child.on('exit', (code) => resolve({ code, stdout, stderr }))
+    child.stdin.end(stdin ?? '')
+  })
+}
+
+t.test('spoke inject on the command line: stdin or -f, summary on stderr, exit 2 for bad input or usage', async (t) => {
+  const fromStdin = await spoke(['inject'], EVERY_KIND)
+  t.equal(fromStdin.code, 0)
+  t.equal(fromStdin.stdout, injectManifests(EVERY_KIND, NATIVE).output, 'stdout is the injected YAML only')
+  t.match(fromStdin.stderr, 'deployment/web injected\n')
+  t.match(fromStdin.stderr, 'deployment/legacy skipped (spoke.io/inject: disabled)\n')
+
+  const dir = mkdtempSync(join(tmpdir(), 'spoke-inject-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'app.yaml')
+  writeFileSync(file, EVERY_KIND)
+  const fromFile = await spoke(['inject', '-f', file, '--classic', '--configmap', 'cfg', '--admin-port=9100', '--image', 'x/spoke:1'])
+  t.equal(fromFile.code, 0)
+  t.equal(fromFile.stdout, injectManifests(EVERY_KIND, { image: 'x/spoke:1', configMap: 'cfg', adminPort: 9100, classic: true }).output)
+
+  const broken = await spoke(['inject'], 'kind: Pod\nspec: [\n')
+  t.equal(broken.code, 2)
+  t.equal(broken.stdout, '', 'nothing half-written')
+  t.match(broken.stderr, /^spoke inject: <stdin>: line \d+, column \d+: /)
+  for (const [args, message] of [
+    [['inject', '--bogus'], 'unknown option --bogus'],
+    [['inject', '--admin-port', '0'], '--admin-port must be a port'],
+    [['inject', '--configmap', 'Bad_Name'], '--configmap must be lowercase'],
+    [['inject', '-f', '/nonexistent.yaml'], 'cannot read /nonexistent.yaml: file not found'],
+  ] as const) {
+    const run = await spoke([...args])
+    t.equal(run.code, 2, args.join(' '))
+    t.match(run.stderr, message)
+  }
+  const help = await spoke(['inject', '--help'])
+  t.equal(help.code, 0)
+  t.match(help.stdout, /--configmap NAME[\s\S]*default: ghcr\.io\/spoke-proxy\/spoke:\d+\.\d+\.\d+[\s\S]*--classic/)
+  t.match((await spoke(['--help'])).stdout, /inject +add the spoke sidecar/)
+})

@@ -1,6 +1,7 @@
 // One request through spoke in balance mode: pick a pod, take a connection, stream the request
 // and the response both ways with backpressure, retry where SPEC §4 allows, count everything.
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import { PassThrough, type Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { RetryReason } from '../config/types.ts'
@@ -65,6 +66,11 @@ export class Exchange implements Waiter, InFlight {
   #lastError: { code: ErrorCode; message: string } | null = null
   /** Listening for 'drain' only once the app's connection first pushes back. */
   #drainWatched = false
+  /**
+   * The app's HTTP/1.1 connection, kept from the start: once undici has consumed and destroyed a
+   * request body, `req.socket` is null, and the request would never be marked ended.
+   */
+  readonly #clientSocket: Socket | null
   /** A copy of the body for sending it again after an h2c pod refused it unprocessed. */
   readonly #recorder: BodyRecorder | null
 
@@ -84,6 +90,7 @@ export class Exchange implements Waiter, InFlight {
     this.#mayRetry = IDEMPOTENT_METHODS.has(method) || head.retryAlways
     this.#hasBody = hasBody
     this.#recorder = this.#hasBody && upstream.config.protocol === 'h2c' ? new BodyRecorder() : null
+    this.#clientSocket = 'stream' in res ? null : (req as IncomingMessage).socket
   }
 
   start(): void {
@@ -100,7 +107,7 @@ export class Exchange implements Waiter, InFlight {
       // An HTTP/2 request ends with its stream (RST_STREAM), not with the connection.
       this.#res.stream.once('close', () => this.clientGone())
     } else {
-      requestStarted((this.#req as IncomingMessage).socket, this)
+      requestStarted(this.#clientSocket!, this)
     }
     if (this.#grpc && upstream.config.protocol === 'http1') {
       this.#fail('bad_request', `gRPC needs HTTP/2 to the pods; upstream ${upstream.name} speaks HTTP/1.1 (set protocol: h2c)`)
@@ -317,7 +324,7 @@ export class Exchange implements Waiter, InFlight {
   #finish(status: number): void {
     if (this.#done) return
     this.#done = true
-    if (!('stream' in this.#res)) requestEnded((this.#req as IncomingMessage).socket, this)
+    if (this.#clientSocket !== null) requestEnded(this.#clientSocket, this)
     if (this.#timer !== null) clearTimeout(this.#timer)
     const upstream = this.#upstream
     if (this.#admitted) upstream.inFlight--

@@ -60,6 +60,8 @@ export class Exchange implements Waiter, InFlight {
   #attempt: Attempt | null = null
   #waiting = false
   #timer: NodeJS.Timeout | null = null
+  /** timeouts.perTry of the current attempt: no response headers by then, try another pod. */
+  #tryTimer: NodeJS.Timeout | null = null
   #done = false
   /** Whether this request holds one of the upstream's maxConcurrentRequests slots. */
   #admitted = false
@@ -148,6 +150,7 @@ export class Exchange implements Waiter, InFlight {
     }
     this.#endpoint = endpoint
     this.#attempts++
+    this.#startTryTimer()
     const connection = endpoint.pool.acquire(this)
     if (connection !== null) this.#dispatch(connection)
     else this.#waiting = true
@@ -195,6 +198,7 @@ export class Exchange implements Waiter, InFlight {
   // Attempt callbacks (only from the current attempt).
 
   responseStarted(attempt: Attempt, status: number, headers: IncomingHttpHeaders): void {
+    this.#stopTryTimer()
     const endpoint = attempt.endpoint
     endpoint.countStatus(status)
     if (status >= 500) this.#upstream.recordFailure(endpoint)
@@ -241,6 +245,7 @@ export class Exchange implements Waiter, InFlight {
   }
 
   #attemptFailed(code: ErrorCode, reason: RetryReason, message: string): void {
+    this.#stopTryTimer()
     const endpoint = this.#endpoint!
     const refused = reason === 'refused-stream'
     endpoint.countError(code)
@@ -288,6 +293,32 @@ export class Exchange implements Waiter, InFlight {
       (!this.#hasBody || !this.#req.readableDidRead || this.#recorder?.pending === true || this.#recorder?.replayable === true)
   }
 
+  #startTryTimer(): void {
+    const ms = this.#upstream.config.timeouts.perTryMs
+    if (ms === 0) return
+    this.#stopTryTimer()
+    this.#tryTimer = setTimeout(() => this.#tryTimedOut(ms), ms)
+  }
+
+  #stopTryTimer(): void {
+    if (this.#tryTimer === null) return
+    clearTimeout(this.#tryTimer)
+    this.#tryTimer = null
+  }
+
+  /**
+   * The attempt got no response headers within timeouts.perTry (a pod that accepts and never
+   * answers, a blackholed connection, a queue on a stuck pod): abandon it and, like Envoy's
+   * per-try timeout under `reset`, retry as a reset before the response where that is allowed.
+   */
+  #tryTimedOut(ms: number): void {
+    this.#tryTimer = null
+    if (this.#done || this.#res.headersSent) return
+    this.#abortAttempt(`no answer within timeouts.perTry (${ms}ms)`)
+    this.#attempt = null
+    this.#attemptFailed('timeout', 'reset-before-response', `no answer from ${this.#endpoint!.key} within ${ms}ms (timeouts.perTry)`)
+  }
+
   #timedOut(): void {
     this.#timer = null
     if (this.#done) return
@@ -326,6 +357,7 @@ export class Exchange implements Waiter, InFlight {
     this.#done = true
     if (this.#clientSocket !== null) requestEnded(this.#clientSocket, this)
     if (this.#timer !== null) clearTimeout(this.#timer)
+    this.#stopTryTimer()
     const upstream = this.#upstream
     if (this.#admitted) upstream.inFlight--
     this.#counts.byStatus[status < 600 ? status : 0]++

@@ -27,6 +27,8 @@ export class H1Connection implements Connection {
   requests = 0
   lastActiveAt: number
   #client: Client
+  /** The socket until undici takes it: closing the connection before then must close it. */
+  #unclaimed: net.Socket | null = null
   #closed = false
   #retirement = new Retirement()
   #onClosed: OnConnectionClosed
@@ -36,6 +38,14 @@ export class H1Connection implements Connection {
     this.lastActiveAt = this.connectedAt
     this.#onClosed = onClosed
     let handedOver = false
+    // undici takes the socket only with the first request. Until then nothing else listens to
+    // it: a pod resetting an idle pre-opened connection (or a keepalive probe timing out) would
+    // be an unhandled 'error' and end the process, and a pod closing it would go unnoticed.
+    this.#unclaimed = socket
+    const errored = (err: Error): void => this.#lost(err)
+    const closed = (): void => { if (!this.#closed) this.#finish(this.#retirement.reason ?? 'remote_close') }
+    socket.on('error', errored)
+    socket.once('close', closed)
     this.#client = new Client(origin, {
       // The first connect gets our socket; a later one means the socket is gone, and this
       // connection is over: the pool opens new connections, undici must not do it behind it.
@@ -47,7 +57,13 @@ export class H1Connection implements Connection {
           return
         }
         handedOver = true
-        process.nextTick(callback, null, socket)
+        this.#unclaimed = null
+        socket.off('error', errored)
+        socket.off('close', closed)
+        // Lost while waiting for its first request: undici must fail the request (a reset
+        // before the response, retried where allowed), not wait on a dead socket.
+        if (socket.destroyed) process.nextTick(callback, new RetiredConnectionError(), null)
+        else process.nextTick(callback, null, socket)
       },
       pipelining: 1,
       // spoke's own request timeout governs; a long poll through spoke is legitimate.
@@ -98,6 +114,7 @@ export class H1Connection implements Connection {
     if (this.#closed) return
     this.#closed = true
     this.#retirement.done()
+    this.#unclaimed?.destroy()
     if (!this.#client.destroyed) this.#client.destroy().catch(() => {})
     this.#onClosed(this, reason)
   }

@@ -29,6 +29,13 @@ export interface RequestCounts {
  */
 const MAX_REFUSED_RESENDS = 10
 
+/**
+ * Idempotent requests that met an HTTP/1.1 connection the pod closed while it sat idle (the
+ * keep-alive race) are sent again on another connection this many times at most, without using
+ * up `retries.attempts`.
+ */
+const MAX_STALE_RESENDS = 3
+
 /** nginx's convention for "the client went away before an answer": no status reached it. */
 export const CLIENT_CLOSED = 499
 
@@ -55,6 +62,9 @@ export class Exchange implements Waiter, InFlight {
   #tried: Set<Endpoint> | null = null
   #attempts = 0
   #refusals = 0
+  #staleResends = 0
+  /** Whether the current attempt's HTTP/1.1 connection sat idle in the pool before it. */
+  #idleConnection = false
   #endpoint: Endpoint | null = null
   /** The attempt whose callbacks count; earlier (aborted) attempts are ignored. */
   #attempt: Attempt | null = null
@@ -121,6 +131,9 @@ export class Exchange implements Waiter, InFlight {
   // Waiter: the pool has a connection for us, or gives up on this pod.
   granted(connection: Connection): void {
     this.#waiting = false
+    // Just opened, or just freed by another request: not a connection the pod could have been
+    // closing as idle.
+    this.#idleConnection = false
     if (this.#done) {
       this.#endpoint!.pool.release(connection)
       return
@@ -152,8 +165,12 @@ export class Exchange implements Waiter, InFlight {
     this.#attempts++
     this.#startTryTimer()
     const connection = endpoint.pool.acquire(this)
-    if (connection !== null) this.#dispatch(connection)
-    else this.#waiting = true
+    if (connection !== null) {
+      this.#idleConnection = this.#upstream.config.protocol === 'http1'
+      this.#dispatch(connection)
+    } else {
+      this.#waiting = true
+    }
   }
 
   #dispatch(connection: Connection): void {
@@ -241,6 +258,18 @@ export class Exchange implements Waiter, InFlight {
       this.#attemptFailed('upstream_reset', 'refused-stream', error.message)
       return
     }
+    if (this.#idleConnection && this.#mayResendStale()) {
+      // The keep-alive race: the pod closed the idle connection as the request went out, and
+      // nothing of an answer came. Not a failing pod (no outlier strike), not a retry the app
+      // budgeted for: the request goes again, on another connection.
+      this.#stopTryTimer()
+      attempt.endpoint.countError('upstream_reset')
+      this.#staleResends++
+      this.#attempts--
+      this.#upstream.stats.retries++
+      this.#next()
+      return
+    }
     this.#attemptFailed('upstream_reset', 'reset-before-response', `the endpoint closed the connection before answering: ${error.message}`)
   }
 
@@ -284,6 +313,14 @@ export class Exchange implements Waiter, InFlight {
   #mayResendRefused(): boolean {
     return this.#refusals < MAX_REFUSED_RESENDS &&
       this.#upstream.config.retries.on.includes('refused-stream') &&
+      this.#maySendAgain()
+  }
+
+  /** RFC 9112 §9.3.1: only a request that is safe to apply twice goes again after a reset. */
+  #mayResendStale(): boolean {
+    return this.#staleResends < MAX_STALE_RESENDS &&
+      this.#upstream.config.retries.on.includes('reset-before-response') &&
+      this.#mayRetry &&
       this.#maySendAgain()
   }
 
@@ -426,6 +463,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.#connection.requestFailed(error)
     this.settle()
     if (this.#abortReason === null && this.#exchange.isCurrent(this)) this.#exchange.responseFailed(this, error)
   }

@@ -17,6 +17,10 @@ export interface FaultCluster {
   url: string
   /** Points the service's A records at these addresses (none: NXDOMAIN). */
   publish(hosts: readonly string[]): void
+  /** The DNS server goes away entirely (its port closed: queries are refused). */
+  stopDns(): Promise<void>
+  /** …and comes back on the same port with the last published records. */
+  restartDns(): Promise<void>
   close(): Promise<void>
 }
 
@@ -30,9 +34,12 @@ export interface FaultClusterOptions {
 }
 
 export async function startFaultCluster(options: FaultClusterOptions): Promise<FaultCluster> {
-  const dns = await startDnsServer()
+  let dns = await startDnsServer()
+  const dnsPort = dns.address.port
   const ttl = options.ttl ?? 1
+  let published = options.hosts
   const publish = (hosts: readonly string[]): void => {
+    published = hosts
     if (hosts.length === 0) dns.remove(SERVICE)
     else dns.setA(SERVICE, hosts, ttl)
   }
@@ -52,8 +59,14 @@ export async function startFaultCluster(options: FaultClusterOptions): Promise<F
   const upstream = spoke.upstreams.get('orders')!
   await waitFor(() => upstream.eligible.length === options.hosts.length, 3000, 'pods discovered')
   return {
-    dns, spoke, upstream, publish,
+    get dns() { return dns },
+    spoke, upstream, publish,
     url: `http://127.0.0.1:${spoke.listeners[0].address!.port}`,
+    stopDns: () => dns.close(),
+    async restartDns() {
+      dns = await startDnsServer({ port: dnsPort })
+      publish(published)
+    },
     async close() {
       await spoke.close()
       await dns.close()

@@ -1,21 +1,9 @@
 // Faults of one pod under a bounded load loop, with pods in processes of their own: SIGKILL,
 // SIGSTOP (accepts TCP, never answers). GETs must see no error; no POST may reach pods twice.
 import t from 'tap'
-import { onOnePort } from '../src/net.ts'
 import { poolState, sleep, startFaultCluster } from './helpers/fault-cluster.ts'
-import { PostLedger, startLoad, summary } from './helpers/load.ts'
-import { PodProcess } from './helpers/pod-process.ts'
-
-function startPodProcesses(count: number): Promise<PodProcess[]> {
-  return onOnePort(count, 2, (host, port, i) => PodProcess.start({ name: `pod-${i}`, host, port }))
-}
-
-/** Every POST id that reached any of the pods, into one ledger. */
-function ledgerOf(pods: readonly PodProcess[]): PostLedger {
-  const ledger = new PostLedger()
-  for (const p of pods) for (const id of p.postIds()) ledger.add(id)
-  return ledger
-}
+import { startLoad, summary } from './helpers/load.ts'
+import { ledgerOf, startPodProcesses } from './helpers/pod-process.ts'
 
 t.test('a pod SIGKILLed under load: no GET fails, no POST is sent twice, the pod is ejected', async (t) => {
   const pods = await startPodProcesses(3)

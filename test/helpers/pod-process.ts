@@ -4,6 +4,8 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { onOnePort } from '../../src/net.ts'
+import { PostLedger } from './load.ts'
 
 const MAIN = new URL('./pod-main.ts', import.meta.url).pathname
 
@@ -31,10 +33,10 @@ export class PodProcess {
    * Starts `node pod-main.ts` (inside `netns` with `ip netns exec` when given) and waits for it
    * to listen. Rejects with the pod's error (code EADDRINUSE when the port is taken).
    */
-  static start(options: { name: string; host: string; port: number; netns?: string }): Promise<PodProcess> {
+  static start(options: { name: string; host: string; port: number; netns?: string; protocol?: 'http1' | 'h2c' }): Promise<PodProcess> {
     const dir = mkdtempSync(join(tmpdir(), 'spoke-pod-'))
     const log = join(dir, 'posts.log')
-    const args = [MAIN, options.name, options.host, String(options.port), log]
+    const args = [MAIN, options.name, options.host, String(options.port), log, options.protocol ?? 'http1']
     const child = options.netns === undefined
       ? spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] })
       : spawn('ip', ['netns', 'exec', options.netns, process.execPath, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
@@ -86,4 +88,16 @@ export class PodProcess {
     await this.exited
     rmSync(join(this.#log, '..'), { recursive: true, force: true })
   }
+}
+
+/** `count` pod processes on 127.0.0.2, .3, … sharing one port. */
+export function startPodProcesses(count: number, protocol: 'http1' | 'h2c' = 'http1'): Promise<PodProcess[]> {
+  return onOnePort(count, 2, (host, port, i) => PodProcess.start({ name: `${protocol === 'h2c' ? 'h2c' : 'pod'}-${i}`, host, port, protocol }))
+}
+
+/** Every POST id that reached any of these pods, in one ledger. */
+export function ledgerOf(pods: readonly PodProcess[]): PostLedger {
+  const ledger = new PostLedger()
+  for (const p of pods) for (const id of p.postIds()) ledger.add(id)
+  return ledger
 }

@@ -49,6 +49,8 @@ export interface SoakResult {
   readonly churns: number
   readonly retries: number
   readonly ejections: number
+  /** Ejections of a pod that had already left DNS (refusing while spoke had not seen it leave). */
+  readonly ejectionsOfLeavingPods: number
   readonly connectionsOpened: number
   readonly rss: { readonly idleKb: number; readonly afterWarmupKb: number; readonly endKb: number; readonly maxKb: number; readonly growthPct: number; readonly warmupMs: number }
   readonly fds: { readonly baseline: number; readonly peak: number; readonly after: number }
@@ -238,6 +240,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     }
     for (let i = 0; i < PODS; i++) pods.push(await newPod())
     dns.setA(SERVICE, pods.map((p) => p.host), 1)
+    // When each address joined or left DNS, to tell which pods spoke ejected.
+    const dnsHistory: { host: string; at: number; inDns: boolean }[] = pods.map((p) => ({ host: p.host, at: Date.now(), inDns: true }))
 
     const config = join(dir, 'spoke.yaml')
     // Every default but one: extra connections close after 5 s idle instead of 60 s, so that
@@ -308,6 +312,7 @@ upstreams:
         const old = pods.shift()!
         pods.push(fresh)
         dns.setA(SERVICE, pods.map((p) => p.host), 1)
+        dnsHistory.push({ host: fresh.host, at: Date.now(), inDns: true }, { host: old.host, at: Date.now(), inDns: false })
         churns++
         await old.stop()
       }
@@ -320,6 +325,15 @@ upstreams:
     const after = await settle(fdsNow, baselineFds, 20_000)
     const metrics = await metricsOf(adminUrl)
     await stop(spoke, 'SIGTERM', 10_000)
+    let ejectionsOfLeavingPods = 0
+    for (const line of (await spokeOut).stdout.split('\n')) {
+      if (!line.includes('"endpoint ejected"')) continue
+      const entry = JSON.parse(line) as { time: string; endpoint: string }
+      const at = Date.parse(entry.time)
+      const host = entry.endpoint.slice(0, entry.endpoint.lastIndexOf(':'))
+      const last = dnsHistory.filter((h) => h.host === host && h.at <= at).at(-1)
+      if (last !== undefined && !last.inDns) ejectionsOfLeavingPods++
+    }
 
     const num = (re: RegExp): number => Number(re.exec(load.stdout)?.[1] ?? NaN)
     const requests = {
@@ -351,6 +365,7 @@ upstreams:
       churns,
       retries: counter(metrics, 'spoke_retries_total'),
       ejections: counter(metrics, 'spoke_outlier_ejections_total'),
+      ejectionsOfLeavingPods,
       connectionsOpened: counter(metrics, 'spoke_upstream_connections_opened_total'),
       rss: {
         idleKb: idleRssKb,
@@ -384,7 +399,7 @@ export function soakReport(r: SoakResult): string {
     `| pods replaced | ${r.churns} (one every ${Math.round(r.durationMs / Math.max(1, r.churns + 1) / 1000)} s or so) | every 10 s |`,
     `| requests | ${r.requests.total} sent, ${r.requests.status2xx} × 2xx | — |`,
     `| client-visible errors | ${errors} (failed ${r.requests.failed}, errored ${r.requests.errored}, timeout ${r.requests.timeout}, non-2xx ${r.requests.statusOther}); spoke's non-200 answers: ${nonOk} | 0 |`,
-    `| retries / ejections | ${r.retries} / ${r.ejections} | — |`,
+    `| retries / ejections | ${r.retries} / ${r.ejections} (${r.ejectionsOfLeavingPods} of pods that had already left DNS) | — |`,
     `| upstream connections opened | ${r.connectionsOpened} | — |`,
     `| spoke RSS | idle ${mib(r.rss.idleKb)} MiB; after warm-up (${Math.round(r.rss.warmupMs / 1000)} s) ${mib(r.rss.afterWarmupKb)} MiB; end ${mib(r.rss.endKb)} MiB; max ${mib(r.rss.maxKb)} MiB | — |`,
     `| RSS growth after warm-up | ${r.rss.growthPct} % | < 10 % |`,

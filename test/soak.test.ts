@@ -22,13 +22,14 @@ t.test('soak: 20 s of paced load, a pod replaced every 5 s: no error, file descr
     pin: false, log: (line) => t.comment(line),
   })
   const errors = r.requests.failed + r.requests.errored + r.requests.timeout + r.requests.statusOther
-  t.comment(`soak: ${r.requests.total} requests, ${errors} errors, ${r.churns} pods replaced, retries ${r.retries}, ejections ${r.ejections}, ` +
+  t.comment(`soak: ${r.requests.total} requests, ${errors} errors, ${r.churns} pods replaced, retries ${r.retries}, ejections ${r.ejections} (${r.ejectionsOfLeavingPods} of pods leaving), ` +
     `RSS idle ${(r.rss.idleKb / 1024).toFixed(1)} MiB, after warm-up ${(r.rss.afterWarmupKb / 1024).toFixed(1)} MiB, end ${(r.rss.endKb / 1024).toFixed(1)} MiB, ` +
     `fds ${r.fds.baseline} before, ${r.fds.peak} at peak, ${r.fds.after} after`)
   t.ok(r.requests.total >= 10_000, `the load ran (${r.requests.total} requests)`)
   t.equal(errors, 0, 'no client-visible error')
   t.equal(r.requests.status2xx, r.requests.total, 'every request answered 2xx')
   t.ok(r.churns >= 3, `pods were replaced (${r.churns})`)
+  t.equal(r.ejections, r.ejectionsOfLeavingPods, 'no pod still in DNS was ejected (only leaving pods, refusing before spoke saw them go)')
   t.ok(r.fds.peak > r.fds.baseline, 'the load opened descriptors (client and extra upstream connections)')
   t.ok(r.fds.after <= r.fds.baseline, `and they were all closed afterwards (${r.fds.after} ≤ ${r.fds.baseline})`)
 })

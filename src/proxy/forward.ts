@@ -377,8 +377,10 @@ export class Exchange implements Waiter, InFlight {
 
   #abortAttempt(why: string): void {
     if (this.#waiting) {
+      // Waiting for a connection: the attempt before this one (if any) is already over.
       this.#endpoint!.pool.cancel(this)
       this.#waiting = false
+      return
     }
     this.#attempt?.abort(new AbortedByProxy(why))
   }
@@ -426,6 +428,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   abort(reason: Error): void {
+    if (this.#settled) return
     this.#abortReason = reason
     this.#controller?.abort(reason)
   }

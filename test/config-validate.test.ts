@@ -60,7 +60,7 @@ const DEFAULT_UPSTREAM = {
     connectTimeoutMs: 2000,
     drainTimeoutMs: 30_000,
   },
-  timeouts: { requestMs: 15_000 },
+  timeouts: { requestMs: 15_000, perTryMs: 0 },
   retries: { attempts: 1, on: ['connect-failure', 'refused-stream', 'reset-before-response'] },
   outlierDetection: { consecutiveFailures: 5, ejectionTimeMs: 30_000, maxEjectedPercent: 50 },
   limits: { maxConcurrentRequests: 1024 },

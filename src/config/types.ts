@@ -89,7 +89,8 @@ export interface UpstreamConfig {
   readonly policy: Policy
   readonly discovery: DiscoveryConfig
   readonly connection: ConnectionConfig
-  readonly timeouts: { readonly requestMs: number }
+  /** perTryMs: an attempt with no response headers by then is abandoned (and retried if allowed); 0 = none. */
+  readonly timeouts: { readonly requestMs: number; readonly perTryMs: number }
   readonly retries: RetryConfig
   readonly outlierDetection: OutlierConfig
   readonly limits: { readonly maxConcurrentRequests: number }

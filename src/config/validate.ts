@@ -168,7 +168,14 @@ const UPSTREAM = object(
     ),
     discovery: defaulted(DISCOVERY, {}),
     connection: defaulted(CONNECTION, {}),
-    timeouts: defaulted(object({ request: defaulted(duration({ zero: true }), '15s') }), {}),
+    timeouts: defaulted(
+      object({
+        request: defaulted(duration({ zero: true }), '15s'),
+        // Envoy's per_try_timeout: how long one attempt may wait for its answer to start.
+        perTry: defaulted(duration({ zero: true }), 0),
+      }),
+      {},
+    ),
     retries: defaulted(
       object({
         attempts: defaulted(integer(0, 10), 1),

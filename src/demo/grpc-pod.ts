@@ -5,6 +5,8 @@
 // Methods (any service name): `/demo.Echo/Unary` answers {pod, echo}; `/demo.Echo/Stream`
 // answers `count` messages; `/demo.Echo/Bidi` answers each message as it arrives;
 // `/demo.Echo/Slow` answers after `ms`; `/demo.Echo/Fail` answers grpc-status `code`.
+// A path of one segment (`/`, `/echo`; gRPC paths have two) gets plain HTTP/2: 200 with the pod's
+// name after reading the body, so that fault tests can send idempotent GETs over h2c.
 import http2 from 'node:http2'
 import { listenOn, onOnePort } from '../net.ts'
 
@@ -14,6 +16,8 @@ export interface GrpcPodOptions {
   readonly port: number
   /** SETTINGS_MAX_CONCURRENT_STREAMS the pod advertises. */
   readonly maxConcurrentStreams?: number
+  /** Told of each plain-HTTP request (method and headers) as it arrives. */
+  readonly onRequest?: (method: string, headers: http2.IncomingHttpHeaders) => void
 }
 
 export class GrpcPod {
@@ -28,11 +32,13 @@ export class GrpcPod {
   readonly timeouts: string[] = []
   #server: http2.Http2Server
   #open = new Set<http2.ServerHttp2Session>()
+  #onRequest: GrpcPodOptions['onRequest'] | null
 
   private constructor(options: GrpcPodOptions) {
     this.name = options.name
     this.host = options.host
     this.port = options.port
+    this.#onRequest = options.onRequest ?? null
     this.#server = http2.createServer({ settings: { maxConcurrentStreams: options.maxConcurrentStreams ?? 100 } })
     this.#server.on('session', (session) => {
       this.sessions++
@@ -40,7 +46,10 @@ export class GrpcPod {
       session.once('close', () => this.#open.delete(session))
       session.on('error', () => {})
     })
-    this.#server.on('stream', (stream, headers) => this.#call(stream, headers))
+    this.#server.on('stream', (stream, headers) => {
+      if (String(headers[':path']).lastIndexOf('/') === 0) this.#plain(stream, headers)
+      else this.#call(stream, headers)
+    })
   }
 
   static async start(options: GrpcPodOptions): Promise<GrpcPod> {
@@ -58,11 +67,31 @@ export class GrpcPod {
     for (const s of this.#open) s.close()
   }
 
+  /** Like SIGKILL: every session torn down at once, the port closed. */
+  async kill(): Promise<void> {
+    for (const s of this.#open) s.socket?.destroy()
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()))
+  }
+
   async close(): Promise<void> {
     this.goAway()
     await new Promise<void>((resolve) => {
       this.#server.close(() => resolve())
       setTimeout(() => { for (const s of this.#open) s.destroy() }, 1000).unref()
+    })
+  }
+
+  #plain(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+    stream.on('error', () => {})
+    // Counted as it arrives, before its body: a stream the pod saw at all counts as sent.
+    this.#onRequest?.(String(headers[':method']), headers)
+    stream.resume()
+    stream.once('end', () => {
+      this.calls++
+      if (stream.destroyed) return
+      const text = `${this.name}\n`
+      stream.respond({ ':status': 200, 'content-type': 'text/plain', 'x-pod': this.name, 'content-length': String(Buffer.byteLength(text)) })
+      stream.end(text)
     })
   }
 
@@ -143,8 +172,7 @@ class MessageReader {
 }
 
 /** `count` gRPC pods on 127.0.0.<first>… sharing one port (A records carry none). */
-export function startGrpcPods(count: number, options: { first?: number; maxConcurrentStreams?: number; namePrefix?: string } = {}): Promise<GrpcPod[]> {
-  return onOnePort(count, options.first ?? 2, (host, port, i) => GrpcPod.start({
-    name: `${options.namePrefix ?? 'grpc'}-${i}`, host, port, maxConcurrentStreams: options.maxConcurrentStreams,
-  }))
+export function startGrpcPods(count: number, options: { first?: number; namePrefix?: string } & Omit<GrpcPodOptions, 'name' | 'host' | 'port'> = {}): Promise<GrpcPod[]> {
+  const { first, namePrefix, ...rest } = options
+  return onOnePort(count, first ?? 2, (host, port, i) => GrpcPod.start({ ...rest, name: `${namePrefix ?? 'grpc'}-${i}`, host, port }))
 }

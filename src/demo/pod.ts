@@ -19,8 +19,17 @@ export interface PodOptions {
   readonly port: number
   /** Node's default is 5 s; tests of the keep-alive race shorten it. */
   readonly keepAliveTimeoutMs?: number
+  /**
+   * Close a connection idle this long without announcing it (no `Keep-Alive: timeout` hint, as
+   * Go's net/http and nginx do), so a client cannot see it coming: the keep-alive race.
+   */
+  readonly silentIdleCloseMs?: number
+  /** Every answer waits this long first (a slow pod). */
+  readonly delayMs?: number
   /** Remember each request (tests); off for benchmarks. */
   readonly record?: boolean
+  /** Told of each request as it is answered, recorded or not (fault tests count POSTs with it). */
+  readonly onRequest?: (request: PodRequest) => void
 }
 
 /**
@@ -45,20 +54,37 @@ export class Pod {
   #server: http.Server
   #sockets = new Set<Socket>()
   #socketIds = new WeakMap<Socket, number>()
-  #busy = new Set<Socket>()
+  /** Connections with a request in flight. */
+  #busy = new WeakSet<Socket>()
   #record: boolean
+  #onRequest: ((request: PodRequest) => void) | null
+  #delayMs: number
+  #idleTimers: IdleCloser
 
   private constructor(options: PodOptions) {
     this.name = options.name
     this.host = options.host
     this.port = options.port
     this.#record = options.record ?? true
-    this.#server = http.createServer({ keepAliveTimeout: options.keepAliveTimeoutMs ?? 5000, noDelay: true }, (req, res) => this.#handle(req, res))
+    this.#onRequest = options.onRequest ?? null
+    this.#delayMs = options.delayMs ?? 0
+    const silentMs = options.silentIdleCloseMs ?? 0
+    // keepAliveTimeout 0: Node neither sends the hint nor closes idle connections itself.
+    const keepAliveTimeout = silentMs > 0 ? 0 : options.keepAliveTimeoutMs ?? 5000
+    this.#server = http.createServer({ keepAliveTimeout, noDelay: true }, (req, res) => {
+      const socket = req.socket
+      this.#busy.add(socket)
+      res.once('close', () => this.#busy.delete(socket))
+      if (silentMs > 0) this.#idleTimers.busy(socket, res)
+      this.#handle(req, res)
+    })
+    this.#idleTimers = new IdleCloser(silentMs)
     this.#server.on('connection', (socket: Socket) => {
       this.connections++
       this.#socketIds.set(socket, this.connections)
       this.#sockets.add(socket)
       socket.on('close', () => this.#sockets.delete(socket))
+      if (silentMs > 0) this.#idleTimers.track(socket)
     })
   }
 
@@ -70,6 +96,11 @@ export class Pod {
 
   get address(): string {
     return formatHostPort(this.host, this.port)
+  }
+
+  /** Connections this pod closed for being idle (silentIdleCloseMs). */
+  get idleClosed(): number {
+    return this.#idleTimers.closed
   }
 
   get openConnections(): number {
@@ -85,9 +116,12 @@ export class Pod {
     })
   }
 
-  /** Ends (FIN) every connection with no request in flight, as a server's idle timeout would. */
+  /**
+   * Closes every connection with no request in flight, as a server's idle timeout does, also
+   * those that never carried one (Node's own closeIdleConnections() leaves these open).
+   */
   closeIdleConnections(): void {
-    for (const s of this.#sockets) if (!this.#busy.has(s)) s.end()
+    for (const s of this.#sockets) if (!this.#busy.has(s)) s.destroy()
   }
 
   /** Like SIGKILL: every connection reset, the port closed at once. */
@@ -97,18 +131,21 @@ export class Pod {
   }
 
   #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const socket = req.socket
-    this.#busy.add(socket)
-    res.once('close', () => this.#busy.delete(socket))
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
       this.requests++
       const body = Buffer.concat(chunks)
-      if (this.#record) {
-        this.received.push({ method: req.method!, url: req.url!, rawHeaders: req.rawHeaders, body, connection: this.#socketIds.get(req.socket) ?? 0 })
+      if (this.#record || this.#onRequest !== null) {
+        const request = { method: req.method!, url: req.url!, rawHeaders: req.rawHeaders, body, connection: this.#socketIds.get(req.socket) ?? 0 }
+        if (this.#record) this.received.push(request)
+        this.#onRequest?.(request)
       }
-      this.#answer(req, res, body)
+      if (this.#delayMs === 0) this.#answer(req, res, body)
+      else {
+        const timer = setTimeout(() => this.#answer(req, res, body), this.#delayMs)
+        res.on('close', () => clearTimeout(timer))
+      }
     })
   }
 
@@ -166,9 +203,42 @@ export class Pod {
   }
 }
 
+/** Closes each connection once it has been idle for `ms`, the way a server's idle timeout does. */
+class IdleCloser {
+  readonly #ms: number
+  readonly #timers = new WeakMap<Socket, NodeJS.Timeout>()
+  /** Idle connections closed so far. */
+  closed = 0
+
+  constructor(ms: number) {
+    this.#ms = ms
+  }
+
+  /** A new connection: idle until its first request. */
+  track(socket: Socket): void {
+    socket.once('close', () => clearTimeout(this.#timers.get(socket)))
+    this.#arm(socket)
+  }
+
+  /** A request on it: not idle until the answer is sent. */
+  busy(socket: Socket, res: http.ServerResponse): void {
+    clearTimeout(this.#timers.get(socket))
+    res.once('finish', () => { if (!socket.destroyed) this.#arm(socket) })
+  }
+
+  #arm(socket: Socket): void {
+    const timer = setTimeout(() => {
+      this.closed++
+      // Bytes of a request arriving right now are unread: the kernel answers them with a reset.
+      socket.destroy()
+    }, this.#ms)
+    timer.unref()
+    this.#timers.set(socket, timer)
+  }
+}
+
 /** `count` pods on 127.0.0.<first>, <first+1>, … sharing one port. */
-export function startPods(count: number, options: { first?: number; port?: number; namePrefix?: string; record?: boolean; keepAliveTimeoutMs?: number } = {}): Promise<Pod[]> {
-  return onOnePort(count, options.first ?? 2, (host, port, i) => Pod.start({
-    name: `${options.namePrefix ?? 'pod'}-${i}`, host, port, record: options.record, keepAliveTimeoutMs: options.keepAliveTimeoutMs,
-  }), options.port)
+export function startPods(count: number, options: { first?: number; port?: number; namePrefix?: string } & Omit<PodOptions, 'name' | 'host' | 'port'> = {}): Promise<Pod[]> {
+  const { first, port: fixedPort, namePrefix, ...rest } = options
+  return onOnePort(count, first ?? 2, (host, port, i) => Pod.start({ ...rest, name: `${namePrefix ?? 'pod'}-${i}`, host, port }), fixedPort)
 }

@@ -7,6 +7,7 @@
 // not stop half-way) even if the client goes away.
 import { randomUUID } from 'node:crypto'
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
+import type { Socket } from 'node:net'
 import { constants as h2constants } from 'node:http2'
 import type { Dispatcher } from 'undici'
 import type { BroadcastConfig } from '../config/types.ts'
@@ -47,6 +48,8 @@ interface PodResult {
 export class Broadcast implements InFlight {
   readonly #req: AppRequest
   readonly #res: AppResponse
+  /** The app's HTTP/1.1 connection (null for HTTP/2), kept: Node may let go of req.socket first. */
+  readonly #clientSocket: Socket | null
   readonly #method: string
   readonly #path: string
   readonly #head: RequestHead
@@ -71,6 +74,7 @@ export class Broadcast implements InFlight {
   constructor(req: AppRequest, res: AppResponse, method: string, path: string, head: RequestHead, hasBody: boolean, upstream: Upstream, counts: RequestCounts) {
     this.#req = req
     this.#res = res
+    this.#clientSocket = 'stream' in res ? null : (req as IncomingMessage).socket
     this.#method = method
     this.#path = path
     this.#head = head
@@ -95,7 +99,7 @@ export class Broadcast implements InFlight {
     upstream.inFlight++
     this.#admitted = true
     if ('stream' in this.#res) this.#res.stream.once('close', () => this.clientGone())
-    else requestStarted((this.#req as IncomingMessage).socket, this)
+    else requestStarted(this.#clientSocket!, this)
     const declared = this.#head.contentLength === undefined ? NaN : Number(this.#head.contentLength)
     if (declared > this.#config.maxBodySize) {
       // Refused on the declared length: not a byte read, no pod contacted.
@@ -241,7 +245,7 @@ export class Broadcast implements InFlight {
   }
 
   #end(status: number): void {
-    if (!('stream' in this.#res)) requestEnded((this.#req as IncomingMessage).socket, this)
+    if (this.#clientSocket !== null) requestEnded(this.#clientSocket, this)
     if (this.#admitted) {
       this.#admitted = false
       this.#upstream.inFlight--
@@ -457,6 +461,8 @@ class CopyAttempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    // The connection is dead (undici destroys it); the pool must not hand it out again first.
+    this.#connection.requestFailed(error)
     this.release()
     if (this.#aborted) return
     this.#copy.broke(error, this.#started)

@@ -1,6 +1,7 @@
 // One request through spoke in balance mode: pick a pod, take a connection, stream the request
 // and the response both ways with backpressure, retry where SPEC §4 allows, count everything.
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import { PassThrough, type Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { RetryReason } from '../config/types.ts'
@@ -28,6 +29,13 @@ export interface RequestCounts {
  * "transparent retry"), this many times at most per request.
  */
 const MAX_REFUSED_RESENDS = 10
+
+/**
+ * Idempotent requests that met an HTTP/1.1 connection the pod closed while it sat idle (the
+ * keep-alive race) are sent again on another connection this many times at most, without using
+ * up `retries.attempts`.
+ */
+const MAX_STALE_RESENDS = 3
 
 /** nginx's convention for "the client went away before an answer": no status reached it. */
 export const CLIENT_CLOSED = 499
@@ -57,17 +65,27 @@ export class Exchange implements Waiter, InFlight {
   #pinned: Endpoint | null = null
   #attempts = 0
   #refusals = 0
+  #staleResends = 0
+  /** Whether the current attempt's HTTP/1.1 connection sat idle in the pool before it. */
+  #idleConnection = false
   #endpoint: Endpoint | null = null
   /** The attempt whose callbacks count; earlier (aborted) attempts are ignored. */
   #attempt: Attempt | null = null
   #waiting = false
   #timer: NodeJS.Timeout | null = null
+  /** timeouts.perTry of the current attempt: no response headers by then, try another pod. */
+  #tryTimer: NodeJS.Timeout | null = null
   #done = false
   /** Whether this request holds one of the upstream's maxConcurrentRequests slots. */
   #admitted = false
   #lastError: { code: ErrorCode; message: string } | null = null
   /** Listening for 'drain' only once the app's connection first pushes back. */
   #drainWatched = false
+  /**
+   * The app's HTTP/1.1 connection, kept from the start: once undici has consumed and destroyed a
+   * request body, `req.socket` is null, and the request would never be marked ended.
+   */
+  readonly #clientSocket: Socket | null
   /** A copy of the body for sending it again after an h2c pod refused it unprocessed. */
   readonly #recorder: BodyRecorder | null
 
@@ -87,6 +105,7 @@ export class Exchange implements Waiter, InFlight {
     this.#mayRetry = IDEMPOTENT_METHODS.has(method) || head.retryAlways
     this.#hasBody = hasBody
     this.#recorder = this.#hasBody && upstream.config.protocol === 'h2c' ? new BodyRecorder() : null
+    this.#clientSocket = 'stream' in res ? null : (req as IncomingMessage).socket
   }
 
   start(): void {
@@ -103,7 +122,7 @@ export class Exchange implements Waiter, InFlight {
       // An HTTP/2 request ends with its stream (RST_STREAM), not with the connection.
       this.#res.stream.once('close', () => this.clientGone())
     } else {
-      requestStarted((this.#req as IncomingMessage).socket, this)
+      requestStarted(this.#clientSocket!, this)
     }
     if (this.#grpc && upstream.config.protocol === 'http1') {
       this.#fail('bad_request', `gRPC needs HTTP/2 to the pods; upstream ${upstream.name} speaks HTTP/1.1 (set protocol: h2c)`)
@@ -130,6 +149,9 @@ export class Exchange implements Waiter, InFlight {
   // Waiter: the pool has a connection for us, or gives up on this pod.
   granted(connection: Connection): void {
     this.#waiting = false
+    // Just opened, or just freed by another request: not a connection the pod could have been
+    // closing as idle.
+    this.#idleConnection = false
     if (this.#done) {
       this.#endpoint!.pool.release(connection)
       return
@@ -166,9 +188,14 @@ export class Exchange implements Waiter, InFlight {
     }
     this.#endpoint = endpoint
     this.#attempts++
+    this.#startTryTimer()
     const connection = endpoint.pool.acquire(this)
-    if (connection !== null) this.#dispatch(connection)
-    else this.#waiting = true
+    if (connection !== null) {
+      this.#idleConnection = this.#upstream.config.protocol === 'http1'
+      this.#dispatch(connection)
+    } else {
+      this.#waiting = true
+    }
   }
 
   #dispatch(connection: Connection): void {
@@ -213,6 +240,7 @@ export class Exchange implements Waiter, InFlight {
   // Attempt callbacks (only from the current attempt).
 
   responseStarted(attempt: Attempt, status: number, headers: IncomingHttpHeaders): void {
+    this.#stopTryTimer()
     const endpoint = attempt.endpoint
     endpoint.countStatus(status)
     if (status >= 500) this.#upstream.recordFailure(endpoint)
@@ -255,10 +283,23 @@ export class Exchange implements Waiter, InFlight {
       this.#attemptFailed('upstream_reset', 'refused-stream', error.message)
       return
     }
+    if (this.#idleConnection && this.#mayResendStale()) {
+      // The keep-alive race: the pod closed the idle connection as the request went out, and
+      // nothing of an answer came. Not a failing pod (no outlier strike), not a retry the app
+      // budgeted for: the request goes again, on another connection.
+      this.#stopTryTimer()
+      attempt.endpoint.countError('upstream_reset')
+      this.#staleResends++
+      this.#attempts--
+      this.#upstream.stats.retries++
+      this.#next()
+      return
+    }
     this.#attemptFailed('upstream_reset', 'reset-before-response', `the endpoint closed the connection before answering: ${error.message}`)
   }
 
   #attemptFailed(code: ErrorCode, reason: RetryReason, message: string): void {
+    this.#stopTryTimer()
     const endpoint = this.#endpoint!
     const refused = reason === 'refused-stream'
     endpoint.countError(code)
@@ -301,10 +342,44 @@ export class Exchange implements Waiter, InFlight {
       this.#maySendAgain()
   }
 
+  /** RFC 9112 §9.3.1: only a request that is safe to apply twice goes again after a reset. */
+  #mayResendStale(): boolean {
+    return this.#staleResends < MAX_STALE_RESENDS &&
+      this.#upstream.config.retries.on.includes('reset-before-response') &&
+      this.#mayRetry &&
+      this.#maySendAgain()
+  }
+
   #maySendAgain(): boolean {
     return !this.#res.headersSent &&
       // A body that already went to a pod can be sent again only from the recorded copy.
       (!this.#hasBody || !this.#req.readableDidRead || this.#recorder?.pending === true || this.#recorder?.replayable === true)
+  }
+
+  #startTryTimer(): void {
+    const ms = this.#upstream.config.timeouts.perTryMs
+    if (ms === 0) return
+    this.#stopTryTimer()
+    this.#tryTimer = setTimeout(() => this.#tryTimedOut(ms), ms)
+  }
+
+  #stopTryTimer(): void {
+    if (this.#tryTimer === null) return
+    clearTimeout(this.#tryTimer)
+    this.#tryTimer = null
+  }
+
+  /**
+   * The attempt got no response headers within timeouts.perTry (a pod that accepts and never
+   * answers, a blackholed connection, a queue on a stuck pod): abandon it and, like Envoy's
+   * per-try timeout under `reset`, retry as a reset before the response where that is allowed.
+   */
+  #tryTimedOut(ms: number): void {
+    this.#tryTimer = null
+    if (this.#done || this.#res.headersSent) return
+    this.#abortAttempt(`no answer within timeouts.perTry (${ms}ms)`)
+    this.#attempt = null
+    this.#attemptFailed('timeout', 'reset-before-response', `no answer from ${this.#endpoint!.key} within ${ms}ms (timeouts.perTry)`)
   }
 
   #timedOut(): void {
@@ -328,8 +403,10 @@ export class Exchange implements Waiter, InFlight {
 
   #abortAttempt(why: string): void {
     if (this.#waiting) {
+      // Waiting for a connection: the attempt before this one (if any) is already over.
       this.#endpoint!.pool.cancel(this)
       this.#waiting = false
+      return
     }
     this.#attempt?.abort(new AbortedByProxy(why))
   }
@@ -343,8 +420,9 @@ export class Exchange implements Waiter, InFlight {
   #finish(status: number): void {
     if (this.#done) return
     this.#done = true
-    if (!('stream' in this.#res)) requestEnded((this.#req as IncomingMessage).socket, this)
+    if (this.#clientSocket !== null) requestEnded(this.#clientSocket, this)
     if (this.#timer !== null) clearTimeout(this.#timer)
+    this.#stopTryTimer()
     const upstream = this.#upstream
     if (this.#admitted) upstream.inFlight--
     this.#counts.byStatus[status < 600 ? status : 0]++
@@ -376,6 +454,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   abort(reason: Error): void {
+    if (this.#settled) return
     this.#abortReason = reason
     this.#controller?.abort(reason)
   }
@@ -413,6 +492,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.#connection.requestFailed(error)
     this.settle()
     if (this.#abortReason === null && this.#exchange.isCurrent(this)) this.#exchange.responseFailed(this, error)
   }

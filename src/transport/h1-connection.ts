@@ -59,7 +59,10 @@ export class H1Connection implements Connection {
           return
         }
         this.#handedOver = true
-        process.nextTick(callback, null, socket)
+        // Lost while waiting for its first request: undici must fail the request (a reset
+        // before the response, retried where allowed), not wait on a dead socket.
+        if (socket.destroyed) process.nextTick(callback, new RetiredConnectionError(), null)
+        else process.nextTick(callback, null, socket)
       },
       pipelining: 1,
       // spoke's own request timeout governs; a long poll through spoke is legitimate.
@@ -99,6 +102,12 @@ export class H1Connection implements Connection {
     this.#retirement.reason ??= reason
     this.#client.destroy().catch(() => {})
     this.#finish(this.#retirement.reason)
+  }
+
+  requestFailed(error: Error): void {
+    // undici destroys the socket of a request that fails or is aborted; its 'disconnect' comes
+    // later, after the request's error callback has already given the connection back.
+    this.#lost(error)
   }
 
   #lost(err: Error | undefined): void {

@@ -25,15 +25,21 @@ export interface PodOptions {
 
 /**
  * Routes: `/slow?ms=N` answers after N ms; `/status/NNN` answers NNN; `/echo` answers what it
- * received as JSON; `/stream?chunks=N&size=B` streams N chunks; anything else answers the pod's
- * name. Every answer carries `x-pod: <name>`.
+ * received as JSON; `/stream?chunks=N&size=B` streams N chunks; `/sink` reads the body without
+ * keeping it and answers its length as JSON; `/partial?length=N&sent=M` declares a body of N
+ * bytes (chunked when N is absent), sends M and resets the connection; anything else answers the
+ * pod's name. Every answer carries `x-pod: <name>`.
  */
 export class Pod {
   readonly name: string
   readonly host: string
   readonly port: number
-  /** Requests answered, by path kind. */
+  /** Requests whose body arrived whole (and were then answered). */
   requests = 0
+  /** Requests whose head arrived, complete or not. */
+  started = 0
+  /** Requests whose connection closed before their body was complete: the pod never acts on them. */
+  aborted = 0
   /** TCP connections accepted. */
   connections = 0
   readonly received: PodRequest[] = []
@@ -86,6 +92,20 @@ export class Pod {
   }
 
   #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    this.started++
+    req.once('close', () => { if (!req.complete) this.aborted++ })
+    if (req.url === '/sink') {
+      // Counted, not kept: a 1 GiB upload must not live in the pod's memory.
+      let bytes = 0
+      req.on('data', (c: Buffer) => { bytes += c.length })
+      req.on('end', () => {
+        this.requests++
+        const json = JSON.stringify({ pod: this.name, bytes })
+        res.writeHead(200, ['content-type', 'application/json', 'x-pod', this.name, 'content-length', String(Buffer.byteLength(json))])
+        res.end(json)
+      })
+      return
+    }
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
@@ -134,6 +154,13 @@ export class Pod {
         res.end()
       }
       more()
+      return
+    }
+    if (path === '/partial') {
+      // A pod that dies mid-answer: the body stops short of what the head promised.
+      const length = url.searchParams.get('length')
+      res.writeHead(200, ['content-type', 'application/octet-stream', 'x-pod', this.name, ...(length === null ? [] : ['content-length', length])])
+      res.write(Buffer.alloc(Number(url.searchParams.get('sent') ?? 10), 0x62), () => res.socket?.resetAndDestroy())
       return
     }
     this.#text(res, 200, `${this.name}\n`)

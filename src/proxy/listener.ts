@@ -11,7 +11,7 @@ import type { Logger } from '../log.ts'
 import { listenOn } from '../net.ts'
 import type { Upstream } from '../upstream/upstream.ts'
 import { type ErrorCode, rawHttp1Error } from './errors.ts'
-import { partialRequestArrived, watchClientSocket } from './client-socket.ts'
+import { endAfterAnswers, partialRequestArrived, responseCreated, watchClientSocket } from './client-socket.ts'
 import { CLIENT_CLOSED, Exchange, type RequestCounts } from './forward.ts'
 import { readRequestHead, type RequestHead } from './request-head.ts'
 import { endsStream, H2Response } from './h2-response.ts'
@@ -55,6 +55,13 @@ export class HttpListener {
     }, handler)
     this.#h1.on('connection', watchClientSocket)
     this.#h1.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#clientError(err, socket))
+    // CONNECT (authority-form) is a tunnel request, not one for the upstream; without this
+    // listener Node would drop the connection without an answer.
+    this.#h1.on('connect', (req: http.IncomingMessage, socket: Socket) => {
+      this.counts.byStatus[400]++
+      socket.on('error', () => {})
+      endAfterAnswers(socket, rawHttp1Error('bad_request', `unsupported request target ${JSON.stringify(String(req.url).slice(0, 100))}`))
+    })
     this.#h1.on('upgrade', (req, socket: Duplex, head: Buffer) => {
       this.#tunnels.add(socket)
       socket.once('close', () => this.#tunnels.delete(socket))
@@ -156,6 +163,7 @@ export class HttpListener {
   }
 
   #handle(req: http.IncomingMessage, h1: http.ServerResponse): void {
+    responseCreated(req.socket, h1)
     if (this.#draining) h1.shouldKeepAlive = false
     const head = readRequestHead(req.rawHeaders)
     const refusal = framingProblem(req, head)
@@ -164,6 +172,10 @@ export class HttpListener {
       return
     }
     let path = req.url!
+    if (path.includes('#')) {
+      this.#refuse(h1, 'bad_request', 'fragment in the request target')
+      return
+    }
     if (path.charCodeAt(0) !== 47 /* '/' */) {
       const absolute = absoluteFormPath(path)
       if (absolute === null) {
@@ -187,8 +199,13 @@ export class HttpListener {
     const method = String(headers[':method'])
     const path = String(headers[':path'] ?? '')
     // CONNECT and absolute :path forms have no place on a sidecar's loopback port.
-    if (method === 'CONNECT' || path.charCodeAt(0) !== 47 /* '/' */) {
+    if (method === 'CONNECT' || path.charCodeAt(0) !== 47 /* '/' */ || path.includes('#')) {
       this.counts.byStatus[sendError(res, 'bad_request', `unsupported request target ${JSON.stringify(path.slice(0, 100))}`, this.upstream.name, grpc)]++
+      return
+    }
+    const refusal = hostProblem(head)
+    if (refusal !== null) {
+      this.counts.byStatus[sendError(res, 'bad_request', refusal, this.upstream.name, grpc)]++
       return
     }
     // HTTP/2 has no framing headers: the request has a body unless its HEADERS ended the stream.
@@ -222,18 +239,15 @@ export class HttpListener {
     }
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
       // headersTimeout: a 408 only if part of a request had arrived (SPEC §8), else just close.
-      if (partialRequestArrived(socket)) {
-        this.counts.byStatus[408]++
-        socket.end('HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
-      } else {
-        socket.destroy()
-      }
+      if (!partialRequestArrived(socket)) socket.destroy()
+      else if (endAfterAnswers(socket, 'HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')) this.counts.byStatus[408]++
       return
     }
     const code: ErrorCode = err.code === 'HPE_HEADER_OVERFLOW' ? 'headers_too_large' : 'bad_request'
+    // Node's errored parser reports again on every later segment: one answer is enough.
+    if (!endAfterAnswers(socket, rawHttp1Error(code, code === 'bad_request' ? `malformed request: ${err.message}` : undefined))) return
     this.counts.byStatus[code === 'headers_too_large' ? 431 : 400]++
     this.#log.debug('malformed request refused', { listener: this.name, code: err.code, reason: err.message })
-    socket.end(rawHttp1Error(code, code === 'bad_request' ? `malformed request: ${err.message}` : undefined))
   }
 }
 
@@ -242,11 +256,32 @@ export class HttpListener {
  * Content-Length that disagrees with itself or sits beside Transfer-Encoding.
  */
 function framingProblem(req: http.IncomingMessage, head: RequestHead): string | null {
-  if (head.host === null && req.httpVersionMinor === 1 && req.httpVersionMajor === 1) return 'HTTP/1.1 request without Host'
+  // llhttp reads "HTTP/2.0" and HTTP/0.9's bare "GET /" as request lines too.
+  if (req.httpVersionMajor !== 1) return `unsupported HTTP version ${req.httpVersion}`
+  if (head.host === null && req.httpVersionMinor === 1) return 'HTTP/1.1 request without Host'
+  const host = hostProblem(head)
+  if (host !== null) return host
+  // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means the framing is faulty.
+  if (head.transferEncoding && req.httpVersionMinor === 0) return 'Transfer-Encoding in an HTTP/1.0 request'
   if (head.contentLengths === 0) return null
   if (head.transferEncoding) return 'both Content-Length and Transfer-Encoding'
   return head.contentLengths > 1 ? 'duplicate Content-Length' : null
 }
+
+/**
+ * RFC 9112 §3.2 and RFC 9113 §8.3.1: one Host, agreeing with :authority, shaped like
+ * uri-host[:port] (RFC 3986). A Host with "@", "/" or spaces in it only ever serves to confuse
+ * whatever builds URLs from it behind the proxy.
+ */
+function hostProblem(head: RequestHead): string | null {
+  if (head.hosts > 1) return 'more than one Host'
+  if (head.authority !== null && head.hosts === 1 && head.host !== head.authority) return 'Host differs from :authority'
+  if (head.host !== null && !HOST.test(head.host)) return `invalid Host ${JSON.stringify(head.host.slice(0, 100))}`
+  return null
+}
+
+/** IP-literal or reg-name (unreserved, sub-delims, pct-encoded), then an optional port. */
+const HOST = /^(?:\[[0-9A-Za-z:.%_~-]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(?::\d*)?$/
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
 const EMPTY = Buffer.alloc(0)

@@ -27,6 +27,8 @@ export class H1Connection implements Connection {
   requests = 0
   lastActiveAt: number
   #client: Client
+  /** The socket until undici takes it: closing a connection never used must close it here. */
+  #unclaimed: net.Socket | null
   #closed = false
   #retirement = new Retirement()
   #onClosed: OnConnectionClosed
@@ -36,6 +38,14 @@ export class H1Connection implements Connection {
     this.lastActiveAt = this.connectedAt
     this.#onClosed = onClosed
     let handedOver = false
+    // undici takes the socket only at the first request; until then nothing else listens to it.
+    // A pod that resets a connection still unused must neither be an uncaught error (which would
+    // end spoke) nor leave a dead connection in the pool.
+    this.#unclaimed = socket
+    const ignore = (): void => {}
+    const closedEarly = (): void => this.#lost(new Error('other side closed before the first request'))
+    socket.on('error', ignore)
+    socket.once('close', closedEarly)
     this.#client = new Client(origin, {
       // The first connect gets our socket; a later one means the socket is gone, and this
       // connection is over: the pool opens new connections, undici must not do it behind it.
@@ -47,6 +57,9 @@ export class H1Connection implements Connection {
           return
         }
         handedOver = true
+        this.#unclaimed = null
+        socket.off('error', ignore)
+        socket.off('close', closedEarly)
         process.nextTick(callback, null, socket)
       },
       pipelining: 1,
@@ -99,6 +112,7 @@ export class H1Connection implements Connection {
     this.#closed = true
     this.#retirement.done()
     if (!this.#client.destroyed) this.#client.destroy().catch(() => {})
+    this.#unclaimed?.destroy()
     this.#onClosed(this, reason)
   }
 }

@@ -38,6 +38,8 @@ export class Pod {
   requests = 0
   /** Requests whose head arrived, complete or not. */
   started = 0
+  /** The target of every request whose head arrived, complete or not (when recording). */
+  readonly heads: string[] = []
   /** Requests whose connection closed before their body was complete: the pod never acts on them. */
   aborted = 0
   /** TCP connections accepted. */
@@ -93,6 +95,7 @@ export class Pod {
 
   #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     this.started++
+    if (this.#record) this.heads.push(req.url!)
     req.once('close', () => { if (!req.complete) this.aborted++ })
     if (req.url === '/sink') {
       // Counted, not kept: a 1 GiB upload must not live in the pod's memory.

@@ -71,7 +71,28 @@ export class HttpListener {
       // Large enough that an oversized block reaches spoke and gets its 431; nghttp2 resets
       // anything beyond.
       maxSendHeaderBlockLength: 64 * 1024,
-      settings: { maxHeaderListSize: config.maxHeaderSize * 2, enablePush: false },
+      settings: {
+        maxHeaderListSize: config.maxHeaderSize * 2,
+        enablePush: false,
+        // Node advertises no limit by default: one connection could then take every one of the
+        // upstream's maxConcurrentRequests and starve the app's other connections. 250 is Go's
+        // net/http2 default; HTTP/2 clients queue streams beyond it themselves.
+        maxConcurrentStreams: MAX_CONCURRENT_STREAMS,
+      },
+      // The limits below are Node's defaults, pinned so that a change of default cannot loosen
+      // them unnoticed (test/hostile-h2.test.ts measures each). Rapid reset (CVE-2023-44487):
+      // nghttp2 takes a burst of 1000 RST_STREAM, then 33 a second, and ends the session beyond.
+      streamResetBurst: 1000,
+      streamResetRate: 33,
+      // Streams refused past maxConcurrentStreams, and frames nghttp2 finds invalid, end the
+      // session once there are this many.
+      maxSessionRejectedStreams: 100,
+      maxSessionInvalidFrames: 1000,
+      // At most this many entries in one SETTINGS frame (ENHANCE_YOUR_CALM beyond), at most 128
+      // header fields per request, and 10 MB of session state beyond which new streams are refused.
+      maxSettings: 32,
+      maxHeaderListPairs: 128,
+      maxSessionMemory: 10,
     })
     this.#h2.on('stream', accessLog
       ? (stream, headers, flags, raw) => {
@@ -282,6 +303,9 @@ function hostProblem(head: RequestHead): string | null {
 
 /** IP-literal or reg-name (unreserved, sub-delims, pct-encoded), then an optional port. */
 const HOST = /^(?:\[[0-9A-Za-z:.%_~-]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(?::\d*)?$/
+
+/** SETTINGS_MAX_CONCURRENT_STREAMS spoke advertises to the app. */
+export const MAX_CONCURRENT_STREAMS = 250
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
 const EMPTY = Buffer.alloc(0)

@@ -206,6 +206,23 @@ t.test('a request body that stops mid-way: the pod sees an aborted request, neve
   t.equal((await request(`${cluster.url}/`)).status, 200, 'spoke still serves')
 })
 
+t.test('a request body that stalls mid-way: 504 at the request timeout, then the connection closes', async (t) => {
+  // undici lets go of the app's half-read body when it aborts the attempt (it nulls req.socket):
+  // this used to crash spoke with a TypeError in the timeout path.
+  const cluster = await startCluster({ pods: 1, upstream: { timeouts: { request: '300ms' } } })
+  t.teardown(() => cluster.close())
+  const port = cluster.spoke.listeners[0].address!.port
+  for (const payload of [`${POST}Content-Length: 1000\r\n\r\n0123456789`, `${CHUNKED}a\r\n0123456789\r\n`]) {
+    const reply = await exchange(port, payload, { waitMs: 3000 })
+    t.same(statuses(reply.text), [504], 'answered 504 at the request timeout')
+    t.match(reply.text, /connection: close/i, 'announcing the close')
+    t.ok(reply.closed && reply.ms < 2000, `and closed (after ${Math.round(reply.ms)} ms), not held open for the rest of the body`)
+  }
+  await waitFor(() => cluster.pods[0].started === cluster.pods[0].aborted, 2000, 'the pod\'s requests aborted')
+  t.equal(cluster.pods[0].requests, 0, 'no request completed at the pod')
+  t.equal((await request(`${cluster.url}/`)).status, 200, 'spoke still serves')
+})
+
 t.test('a response body that stops mid-way never reaches the app as a complete response', async (t) => {
   const cluster = await startCluster({ pods: 1 })
   t.teardown(() => cluster.close())

@@ -1,6 +1,7 @@
 // One request through spoke in balance mode: pick a pod, take a connection, stream the request
 // and the response both ways with backpressure, retry where SPEC §4 allows, count everything.
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import { PassThrough, type Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { RetryReason } from '../config/types.ts'
@@ -63,6 +64,12 @@ export class Exchange implements Waiter, InFlight {
   /** Whether this request holds one of the upstream's maxConcurrentRequests slots. */
   #admitted = false
   #lastError: { code: ErrorCode; message: string } | null = null
+  /**
+   * The app's HTTP/1.1 connection, kept from the start: undici sets `req.socket` to null when it
+   * aborts a request whose body it was still reading (so that destroying the body spares the
+   * connection), and the answer still has to be accounted to the connection after that.
+   */
+  #socket: Socket | null = null
   /** Listening for 'drain' only once the app's connection first pushes back. */
   #drainWatched = false
   /** A copy of the body for sending it again after an h2c pod refused it unprocessed. */
@@ -100,7 +107,8 @@ export class Exchange implements Waiter, InFlight {
       // An HTTP/2 request ends with its stream (RST_STREAM), not with the connection.
       this.#res.stream.once('close', () => this.clientGone())
     } else {
-      requestStarted((this.#req as IncomingMessage).socket, this)
+      this.#socket = (this.#req as IncomingMessage).socket
+      requestStarted(this.#socket, this)
     }
     if (this.#grpc && upstream.config.protocol === 'http1') {
       this.#fail('bad_request', `gRPC needs HTTP/2 to the pods; upstream ${upstream.name} speaks HTTP/1.1 (set protocol: h2c)`)
@@ -317,7 +325,7 @@ export class Exchange implements Waiter, InFlight {
   #finish(status: number): void {
     if (this.#done) return
     this.#done = true
-    if (!('stream' in this.#res)) requestEnded((this.#req as IncomingMessage).socket, this)
+    if (this.#socket !== null) requestEnded(this.#socket, this)
     if (this.#timer !== null) clearTimeout(this.#timer)
     const upstream = this.#upstream
     if (this.#admitted) upstream.inFlight--

@@ -46,6 +46,10 @@ export function sendError(res: AppResponse, code: ErrorCode, message: string, up
     return 200
   }
   const out = writer(res)
+  // Answered before the app finished sending its body (a timeout, a refusal): waiting for the
+  // rest would keep the connection busy for nothing, and a client that stalls mid-body would hold
+  // it forever. It closes after the answer, as Envoy and nginx do.
+  if (!('stream' in res) && !res.req.complete) res.shouldKeepAlive = false
   if (grpc) {
     out.writeHead(200, [
       'content-type', 'application/grpc',

@@ -21,6 +21,8 @@ const REFUSED_HEADS: Record<string, Record<string, string>> = {
     'TE xchunked': `${POST}Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n`,
     'TE gzip alone (not chunked last)': `${POST}Transfer-Encoding: gzip\r\n\r\nabc`,
     'TE chunked, gzip': `${POST}Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n`,
+    'TE gzip, chunked (a coding spoke would lose)': `${POST}Transfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n`,
+    'TE gzip then TE chunked': `${POST}Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n`,
     'TE chunked twice': `${POST}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
     'TE with a space before the colon': `${POST}Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n`,
     'TE with a vertical tab': `${POST}Transfer-Encoding: \x0bchunked\r\n\r\n0\r\n\r\n`,
@@ -137,6 +139,28 @@ t.test('a malformed request pipelined behind a valid one: the valid one is answe
     t.ok(reply.closed)
   }
   t.same(cluster.pods[0].received.map((r) => r.url), ['/slow?ms=100', '/'], 'only the valid requests reached the pod')
+})
+
+t.test('requests pipelined behind a refused one are not forwarded: its framing cannot be trusted', async (t) => {
+  const cluster = await startCluster({ pods: 1 })
+  t.teardown(() => cluster.close())
+  const port = cluster.spoke.listeners[0].address!.port
+  const smuggled = 'GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n'
+  // Node's parser accepts each of these heads; spoke refuses them, and what Node then reads as
+  // the next request is whatever the refused request's framing says.
+  const cases: Record<string, string> = {
+    'two Host lines': `GET /a HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n${smuggled}`,
+    'Content-Length twice': `POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello${smuggled}`,
+    'TE gzip, chunked': `POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n${smuggled}`,
+    'fragment in the target': `GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n${smuggled}`,
+    'no Host': `GET /a HTTP/1.1\r\n\r\n${smuggled}${smuggled}`,
+  }
+  for (const [name, payload] of Object.entries(cases)) {
+    const reply = await exchange(port, payload)
+    t.same(statuses(reply.text), [400], `${name}: one 400, nothing answered after it`)
+    t.ok(reply.closed, `${name}: connection closed`)
+  }
+  t.equal(cluster.pods[0].started, 0, 'no pipelined request reached the pod')
 })
 
 t.test('a body found malformed after its head went to a pod: the pod sees an aborted request, never a complete one', async (t) => {

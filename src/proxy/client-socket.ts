@@ -12,12 +12,14 @@ const kInFlight = Symbol('spoke.inFlight')
 const kBytesAtRest = Symbol('spoke.bytesAtRest')
 const kLastResponse = Symbol('spoke.lastResponse')
 const kEnding = Symbol('spoke.ending')
+const kLastAnswer = Symbol('spoke.lastAnswer')
 
 interface ClientSocket extends Socket {
   [kInFlight]?: Set<InFlight>
   [kBytesAtRest]?: number
   [kLastResponse]?: ServerResponse
   [kEnding]?: boolean
+  [kLastAnswer]?: boolean
 }
 
 export function watchClientSocket(socket: Socket): void {
@@ -70,4 +72,18 @@ export function endAfterAnswers(socket: Socket, text: string): boolean {
   // An answer cut short (a pod reset mid-body) destroys the socket instead: nothing to end then.
   else last.once('finish', () => socket.end(text))
   return true
+}
+
+/**
+ * The answer being written is the connection's last (spoke set `connection: close` on it).
+ * Node's parser does not know and goes on delivering pipelined requests: they must not be
+ * forwarded, since their answers could never be sent.
+ */
+export function lastAnswer(socket: Socket): void {
+  (socket as ClientSocket)[kLastAnswer] = true
+}
+
+/** Whether a request arriving now comes after the connection's last answer. */
+export function afterLastAnswer(socket: Socket): boolean {
+  return (socket as ClientSocket)[kLastAnswer] === true
 }

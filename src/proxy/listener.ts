@@ -11,7 +11,7 @@ import type { Logger } from '../log.ts'
 import { listenOn } from '../net.ts'
 import type { Upstream } from '../upstream/upstream.ts'
 import { type ErrorCode, rawHttp1Error } from './errors.ts'
-import { endAfterAnswers, partialRequestArrived, responseCreated, watchClientSocket } from './client-socket.ts'
+import { afterLastAnswer, endAfterAnswers, lastAnswer, partialRequestArrived, responseCreated, watchClientSocket } from './client-socket.ts'
 import { CLIENT_CLOSED, Exchange, type RequestCounts } from './forward.ts'
 import { readRequestHead, type RequestHead } from './request-head.ts'
 import { endsStream, H2Response } from './h2-response.ts'
@@ -184,8 +184,15 @@ export class HttpListener {
   }
 
   #handle(req: http.IncomingMessage, h1: http.ServerResponse): void {
+    // Pipelined behind an answer that closes the connection (a refusal, the drain): its own
+    // answer could never be sent, so it must not reach a pod either; unanswered, it is safe for
+    // the client to send again.
+    if (afterLastAnswer(req.socket)) return
     responseCreated(req.socket, h1)
-    if (this.#draining) h1.shouldKeepAlive = false
+    if (this.#draining) {
+      h1.shouldKeepAlive = false
+      lastAnswer(req.socket)
+    }
     const head = readRequestHead(req.rawHeaders)
     const refusal = framingProblem(req, head)
     if (refusal !== null) {
@@ -247,8 +254,10 @@ export class HttpListener {
   }
 
   #refuse(res: http.ServerResponse, code: ErrorCode, message: string): void {
-    // The body (if any) cannot be trusted to delimit the next request: close after answering.
+    // The body (if any) cannot be trusted to delimit the next request: close after answering,
+    // and forward nothing Node's parser finds after it.
     res.shouldKeepAlive = false
+    lastAnswer(res.req.socket)
     const status = sendError(res, code, message, this.upstream.name, false)
     this.counts.byStatus[status]++
   }
@@ -282,11 +291,25 @@ function framingProblem(req: http.IncomingMessage, head: RequestHead): string | 
   if (head.host === null && req.httpVersionMinor === 1) return 'HTTP/1.1 request without Host'
   const host = hostProblem(head)
   if (host !== null) return host
-  // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means the framing is faulty.
-  if (head.transferEncoding && req.httpVersionMinor === 0) return 'Transfer-Encoding in an HTTP/1.0 request'
+  if (head.transferEncoding) {
+    // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means the framing is faulty.
+    if (req.httpVersionMinor === 0) return 'Transfer-Encoding in an HTTP/1.0 request'
+    // llhttp accepts "gzip, chunked": spoke would de-chunk the body and send the gzip-coded
+    // bytes on as if they were plain (transfer codings do not cross a hop). RFC 9112 §6.1: a
+    // coding the server does not implement is refused.
+    const coding = transferCoding(req.rawHeaders)
+    if (coding !== 'chunked') return `unsupported Transfer-Encoding ${JSON.stringify(coding.slice(0, 100))} (only chunked)`
+  }
   if (head.contentLengths === 0) return null
   if (head.transferEncoding) return 'both Content-Length and Transfer-Encoding'
   return head.contentLengths > 1 ? 'duplicate Content-Length' : null
+}
+
+/** Every Transfer-Encoding value as one lower-case list ("gzip, chunked"). */
+function transferCoding(raw: readonly string[]): string {
+  const values: string[] = []
+  for (let i = 0; i < raw.length; i += 2) if (raw[i].toLowerCase() === 'transfer-encoding') values.push(raw[i + 1])
+  return values.join(',').split(',').map((v) => v.trim().toLowerCase()).filter((v) => v !== '').join(', ')
 }
 
 /**

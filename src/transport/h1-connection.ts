@@ -30,6 +30,26 @@ export class H1Connection implements Connection {
   /** The socket until undici takes it: closing a connection never used must close it here. */
   #unclaimed: net.Socket | null
   #closed = false
+  /**
+   * A request on it failed: undici destroys an HTTP/1.1 connection whose request fails or is
+   * aborted, but only after telling the handler, whose release would otherwise hand the dying
+   * connection to the next request (which then fails with "The client is destroyed").
+   */
+  #failed = false
+  /** The handler of the request in flight (one at a time), reached through #relay. */
+  #handler: Dispatcher.DispatchHandler | null = null
+  readonly #relay: Dispatcher.DispatchHandler = {
+    onRequestStart: (controller, context) => this.#handler!.onRequestStart?.(controller, context),
+    onResponseStart: (controller, status, headers, message) => this.#handler!.onResponseStart?.(controller, status, headers, message),
+    onResponseData: (controller, chunk) => this.#handler!.onResponseData?.(controller, chunk),
+    onResponseEnd: (controller, trailers) => this.#handler!.onResponseEnd?.(controller, trailers),
+    onResponseError: (controller, error) => {
+      this.#failed = true
+      // Normally undici's own 'disconnect' follows; this closes it if that never comes.
+      process.nextTick(() => this.destroy('error'))
+      this.#handler!.onResponseError?.(controller, error)
+    },
+  }
   #retirement = new Retirement()
   #onClosed: OnConnectionClosed
 
@@ -78,11 +98,12 @@ export class H1Connection implements Connection {
   }
 
   get closed(): boolean {
-    return this.#closed
+    return this.#closed || this.#failed
   }
 
   dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void {
-    this.#client.dispatch(options, handler)
+    this.#handler = handler
+    this.#client.dispatch(options, this.#relay)
   }
 
   /**

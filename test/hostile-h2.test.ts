@@ -344,3 +344,23 @@ t.test('malformed HTTP/2 requests are refused and never reach a pod', async (t) 
     c.destroy()
   }
 })
+
+t.test('a stream whose body never ends: answered at the request timeout, reset with NO_ERROR, the idle session closes', async (t) => {
+  // Without the reset the half-open stream held the session's graceful close open forever.
+  const cluster = await startCluster({ pods: 1, listener: { idleTimeout: '400ms' }, upstream: { timeouts: { request: '300ms' } } })
+  t.teardown(() => cluster.close())
+  const client = await h2.RawH2Client.connect(cluster.spoke.listeners[0].address!.port)
+  client.start()
+  await client.write(h2.settingsAck())
+  await client.write(h2.headers(1, h2.requestBlock('/echo', [], 'POST'), h2.FLAG.END_HEADERS))
+  await client.write(h2.data(1, Buffer.from('the first part of a body that never ends')))
+  const started = performance.now()
+  await Promise.race([client.whenClosed(), new Promise((r) => setTimeout(r, 5000))])
+  const answer = client.frames.find((f) => f.type === h2.TYPE.HEADERS && f.streamId === 1)
+  t.equal(answer?.payload[0], 0x40 | 0x08, 'answered (:status as a literal with an indexed name)')
+  t.match(String(answer?.payload.subarray(1, 5).toString('latin1')), /504/)
+  const reset = client.frames.find((f) => f.type === h2.TYPE.RST_STREAM && f.streamId === 1)
+  t.equal(reset?.payload.readUInt32BE(0), h2.ERROR.NO_ERROR, 'then RST_STREAM NO_ERROR: stop sending')
+  t.ok(client.closed, `the idle session closed (${Math.round(performance.now() - started)} ms)`)
+  t.equal(client.goaway()?.code, h2.ERROR.NO_ERROR, 'with GOAWAY NO_ERROR')
+})

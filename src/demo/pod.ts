@@ -11,6 +11,8 @@ export interface PodRequest {
   readonly body: Buffer
   /** Which TCP connection of this pod carried it (1, 2, …). */
   readonly connection: number
+  /** performance.now() when its body was complete. */
+  readonly at: number
 }
 
 export interface PodOptions {
@@ -24,7 +26,7 @@ export interface PodOptions {
 }
 
 /**
- * Routes: `/slow?ms=N` answers after N ms; `/status/NNN` answers NNN; `/echo` answers what it
+ * Routes (any of them with `?close` answers `connection: close`): `/slow?ms=N` answers after N ms; `/status/NNN` answers NNN; `/echo` answers what it
  * received as JSON; `/stream?chunks=N&size=B` streams N chunks; `/sink` reads the body without
  * keeping it and answers its length as JSON; `/partial?length=N&sent=M` declares a body of N
  * bytes (chunked when N is absent), sends M and resets the connection; anything else answers the
@@ -115,7 +117,7 @@ export class Pod {
       this.requests++
       const body = Buffer.concat(chunks)
       if (this.#record) {
-        this.received.push({ method: req.method!, url: req.url!, rawHeaders: req.rawHeaders, body, connection: this.#socketIds.get(req.socket) ?? 0 })
+        this.received.push({ method: req.method!, url: req.url!, rawHeaders: req.rawHeaders, body, connection: this.#socketIds.get(req.socket) ?? 0, at: performance.now() })
       }
       this.#answer(req, res, body)
     })
@@ -124,6 +126,8 @@ export class Pod {
   #answer(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): void {
     const url = new URL(req.url!, 'http://pod')
     const path = url.pathname
+    // `?close`: answer with `connection: close`, as a pod on its way out does.
+    if (url.searchParams.has('close')) res.shouldKeepAlive = false
     if (path === '/slow') {
       const ms = Number(url.searchParams.get('ms') ?? 1000)
       const timer = setTimeout(() => this.#text(res, 200, `${this.name}\n`), ms)
@@ -131,7 +135,8 @@ export class Pod {
       return
     }
     if (path.startsWith('/status/')) {
-      this.#text(res, Number(path.slice(8)) || 500, `${this.name}\n`)
+      const status = Number(path.slice(8))
+      this.#text(res, status >= 200 && status <= 599 ? status : 500, `${this.name}\n`)
       return
     }
     if (path === '/echo') {

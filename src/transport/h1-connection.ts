@@ -30,6 +30,8 @@ export class H1Connection implements Connection {
   /** The socket until undici takes it: closing a connection never used must close it here. */
   #unclaimed: net.Socket | null
   #closed = false
+  /** undici's socket, to see whether it is being closed. */
+  readonly #socket: net.Socket
   /**
    * A request on it failed: undici destroys an HTTP/1.1 connection whose request fails or is
    * aborted, but only after telling the handler, whose release would otherwise hand the dying
@@ -42,7 +44,13 @@ export class H1Connection implements Connection {
     onRequestStart: (controller, context) => this.#handler!.onRequestStart?.(controller, context),
     onResponseStart: (controller, status, headers, message) => this.#handler!.onResponseStart?.(controller, status, headers, message),
     onResponseData: (controller, chunk) => this.#handler!.onResponseData?.(controller, chunk),
-    onResponseEnd: (controller, trailers) => this.#handler!.onResponseEnd?.(controller, trailers),
+    // undici closes the socket right after this call when it will not reuse it (a HEAD, a
+    // `connection: close` answer, a keep-alive hint about to run out): the handler releases the
+    // connection once undici has decided, so that `closed` already tells.
+    onResponseEnd: (controller, trailers) => {
+      const handler = this.#handler!
+      queueMicrotask(() => handler.onResponseEnd?.(controller, trailers))
+    },
     onResponseError: (controller, error) => {
       this.#failed = true
       // Normally undici's own 'disconnect' follows; this closes it if that never comes.
@@ -57,6 +65,7 @@ export class H1Connection implements Connection {
     this.connectedAt = performance.now()
     this.lastActiveAt = this.connectedAt
     this.#onClosed = onClosed
+    this.#socket = socket
     let handedOver = false
     // undici takes the socket only at the first request; until then nothing else listens to it.
     // A pod that resets a connection still unused must neither be an uncaught error (which would
@@ -98,7 +107,7 @@ export class H1Connection implements Connection {
   }
 
   get closed(): boolean {
-    return this.#closed || this.#failed
+    return this.#closed || this.#failed || this.#socket.destroyed
   }
 
   dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void {

@@ -364,3 +364,31 @@ t.test('a stream whose body never ends: answered at the request timeout, reset w
   t.ok(client.closed, `the idle session closed (${Math.round(performance.now() - started)} ms)`)
   t.equal(client.goaway()?.code, h2.ERROR.NO_ERROR, 'with GOAWAY NO_ERROR')
 })
+
+t.test('a client stalled in the middle of a frame: the idle session is destroyed all the same', async (t) => {
+  // GOAWAY alone never completed: nghttp2 waits for the rest of the frame that will not come.
+  const cluster = await startCluster({ pods: 1, listener: { idleTimeout: '300ms' } })
+  t.teardown(() => cluster.close())
+  const port = cluster.spoke.listeners[0].address!.port
+  const client = await h2.RawH2Client.connect(port)
+  client.start()
+  await client.write(h2.settingsAck())
+  await client.write(h2.headers(1, h2.requestBlock('/')))
+  await waitFor(() => client.frames.some((f) => f.type === h2.TYPE.HEADERS && f.streamId === 1), 2000, 'the first answer')
+  const next = h2.headers(3, h2.requestBlock('/'))
+  await client.write(next.subarray(0, next.length - 10))
+  const started = performance.now()
+  await Promise.race([client.whenClosed(), new Promise((r) => setTimeout(r, 5000))])
+  const ms = performance.now() - started
+  t.ok(client.closed && ms < 2000, `closed after ${Math.round(ms)} ms (two idle periods)`)
+  t.equal(client.goaway()?.code, h2.ERROR.NO_ERROR, 'after a GOAWAY')
+
+  // A stream that is merely slow (a long poll) still gets its answer after the GOAWAY.
+  const slow = await h2.RawH2Client.connect(port)
+  slow.start()
+  await slow.write(h2.settingsAck())
+  await slow.write(h2.headers(1, h2.requestBlock('/slow?ms=1200')))
+  await Promise.race([slow.whenClosed(), new Promise((r) => setTimeout(r, 5000))])
+  t.ok(slow.goaway() !== null, 'the silent session got its GOAWAY')
+  t.ok(slow.frames.some((f) => f.type === h2.TYPE.HEADERS && f.streamId === 1), 'the slow stream was answered before the session closed')
+})

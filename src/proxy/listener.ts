@@ -179,8 +179,18 @@ export class HttpListener {
     session.once('close', () => this.#sessions.delete(session))
     if (this.#draining) session.close()
     // idleTimeout: no frame for that long closes the session with GOAWAY (streams in flight
-    // exchange frames, so a busy session is not idle).
-    session.setTimeout(this.config.idleTimeoutMs, () => session.close())
+    // exchange frames, so a busy session is not idle). Another idle period with no stream open
+    // means a client stalled in the middle of a frame, which keeps nghttp2's graceful close from
+    // ever completing: the session is destroyed then.
+    const idle = (): void => {
+      if (!session.closed) session.close()
+      else if (((session as CountedSession)[kOpenStreams] ?? 0) === 0) {
+        session.destroy()
+        return
+      }
+      session.setTimeout(this.config.idleTimeoutMs, idle)
+    }
+    session.setTimeout(this.config.idleTimeoutMs, idle)
   }
 
   #handle(req: http.IncomingMessage, h1: http.ServerResponse): void {
@@ -218,6 +228,11 @@ export class HttpListener {
 
   #handleH2(stream: http2.ServerHttp2Stream, res: H2Response, headers: http2.IncomingHttpHeaders, flags: number, raw: string[]): void {
     stream.on('error', () => {})
+    // Gone when the session was destroyed in the same turn (a fatal frame after this stream's).
+    const session = stream.session as CountedSession | undefined
+    if (session === undefined) return
+    session[kOpenStreams] = (session[kOpenStreams] ?? 0) + 1
+    stream.once('close', () => { session[kOpenStreams]!-- })
     const head = readRequestHead(raw)
     const grpc = head.contentType?.startsWith('application/grpc') === true
     if (headerListSize(raw) > this.config.maxHeaderSize) {
@@ -326,6 +341,10 @@ function hostProblem(head: RequestHead): string | null {
 
 /** IP-literal or reg-name (unreserved, sub-delims, pct-encoded), then an optional port. */
 const HOST = /^(?:\[[0-9A-Za-z:.%_~-]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(?::\d*)?$/
+
+/** Streams of an app's session that spoke has not finished with (the idle close needs to know). */
+const kOpenStreams = Symbol('spoke.openStreams')
+type CountedSession = http2.ServerHttp2Session & { [kOpenStreams]?: number }
 
 /** SETTINGS_MAX_CONCURRENT_STREAMS spoke advertises to the app. */
 export const MAX_CONCURRENT_STREAMS = 250

@@ -163,6 +163,19 @@ t.test('requests pipelined behind a refused one are not forwarded: its framing c
   t.equal(cluster.pods[0].started, 0, 'no pipelined request reached the pod')
 })
 
+t.test('HTTP/1.0 naming both close and keep-alive: close wins, nothing after it is forwarded', async (t) => {
+  const cluster = await startCluster({ pods: 1 })
+  t.teardown(() => cluster.close())
+  const port = cluster.spoke.listeners[0].address!.port
+  for (const connection of ['Connection: close\r\nConnection: keep-alive', 'Connection: keep-alive, close']) {
+    const reply = await exchange(port, `GET /first HTTP/1.0\r\n${connection}\r\n\r\nGET /second HTTP/1.1\r\nHost: a\r\n\r\n`)
+    t.same(statuses(reply.text), [200], `${JSON.stringify(connection)}: the first answered`)
+    t.match(reply.text, /connection: close/i)
+    t.ok(reply.closed, 'and the connection closed')
+  }
+  t.same(cluster.pods[0].received.map((r) => r.url), ['/first', '/first'], 'the second request never reached the pod')
+})
+
 t.test('a body found malformed after its head went to a pod: the pod sees an aborted request, never a complete one', async (t) => {
   const cluster = await startCluster({ pods: 1 })
   t.teardown(() => cluster.close())

@@ -222,6 +222,12 @@ export class HttpListener {
       }
       path = absolute
     }
+    // llhttp keeps an HTTP/1.0 connection open when `keep-alive` is named, even beside `close`;
+    // RFC 9112 §9.3: `close` ends it, and what follows on it is not to be forwarded.
+    if (req.httpVersionMinor === 0 && h1.shouldKeepAlive && asksToClose(req.rawHeaders)) {
+      h1.shouldKeepAlive = false
+      lastAnswer(req.socket)
+    }
     const hasBody = head.transferEncoding || (head.contentLength !== undefined && head.contentLength !== '0')
     new Exchange(req, h1, req.method!, path, head, hasBody, this.upstream, this.counts).start()
   }
@@ -318,6 +324,14 @@ function framingProblem(req: http.IncomingMessage, head: RequestHead): string | 
   if (head.contentLengths === 0) return null
   if (head.transferEncoding) return 'both Content-Length and Transfer-Encoding'
   return head.contentLengths > 1 ? 'duplicate Content-Length' : null
+}
+
+/** Whether a Connection field names `close`. */
+function asksToClose(raw: readonly string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].toLowerCase() === 'connection' && raw[i + 1].split(',').some((t) => t.trim().toLowerCase() === 'close')) return true
+  }
+  return false
 }
 
 /** Every Transfer-Encoding value as one lower-case list ("gzip, chunked"). */

@@ -11,7 +11,7 @@ import { writeFileSync } from 'node:fs'
 import net from 'node:net'
 import t from 'tap'
 import { type PodRequest } from '../src/demo/pod.ts'
-import { request, startCluster } from './helpers/harness.ts'
+import { request, startCluster, waitFor } from './helpers/harness.ts'
 import * as h2 from './helpers/h2-frames.ts'
 import { parseRequests, type ReferenceParse } from './helpers/http1-reference.ts'
 
@@ -22,8 +22,6 @@ const H2_SHARE = 0.15
 const LANES = 8
 /** Every input's connection must be closed by spoke within this (the listener's timeouts are short). */
 const HANG_MS = 3000
-/** A pod may complete a request shortly after its client's connection closed. */
-const ATTRIBUTION_GRACE_MS = 250
 
 /** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
 class Rng {
@@ -273,6 +271,8 @@ t.test(`fuzzing the listener: ${INPUTS} inputs, seed ${SEED}`, async (t) => {
   })()
   const started = performance.now()
   // HTTP/1.1 inputs first, then HTTP/2: the two judgements never share a time window.
+  const quiet = (): Promise<void> => waitFor(() => cluster.pods.every((p) => p.started === p.requests + p.aborted), 10_000, 'the pods to finish every request')
+  let h2Start = 0
   for (const phase of [inputs.filter((x) => x.reference !== null), inputs.filter((x) => x.reference === null)]) {
     let next = 0
     await Promise.all(Array.from({ length: LANES }, async () => {
@@ -281,46 +281,47 @@ t.test(`fuzzing the listener: ${INPUTS} inputs, seed ${SEED}`, async (t) => {
         input.outcome = await send(port, input.bytes, halfClose[inputs.indexOf(input)])
       }
     }))
-    await new Promise((resolve) => setTimeout(resolve, ATTRIBUTION_GRACE_MS))
+    // Every HTTP/1.1 request a pod will ever complete is complete before the HTTP/2 phase begins.
+    await quiet()
+    h2Start ||= performance.now()
   }
   fuzzing = false
   await prober
   const elapsed = performance.now() - started
 
-  // Attribute each request a pod completed to the inputs whose connection was open then, and
-  // match it to a request the reference parser accepted from one of them.
+  // Each request a pod completed during the HTTP/1.1 phase must be one the reference parser
+  // accepted from some input, with the same method, path and body. Paths carry the input's unique
+  // id, so a request can only match one that came from its own bytes.
   const received: PodRequest[] = cluster.pods.flatMap((p) => p.received).filter((q) => !q.url.startsWith('/?probe=')).sort((a, b) => a.at - b.at)
-  const unmatched = new Map<Input, ReferenceParse['requests']>(inputs.filter((x) => x.reference !== null).map((x) => [x, [...x.reference!.requests]]))
+  const unmatched = inputs.flatMap((x) => x.reference?.requests ?? [])
   const violations: string[] = []
   let forwardedH1 = 0
   let forwardedH2 = 0
   for (const q of received) {
-    const open = inputs.filter((x) => x.outcome !== undefined && x.outcome.start <= q.at && q.at <= x.outcome.end + ATTRIBUTION_GRACE_MS)
-    if (open.length > 0 && open.every((x) => x.reference === null)) {
+    const k = unmatched.findIndex((c) => c.method === q.method && c.path === q.url && c.body.equals(q.body))
+    if (k >= 0) {
+      unmatched.splice(k, 1)
+      forwardedH1++
+    } else if (q.at >= h2Start) {
       // HTTP/2: nghttp2 parsed it; there is no independent reference to hold it against.
       forwardedH2++
-      continue
+    } else {
+      const id = /fz=([0-9a-z]+x[0-9a-z]+)/.exec(q.url)?.[1]
+      const source = inputs.find((x) => x.id === id)
+      violations.push(`${q.method} ${JSON.stringify(q.url)} body ${JSON.stringify(q.body.toString('latin1').slice(0, 40))}` +
+        (source === undefined ? '' : ` from ${source.id} ${JSON.stringify(source.bytes.toString('latin1').slice(0, 600))} (reference: ${source.reference?.end} ${source.reference?.reason ?? ''})`))
     }
-    let matched = false
-    for (const x of open) {
-      const candidates = unmatched.get(x)
-      const k = candidates?.findIndex((c) => c.method === q.method && c.path === q.url && c.body.equals(q.body)) ?? -1
-      if (k >= 0) {
-        candidates!.splice(k, 1)
-        matched = true
-        break
-      }
-    }
-    if (matched) forwardedH1++
-    else violations.push(`${q.method} ${JSON.stringify(q.url)} body ${JSON.stringify(q.body.toString('latin1').slice(0, 40))} from one of ${open.map((x) => `${x.id} ${JSON.stringify(x.bytes.toString('latin1').slice(0, 300))} (reference: ${x.reference?.end} ${x.reference?.reason ?? ''})`).join(' | ')}`)
   }
 
   const hangs = inputs.filter((x) => x.outcome?.closed !== true)
   // SPOKE_FUZZ_DUMP=<file>: every input, its reference reading and spoke's reply, for a closer look.
   if (process.env.SPOKE_FUZZ_DUMP !== undefined) {
-    writeFileSync(process.env.SPOKE_FUZZ_DUMP, JSON.stringify(inputs.map((x) => ({
-      id: x.id, kind: x.kind, bytes: x.bytes.toString('latin1'), reference: x.reference === null ? null : { end: x.reference.end, reason: x.reference.reason, requests: x.reference.requests.length }, outcome: x.outcome,
-    })), null, 1))
+    writeFileSync(process.env.SPOKE_FUZZ_DUMP, JSON.stringify({
+      violations,
+      inputs: inputs.map((x) => ({
+        id: x.id, kind: x.kind, bytes: x.bytes.toString('latin1'), reference: x.reference === null ? null : { end: x.reference.end, reason: x.reference.reason, requests: x.reference.requests.length }, outcome: x.outcome,
+      })),
+    }, null, 1))
   }
   const byKind = new Map<string, number>()
   const byAnswer = new Map<string, number>()

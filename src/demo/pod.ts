@@ -124,7 +124,8 @@ export class Pod {
   }
 
   #answer(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): void {
-    const url = new URL(req.url!, 'http://pod')
+    // A target like "//a:99999" is not a URL: the fuzz tests send such things through spoke.
+    const url = URL.parse(req.url!, 'http://pod') ?? new URL('http://pod/')
     const path = url.pathname
     // `?close`: answer with `connection: close`, as a pod on its way out does.
     if (url.searchParams.has('close')) res.shouldKeepAlive = false

@@ -49,8 +49,10 @@ export function parseRequests(bytes: Buffer): ReferenceParse {
   let pos = 0
   try {
     for (;;) {
-      // RFC 9112 §2.2: empty lines before a request line may be ignored.
-      while (s.startsWith('\r\n', pos)) pos += 2
+      // RFC 9112 §2.2: empty lines before a request line may be ignored, and a bare LF may end
+      // a line. llhttp also skips a stray CR there; between messages it frames nothing, so the
+      // reference allows it too (docs/reliability.md lists this relaxation).
+      while (s[pos] === '\r' || s[pos] === '\n') pos++
       if (pos >= s.length) return { requests, end: 'complete' }
       const parsed = parseOne(s, pos)
       requests.push(parsed.request)

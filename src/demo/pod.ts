@@ -11,6 +11,8 @@ export interface PodRequest {
   readonly body: Buffer
   /** Which TCP connection of this pod carried it (1, 2, …). */
   readonly connection: number
+  /** performance.now() when its body was complete. */
+  readonly at: number
 }
 
 export interface PodOptions {
@@ -33,16 +35,24 @@ export interface PodOptions {
 }
 
 /**
- * Routes: `/slow?ms=N` answers after N ms; `/status/NNN` answers NNN; `/echo` answers what it
- * received as JSON; `/stream?chunks=N&size=B` streams N chunks; anything else answers the pod's
- * name. Every answer carries `x-pod: <name>`.
+ * Routes (any of them with `?close` answers `connection: close`): `/slow?ms=N` answers after N ms; `/status/NNN` answers NNN; `/echo` answers what it
+ * received as JSON; `/stream?chunks=N&size=B` streams N chunks; `/sink` reads the body without
+ * keeping it and answers its length as JSON; `/partial?length=N&sent=M` declares a body of N
+ * bytes (chunked when N is absent), sends M and resets the connection; anything else answers the
+ * pod's name. Every answer carries `x-pod: <name>`.
  */
 export class Pod {
   readonly name: string
   readonly host: string
   readonly port: number
-  /** Requests answered, by path kind. */
+  /** Requests whose body arrived whole (and were then answered). */
   requests = 0
+  /** Requests whose head arrived, complete or not. */
+  started = 0
+  /** The target of every request whose head arrived, complete or not (when recording). */
+  readonly heads: string[] = []
+  /** Requests whose connection closed before their body was complete: the pod never acts on them. */
+  aborted = 0
   /** TCP connections accepted. */
   connections = 0
   readonly received: PodRequest[] = []
@@ -131,13 +141,28 @@ export class Pod {
   }
 
   #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    this.started++
+    if (this.#record) this.heads.push(req.url!)
+    req.once('close', () => { if (!req.complete) this.aborted++ })
+    if (req.url === '/sink') {
+      // Counted, not kept: a 1 GiB upload must not live in the pod's memory.
+      let bytes = 0
+      req.on('data', (c: Buffer) => { bytes += c.length })
+      req.on('end', () => {
+        this.requests++
+        const json = JSON.stringify({ pod: this.name, bytes })
+        res.writeHead(200, ['content-type', 'application/json', 'x-pod', this.name, 'content-length', String(Buffer.byteLength(json))])
+        res.end(json)
+      })
+      return
+    }
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
       this.requests++
       const body = Buffer.concat(chunks)
       if (this.#record || this.#onRequest !== null) {
-        const request = { method: req.method!, url: req.url!, rawHeaders: req.rawHeaders, body, connection: this.#socketIds.get(req.socket) ?? 0 }
+        const request = { method: req.method!, url: req.url!, rawHeaders: req.rawHeaders, body, connection: this.#socketIds.get(req.socket) ?? 0, at: performance.now() }
         if (this.#record) this.received.push(request)
         this.#onRequest?.(request)
       }
@@ -157,8 +182,11 @@ export class Pod {
       res.on('close', () => clearTimeout(timer))
       return
     }
-    const url = new URL(req.url!, 'http://pod')
+    // A target like "//a:99999" is not a URL: the fuzz tests send such things through spoke.
+    const url = URL.parse(req.url!, 'http://pod') ?? new URL('http://pod/')
     const path = url.pathname
+    // `?close`: answer with `connection: close`, as a pod on its way out does.
+    if (url.searchParams.has('close')) res.shouldKeepAlive = false
     if (path === '/slow') {
       const ms = Number(url.searchParams.get('ms') ?? 1000)
       const timer = setTimeout(() => this.#text(res, 200, `${this.name}\n`), ms)
@@ -166,7 +194,8 @@ export class Pod {
       return
     }
     if (path.startsWith('/status/')) {
-      this.#text(res, Number(path.slice(8)) || 500, `${this.name}\n`)
+      const status = Number(path.slice(8))
+      this.#text(res, status >= 200 && status <= 599 ? status : 500, `${this.name}\n`)
       return
     }
     if (path === '/echo') {
@@ -192,6 +221,13 @@ export class Pod {
         res.end()
       }
       more()
+      return
+    }
+    if (path === '/partial') {
+      // A pod that dies mid-answer: the body stops short of what the head promised.
+      const length = url.searchParams.get('length')
+      res.writeHead(200, ['content-type', 'application/octet-stream', 'x-pod', this.name, ...(length === null ? [] : ['content-length', length])])
+      res.write(Buffer.alloc(Number(url.searchParams.get('sent') ?? 10), 0x62), () => res.socket?.resetAndDestroy())
       return
     }
     this.#text(res, 200, `${this.name}\n`)

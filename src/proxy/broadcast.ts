@@ -8,7 +8,6 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
-import { constants as h2constants } from 'node:http2'
 import type { Dispatcher } from 'undici'
 import type { BroadcastConfig } from '../config/types.ts'
 import type { Connection } from '../transport/connection.ts'
@@ -29,8 +28,6 @@ import { type AppRequest, type AppResponse, sendError, writer } from './respond.
 const MAX_ENVELOPE_BODY = 64 * 1024
 /** Streams a pod refused unprocessed are sent again to the same pod this many times at most. */
 const MAX_REFUSED_RESENDS = 10
-/** How long the rest of an oversized HTTP/2 body is read and dropped before the stream is reset. */
-const DISCARD_MS = 1000
 /** An id the app supplies (to let receivers drop a broadcast it sends again) must look like one. */
 const BROADCAST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
@@ -142,15 +139,6 @@ export class Broadcast implements InFlight {
     if (!('stream' in this.#res)) this.#res.shouldKeepAlive = false
     this.#answered = true
     const status = sendError(this.#res, 'body_too_large', `the request body is over broadcast.maxBodySize (${this.#config.maxBodySize} bytes)`, this.#upstream.name, false)
-    if ('stream' in this.#res) {
-      // RFC 9113 §8.1 lets a server answer early and reset the rest of the upload with NO_ERROR,
-      // but nghttp2 sends RST_STREAM ahead of queued DATA, which would cut the 413 itself. The
-      // rest of the body is read and dropped instead, for a while; then the stream is reset.
-      const stream = this.#res.stream
-      stream.resume()
-      const reset = setTimeout(() => stream.close(h2constants.NGHTTP2_NO_ERROR), DISCARD_MS)
-      stream.once('close', () => clearTimeout(reset))
-    }
     this.#end(status)
   }
 

@@ -4,7 +4,7 @@
 // for every stream, and on this hot path that garbage showed up as a quarter of the CPU.
 import http2 from 'node:http2'
 
-const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR } = http2.constants
+const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants
 
 export class H2Response {
   readonly stream: http2.ServerHttp2Stream
@@ -55,7 +55,10 @@ export class H2Response {
   end(body?: string): void {
     if (this.stream.destroyed) return
     if (!this.stream.headersSent) this.writeHead(this.statusCode, [])
-    this.stream.once('wantTrailers', () => this.stream.sendTrailers(this.#trailers ?? {}))
+    this.stream.once('wantTrailers', () => {
+      this.stream.sendTrailers(this.#trailers ?? {})
+      stopRequestBody(this.stream)
+    })
     if (body === undefined) this.stream.end()
     else this.stream.end(body)
   }
@@ -69,4 +72,15 @@ export class H2Response {
 /** Whether the request's HEADERS frame ended the stream: then it has no body. */
 export function endsStream(flags: number): boolean {
   return (flags & NGHTTP2_FLAG_END_STREAM) !== 0
+}
+
+/**
+ * RFC 9113 §8.1: the answer is complete while the app is still sending its body (spoke's error, a
+ * pod that answered early): RST_STREAM with NO_ERROR tells it to stop. Without it a client that
+ * never ends its body would hold the stream, and so a graceful close of its session, open
+ * forever. On the next turn, as Node does itself, so that the trailers go out first.
+ */
+export function stopRequestBody(stream: http2.ServerHttp2Stream): void {
+  if (stream.endAfterHeaders || stream.readableEnded) return
+  setImmediate(() => { if (!stream.closed) stream.close(NGHTTP2_NO_ERROR) })
 }

@@ -12,7 +12,7 @@ import { listenOn } from '../net.ts'
 import type { Upstream } from '../upstream/upstream.ts'
 import { type ErrorCode, rawHttp1Error } from './errors.ts'
 import { Broadcast } from './broadcast.ts'
-import { partialRequestArrived, watchClientSocket } from './client-socket.ts'
+import { afterLastAnswer, endAfterAnswers, lastAnswer, partialRequestArrived, responseCreated, watchClientSocket } from './client-socket.ts'
 import { CLIENT_CLOSED, Exchange, type RequestCounts } from './forward.ts'
 import { readRequestHead, type RequestHead } from './request-head.ts'
 import { endsStream, H2Response } from './h2-response.ts'
@@ -59,6 +59,13 @@ export class HttpListener {
     }, handler)
     this.#h1.on('connection', watchClientSocket)
     this.#h1.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#clientError(err, socket))
+    // CONNECT (authority-form) is a tunnel request, not one for the upstream; without this
+    // listener Node would drop the connection without an answer.
+    this.#h1.on('connect', (req: http.IncomingMessage, socket: Socket) => {
+      this.counts.byStatus[400]++
+      socket.on('error', () => {})
+      endAfterAnswers(socket, rawHttp1Error('bad_request', `unsupported request target ${JSON.stringify(String(req.url).slice(0, 100))}`))
+    })
     this.#h1.on('upgrade', (req, socket: Duplex, head: Buffer) => {
       if (this.#broadcast) {
         // A tunnel joins the app to one pod; a broadcast answers for all of them.
@@ -75,7 +82,28 @@ export class HttpListener {
       // Large enough that an oversized block reaches spoke and gets its 431; nghttp2 resets
       // anything beyond.
       maxSendHeaderBlockLength: 64 * 1024,
-      settings: { maxHeaderListSize: config.maxHeaderSize * 2, enablePush: false },
+      settings: {
+        maxHeaderListSize: config.maxHeaderSize * 2,
+        enablePush: false,
+        // Node advertises no limit by default: one connection could then take every one of the
+        // upstream's maxConcurrentRequests and starve the app's other connections. 250 is Go's
+        // net/http2 default; HTTP/2 clients queue streams beyond it themselves.
+        maxConcurrentStreams: MAX_CONCURRENT_STREAMS,
+      },
+      // The limits below are Node's defaults, pinned so that a change of default cannot loosen
+      // them unnoticed (test/hostile-h2.test.ts measures each). Rapid reset (CVE-2023-44487):
+      // nghttp2 takes a burst of 1000 RST_STREAM, then 33 a second, and ends the session beyond.
+      streamResetBurst: 1000,
+      streamResetRate: 33,
+      // Streams refused past maxConcurrentStreams, and frames nghttp2 finds invalid, end the
+      // session once there are this many.
+      maxSessionRejectedStreams: 100,
+      maxSessionInvalidFrames: 1000,
+      // At most this many entries in one SETTINGS frame (ENHANCE_YOUR_CALM beyond), at most 128
+      // header fields per request, and 10 MB of session state beyond which new streams are refused.
+      maxSettings: 32,
+      maxHeaderListPairs: 128,
+      maxSessionMemory: 10,
     })
     this.#h2.on('stream', accessLog
       ? (stream, headers, flags, raw) => {
@@ -162,12 +190,30 @@ export class HttpListener {
     session.once('close', () => this.#sessions.delete(session))
     if (this.#draining) session.close()
     // idleTimeout: no frame for that long closes the session with GOAWAY (streams in flight
-    // exchange frames, so a busy session is not idle).
-    session.setTimeout(this.config.idleTimeoutMs, () => session.close())
+    // exchange frames, so a busy session is not idle). Another idle period with no stream open
+    // means a client stalled in the middle of a frame, which keeps nghttp2's graceful close from
+    // ever completing: the session is destroyed then.
+    const idle = (): void => {
+      if (!session.closed) session.close()
+      else if (((session as CountedSession)[kOpenStreams] ?? 0) === 0) {
+        session.destroy()
+        return
+      }
+      session.setTimeout(this.config.idleTimeoutMs, idle)
+    }
+    session.setTimeout(this.config.idleTimeoutMs, idle)
   }
 
   #handle(req: http.IncomingMessage, h1: http.ServerResponse): void {
-    if (this.#draining) h1.shouldKeepAlive = false
+    // Pipelined behind an answer that closes the connection (a refusal, the drain): its own
+    // answer could never be sent, so it must not reach a pod either; unanswered, it is safe for
+    // the client to send again.
+    if (afterLastAnswer(req.socket)) return
+    responseCreated(req.socket, h1)
+    if (this.#draining) {
+      h1.shouldKeepAlive = false
+      lastAnswer(req.socket)
+    }
     const head = readRequestHead(req.rawHeaders, this.upstream.keyHeader)
     const refusal = framingProblem(req, head)
     if (refusal !== null) {
@@ -175,6 +221,10 @@ export class HttpListener {
       return
     }
     let path = req.url!
+    if (path.includes('#')) {
+      this.#refuse(h1, 'bad_request', 'fragment in the request target')
+      return
+    }
     if (path.charCodeAt(0) !== 47 /* '/' */) {
       const absolute = absoluteFormPath(path)
       if (absolute === null) {
@@ -183,6 +233,12 @@ export class HttpListener {
       }
       path = absolute
     }
+    // llhttp keeps an HTTP/1.0 connection open when `keep-alive` is named, even beside `close`;
+    // RFC 9112 §9.3: `close` ends it, and what follows on it is not to be forwarded.
+    if (req.httpVersionMinor === 0 && h1.shouldKeepAlive && asksToClose(req.rawHeaders)) {
+      h1.shouldKeepAlive = false
+      lastAnswer(req.socket)
+    }
     const hasBody = head.transferEncoding || (head.contentLength !== undefined && head.contentLength !== '0')
     if (this.#broadcast) new Broadcast(req, h1, req.method!, path, head, hasBody, this.upstream, this.counts).start()
     else new Exchange(req, h1, req.method!, path, head, hasBody, this.upstream, this.counts).start()
@@ -190,6 +246,11 @@ export class HttpListener {
 
   #handleH2(stream: http2.ServerHttp2Stream, res: H2Response, headers: http2.IncomingHttpHeaders, flags: number, raw: string[]): void {
     stream.on('error', () => {})
+    // Gone when the session was destroyed in the same turn (a fatal frame after this stream's).
+    const session = stream.session as CountedSession | undefined
+    if (session === undefined) return
+    session[kOpenStreams] = (session[kOpenStreams] ?? 0) + 1
+    stream.once('close', () => { session[kOpenStreams]!-- })
     const head = readRequestHead(raw, this.upstream.keyHeader)
     const grpc = head.contentType?.startsWith('application/grpc') === true
     if (headerListSize(raw) > this.config.maxHeaderSize) {
@@ -199,8 +260,13 @@ export class HttpListener {
     const method = String(headers[':method'])
     const path = String(headers[':path'] ?? '')
     // CONNECT and absolute :path forms have no place on a sidecar's loopback port.
-    if (method === 'CONNECT' || path.charCodeAt(0) !== 47 /* '/' */) {
+    if (method === 'CONNECT' || path.charCodeAt(0) !== 47 /* '/' */ || path.includes('#')) {
       this.counts.byStatus[sendError(res, 'bad_request', `unsupported request target ${JSON.stringify(path.slice(0, 100))}`, this.upstream.name, grpc)]++
+      return
+    }
+    const refusal = hostProblem(head)
+    if (refusal !== null) {
+      this.counts.byStatus[sendError(res, 'bad_request', refusal, this.upstream.name, grpc)]++
       return
     }
     // HTTP/2 has no framing headers: the request has a body unless its HEADERS ended the stream.
@@ -222,8 +288,10 @@ export class HttpListener {
   }
 
   #refuse(res: http.ServerResponse, code: ErrorCode, message: string): void {
-    // The body (if any) cannot be trusted to delimit the next request: close after answering.
+    // The body (if any) cannot be trusted to delimit the next request: close after answering,
+    // and forward nothing Node's parser finds after it.
     res.shouldKeepAlive = false
+    lastAnswer(res.req.socket)
     const status = sendError(res, code, message, this.upstream.name, false)
     this.counts.byStatus[status]++
   }
@@ -235,18 +303,15 @@ export class HttpListener {
     }
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
       // headersTimeout: a 408 only if part of a request had arrived (SPEC §8), else just close.
-      if (partialRequestArrived(socket)) {
-        this.counts.byStatus[408]++
-        socket.end('HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
-      } else {
-        socket.destroy()
-      }
+      if (!partialRequestArrived(socket)) socket.destroy()
+      else if (endAfterAnswers(socket, 'HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')) this.counts.byStatus[408]++
       return
     }
     const code: ErrorCode = err.code === 'HPE_HEADER_OVERFLOW' ? 'headers_too_large' : 'bad_request'
+    // Node's errored parser reports again on every later segment: one answer is enough.
+    if (!endAfterAnswers(socket, rawHttp1Error(code, code === 'bad_request' ? `malformed request: ${err.message}` : undefined))) return
     this.counts.byStatus[code === 'headers_too_large' ? 431 : 400]++
     this.#log.debug('malformed request refused', { listener: this.name, code: err.code, reason: err.message })
-    socket.end(rawHttp1Error(code, code === 'bad_request' ? `malformed request: ${err.message}` : undefined))
   }
 }
 
@@ -255,11 +320,61 @@ export class HttpListener {
  * Content-Length that disagrees with itself or sits beside Transfer-Encoding.
  */
 function framingProblem(req: http.IncomingMessage, head: RequestHead): string | null {
-  if (head.host === null && req.httpVersionMinor === 1 && req.httpVersionMajor === 1) return 'HTTP/1.1 request without Host'
+  // llhttp reads "HTTP/2.0" and HTTP/0.9's bare "GET /" as request lines too.
+  if (req.httpVersionMajor !== 1) return `unsupported HTTP version ${req.httpVersion}`
+  if (head.host === null && req.httpVersionMinor === 1) return 'HTTP/1.1 request without Host'
+  const host = hostProblem(head)
+  if (host !== null) return host
+  if (head.transferEncoding) {
+    // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means the framing is faulty.
+    if (req.httpVersionMinor === 0) return 'Transfer-Encoding in an HTTP/1.0 request'
+    // llhttp accepts "gzip, chunked": spoke would de-chunk the body and send the gzip-coded
+    // bytes on as if they were plain (transfer codings do not cross a hop). RFC 9112 §6.1: a
+    // coding the server does not implement is refused.
+    const coding = transferCoding(req.rawHeaders)
+    if (coding !== 'chunked') return `unsupported Transfer-Encoding ${JSON.stringify(coding.slice(0, 100))} (only chunked)`
+  }
   if (head.contentLengths === 0) return null
   if (head.transferEncoding) return 'both Content-Length and Transfer-Encoding'
   return head.contentLengths > 1 ? 'duplicate Content-Length' : null
 }
+
+/** Whether a Connection field names `close`. */
+function asksToClose(raw: readonly string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].toLowerCase() === 'connection' && raw[i + 1].split(',').some((t) => t.trim().toLowerCase() === 'close')) return true
+  }
+  return false
+}
+
+/** Every Transfer-Encoding value as one lower-case list ("gzip, chunked"). */
+function transferCoding(raw: readonly string[]): string {
+  const values: string[] = []
+  for (let i = 0; i < raw.length; i += 2) if (raw[i].toLowerCase() === 'transfer-encoding') values.push(raw[i + 1])
+  return values.join(',').split(',').map((v) => v.trim().toLowerCase()).filter((v) => v !== '').join(', ')
+}
+
+/**
+ * RFC 9112 §3.2 and RFC 9113 §8.3.1: one Host, agreeing with :authority, shaped like
+ * uri-host[:port] (RFC 3986). A Host with "@", "/" or spaces in it only ever serves to confuse
+ * whatever builds URLs from it behind the proxy.
+ */
+function hostProblem(head: RequestHead): string | null {
+  if (head.hosts > 1) return 'more than one Host'
+  if (head.authority !== null && head.hosts === 1 && head.host !== head.authority) return 'Host differs from :authority'
+  if (head.host !== null && !HOST.test(head.host)) return `invalid Host ${JSON.stringify(head.host.slice(0, 100))}`
+  return null
+}
+
+/** IP-literal or reg-name (unreserved, sub-delims, pct-encoded), then an optional port. */
+const HOST = /^(?:\[[0-9A-Za-z:.%_~-]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(?::\d*)?$/
+
+/** Streams of an app's session that spoke has not finished with (the idle close needs to know). */
+const kOpenStreams = Symbol('spoke.openStreams')
+type CountedSession = http2.ServerHttp2Session & { [kOpenStreams]?: number }
+
+/** SETTINGS_MAX_CONCURRENT_STREAMS spoke advertises to the app. */
+export const MAX_CONCURRENT_STREAMS = 250
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
 const EMPTY = Buffer.alloc(0)

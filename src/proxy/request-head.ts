@@ -23,6 +23,10 @@ export interface RequestHead {
    */
   readonly upstreamHeaders: string[]
   readonly host: string | null
+  /** Host header lines (more than one is malformed: RFC 9112 §3.2). */
+  readonly hosts: number
+  /** HTTP/2's :authority; null on HTTP/1.1. */
+  readonly authority: string | null
   readonly contentType: string | undefined
   /** How many Content-Length fields arrived (more than one is ambiguous framing). */
   readonly contentLengths: number
@@ -44,6 +48,8 @@ export interface RequestHead {
 export function readRequestHead(raw: readonly string[], keyHeader: string | null = null): RequestHead {
   const out: string[] = []
   let host: string | null = null
+  let hosts = 0
+  let authority: string | null = null
   let connection: string[] | null = null
   let contentType: string | undefined
   let contentLength: string | undefined
@@ -58,7 +64,7 @@ export function readRequestHead(raw: readonly string[], keyHeader: string | null
     const value = raw[i + 1]
     if (name.charCodeAt(0) === 58 /* ':' */) {
       // HTTP/2 pseudo-headers: :authority is the Host; the others become the request line.
-      if (name === ':authority') host = value
+      if (name === ':authority') host = authority = value
       continue
     }
     const lower = name.toLowerCase()
@@ -74,7 +80,7 @@ export function readRequestHead(raw: readonly string[], keyHeader: string | null
     }
     switch (lower) {
       case 'connection': (connection ??= []).push(value); break
-      case 'host': host = value; break
+      case 'host': host = value; hosts++; break
       case 'transfer-encoding': transferEncoding = true; break
       case 'x-spoke-retry': retryAlways = value === 'always'; break
       case 'x-spoke-broadcast-id': broadcastId = value; break
@@ -86,7 +92,7 @@ export function readRequestHead(raw: readonly string[], keyHeader: string | null
   }
   const upstreamHeaders = connection === null ? out : withoutTokens(out, connectionTokens(connection))
   upstreamHeaders.push('host', host ?? '')
-  return { upstreamHeaders, host, contentType, contentLengths, contentLength, transferEncoding, retryAlways, broadcastId, pod, keyField }
+  return { upstreamHeaders, host, hosts, authority, contentType, contentLengths, contentLength, transferEncoding, retryAlways, broadcastId, pod, keyField }
 }
 
 /** Sets the Host sent upstream (the last pair of upstreamHeaders). */

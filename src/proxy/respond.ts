@@ -2,7 +2,7 @@
 // response with grpc-status for gRPC.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { constants, type ServerHttp2Stream } from 'node:http2'
-import type { H2Response } from './h2-response.ts'
+import { type H2Response, stopRequestBody } from './h2-response.ts'
 import { type ErrorCode, errorBody, grpcMessage, grpcStatusOf, httpStatusOf } from './errors.ts'
 
 /** An app's request and response: HTTP/1.1's, or an HTTP/2 stream (its readable side is the body). */
@@ -43,9 +43,14 @@ export function sendError(res: AppResponse, code: ErrorCode, message: string, up
       'x-spoke-error': code,
     }, { endStream: true })
     res.req.resume()
+    stopRequestBody(res.stream)
     return 200
   }
   const out = writer(res)
+  // Answered before the app finished sending its body (a timeout, a refusal): waiting for the
+  // rest would keep the connection busy for nothing, and a client that stalls mid-body would hold
+  // it forever. It closes after the answer, as Envoy and nginx do.
+  if (!('stream' in res) && !res.req.complete) res.shouldKeepAlive = false
   if (grpc) {
     out.writeHead(200, [
       'content-type', 'application/grpc',

@@ -27,38 +27,68 @@ export class H1Connection implements Connection {
   requests = 0
   lastActiveAt: number
   #client: Client
+  /** The socket until undici takes it: closing a connection never used must close it here. */
+  #unclaimed: net.Socket | null
   #closed = false
+  /** undici's socket, to see whether it is being closed. */
+  readonly #socket: net.Socket
+  /**
+   * A request on it failed: undici destroys an HTTP/1.1 connection whose request fails or is
+   * aborted, but only after telling the handler, whose release would otherwise hand the dying
+   * connection to the next request (which then fails with "The client is destroyed").
+   */
+  #failed = false
+  /** The handler of the request in flight (one at a time), reached through #relay. */
+  #handler: Dispatcher.DispatchHandler | null = null
+  readonly #relay: Dispatcher.DispatchHandler = {
+    onRequestStart: (controller, context) => this.#handler!.onRequestStart?.(controller, context),
+    onResponseStart: (controller, status, headers, message) => this.#handler!.onResponseStart?.(controller, status, headers, message),
+    onResponseData: (controller, chunk) => this.#handler!.onResponseData?.(controller, chunk),
+    // undici closes the socket right after this call when it will not reuse it (a HEAD, a
+    // `connection: close` answer, a keep-alive hint about to run out): the handler releases the
+    // connection once undici has decided, so that `closed` already tells.
+    onResponseEnd: (controller, trailers) => {
+      const handler = this.#handler!
+      queueMicrotask(() => handler.onResponseEnd?.(controller, trailers))
+    },
+    onResponseError: (controller, error) => {
+      this.#failed = true
+      // Normally undici's own 'disconnect' follows; this closes it if that never comes.
+      process.nextTick(() => this.destroy('error'))
+      this.#handler!.onResponseError?.(controller, error)
+    },
+  }
   #retirement = new Retirement()
   #onClosed: OnConnectionClosed
-  readonly #socket: net.Socket
-  /** undici takes the socket on the first request, not before. */
-  #handedOver = false
 
   constructor(socket: net.Socket, origin: string, onClosed: OnConnectionClosed) {
     this.connectedAt = performance.now()
     this.lastActiveAt = this.connectedAt
     this.#onClosed = onClosed
     this.#socket = socket
-    // Until the first request nobody else listens to the socket: a pod that resets a connection
-    // spoke opened up front must not crash spoke, and one that closes it must take it out of
-    // the pool at once rather than fail the request that would have used it. The error listener
-    // stays for good, so that no late error from a socket undici let go is ever unhandled.
+    let handedOver = false
+    // undici takes the socket only at the first request; until then nothing else listens to it.
+    // A pod that resets a connection still unused must neither be an uncaught error (which would
+    // end spoke) nor leave a dead connection in the pool. The error listener stays for good, so
+    // that no late error of a socket undici has let go of is ever unhandled.
+    this.#unclaimed = socket
     let early: Error | null = null
     socket.on('error', (err: Error) => { early ??= err })
-    socket.once('close', () => {
-      if (!this.#handedOver) this.#lost(early ?? new Error('other side closed before the first request'))
-    })
+    const closedEarly = (): void => this.#lost(early ?? new Error('other side closed before the first request'))
+    socket.once('close', closedEarly)
     this.#client = new Client(origin, {
       // The first connect gets our socket; a later one means the socket is gone, and this
       // connection is over: the pool opens new connections, undici must not do it behind it.
       // undici must get the answer on a later tick: called synchronously, its re-entrant resume
       // is swallowed and the first request never goes out.
       connect: (_opts, callback) => {
-        if (this.#handedOver) {
+        if (handedOver) {
           process.nextTick(callback, new RetiredConnectionError(), null)
           return
         }
-        this.#handedOver = true
+        handedOver = true
+        this.#unclaimed = null
+        socket.off('close', closedEarly)
         // Lost while waiting for its first request: undici must fail the request (a reset
         // before the response, retried where allowed), not wait on a dead socket.
         if (socket.destroyed) process.nextTick(callback, new RetiredConnectionError(), null)
@@ -80,11 +110,12 @@ export class H1Connection implements Connection {
   }
 
   get closed(): boolean {
-    return this.#closed
+    return this.#closed || this.#failed || this.#socket.destroyed
   }
 
   dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void {
-    this.#client.dispatch(options, handler)
+    this.#handler = handler
+    this.#client.dispatch(options, this.#relay)
   }
 
   /**
@@ -120,8 +151,7 @@ export class H1Connection implements Connection {
     this.#closed = true
     this.#retirement.done()
     if (!this.#client.destroyed) this.#client.destroy().catch(() => {})
-    // A socket undici never took is spoke's to close.
-    if (!this.#handedOver) this.#socket.destroy()
+    this.#unclaimed?.destroy()
     this.#onClosed(this, reason)
   }
 }

@@ -140,7 +140,7 @@ export class Pool {
 
   #free(): Connection | null {
     // First fit keeps the up-front connections busiest, so the extras go idle and close.
-    for (const c of this.#active) if (c.inFlight < c.capacity) return c
+    for (const c of this.#active) if (c.inFlight < c.capacity && !c.closed) return c
     return null
   }
 

@@ -5,10 +5,9 @@ import type { Duplex } from 'node:stream'
 import { dial } from '../transport/dial.ts'
 import type { Upstream } from '../upstream/upstream.ts'
 import { httpStatusOf, rawHttp1Error } from './errors.ts'
-import type { RequestCounts } from './forward.ts'
+import { CLIENT_CLOSED, type RequestCounts } from './forward.ts'
 import { DROPPED_REQUEST_HEADERS } from './request-head.ts'
 import { pinnedPod, RouteRefusal } from './route.ts'
-
 
 export function tunnel(req: IncomingMessage, client: Duplex, head: Buffer, upstream: Upstream, counts: RequestCounts): void {
   // Pinned like any request (x-spoke-pod, the key's pod), else the policy picks.
@@ -28,6 +27,12 @@ export function tunnel(req: IncomingMessage, client: Duplex, head: Buffer, upstr
   client.on('error', () => {})
   dial(endpoint.address, endpoint.port, upstream.config.connection.connectTimeoutMs).then(
     (pod) => {
+      // The app gave up while spoke was connecting: nothing will ever close this socket but us.
+      if (client.destroyed) {
+        pod.destroy()
+        counts.byStatus[CLIENT_CLOSED]++
+        return
+      }
       const host = upstream.config.hostRewrite === 'service' ? endpoint.authority : (req.headers.host ?? endpoint.authority)
       let request = `${req.method} ${req.url} HTTP/1.1\r\nhost: ${host}\r\n`
       const raw = req.rawHeaders

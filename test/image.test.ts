@@ -4,7 +4,7 @@
 // `npm ci` (a dozen seconds) links this worktree's node_modules instead, which `npm ci` installed
 // from the same package-lock.json.
 import { type ChildProcess, spawn } from 'node:child_process'
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -100,7 +100,13 @@ upstreams: [{ name: orders, service: ${SERVICE}, port: ${pods[0].port} }]
   // one, so spoke runs as the image's user, who owns nothing there.
   chmodTree(app, false)
   const asImageUser = process.getuid?.() === 0 ? { uid: NONROOT, gid: NONROOT } : {}
-  const argv = [...runtime.entrypoint, ...runtime.cmd].map((a) => (a === DISTROLESS_NODE ? process.execPath : a.startsWith('/') ? runtime.fs(a) : a))
+  // The base image's node, at its place: a copy of this Node, which may sit where the image's
+  // user cannot reach it (CI installs it under root's home).
+  const node = runtime.fs(DISTROLESS_NODE)
+  mkdirSync(dirname(node), { recursive: true, mode: 0o755 })
+  copyFileSync(process.execPath, node)
+  chmodSync(node, 0o755)
+  const argv = [...runtime.entrypoint, ...runtime.cmd].map((a) => (a.startsWith('/') ? runtime.fs(a) : a))
   const start = (args: string[]): { child: ChildProcess; out: () => string; exited: Promise<number | null> } => {
     // `env -i`: the image's bare environment. tap adds its own NODE_OPTIONS to every child it
     // sees spawned, which would have node write tap's process records as the image's user.

@@ -29,5 +29,5 @@ COPY --from=prod /app /app
 USER 65532:65532
 EXPOSE 9901
 # The V8 flag of bin/spoke.js's shebang, given to node directly: distroless has no `env -S`.
-ENTRYPOINT ["/nodejs/bin/node", "--max-semi-space-size=1", "/app/bin/spoke.js"]
+ENTRYPOINT ["/nodejs/bin/node", "--max-semi-space-size=4", "/app/bin/spoke.js"]
 CMD ["run", "-c", "/etc/spoke/spoke.yaml"]

@@ -54,20 +54,28 @@ function envelope(body: string): Envelope {
   return JSON.parse(body) as Envelope
 }
 
-t.test('require all / any / quorum / N with one pod failing and one hanging past the deadline', async (t) => {
+/** `count` pods behind SERVICE's A records, spoke in front with these upstreams; all stopped at teardown. */
+async function podsBehindSpoke(
+  t: { teardown(fn: () => unknown): void }, count: number, upstreams: Record<string, unknown>[], podOptions?: Parameters<typeof startPods>[1],
+): Promise<{ pods: Pod[]; bed: Bed }> {
   const dns = await startDnsServer()
-  const pods = await startPods(3)
+  const pods = await startPods(count, podOptions)
   dns.setA(SERVICE, pods.map((p) => p.host), 30)
-  pods[1].behaviour = { status: 503 }
-  pods[2].behaviour = { delayMs: Infinity }
-  const requires: (string | number)[] = ['all', 'any', 'quorum', 1, 2]
-  const bed = await startSpoke(dns, pods[0].port, requires.map((r) => ({ name: `b-${r}`, broadcast: { require: r, timeout: '300ms' } })))
+  const bed = await startSpoke(dns, pods[0].port, upstreams)
   t.teardown(async () => {
     await bed.close()
     await Promise.all(pods.map((p) => p.kill()))
     await dns.close()
   })
-  await waitFor(() => [...bed.spoke.upstreams.values()].every((u) => u.endpointCount === 3), 2000, 'pods discovered')
+  await waitFor(() => [...bed.spoke.upstreams.values()].every((u) => u.endpointCount === count), 2000, 'pods discovered')
+  return { pods, bed }
+}
+
+t.test('require all / any / quorum / N with one pod failing and one hanging past the deadline', async (t) => {
+  const requires: (string | number)[] = ['all', 'any', 'quorum', 1, 2]
+  const { pods, bed } = await podsBehindSpoke(t, 3, requires.map((r) => ({ name: `b-${r}`, broadcast: { require: r, timeout: '300ms' } })))
+  pods[1].behaviour = { status: 503 }
+  pods[2].behaviour = { delayMs: Infinity }
   const expected: Record<string, [number, string]> = {
     all: [502, 'failure'], any: [200, 'success'], quorum: [502, 'failure'], 1: [200, 'success'], 2: [502, 'failure'],
   }
@@ -98,16 +106,7 @@ t.test('require all / any / quorum / N with one pod failing and one hanging past
 })
 
 t.test('the body reaches every pod byte for byte, for POST and for DELETE; query and headers kept', async (t) => {
-  const dns = await startDnsServer()
-  const pods = await startPods(3)
-  dns.setA(SERVICE, pods.map((p) => p.host), 30)
-  const bed = await startSpoke(dns, pods[0].port, [{ name: 'orders' }])
-  t.teardown(async () => {
-    await bed.close()
-    await Promise.all(pods.map((p) => p.close()))
-    await dns.close()
-  })
-  await waitFor(() => bed.spoke.upstreams.get('orders')!.endpointCount === 3, 2000, 'pods discovered')
+  const { pods, bed } = await podsBehindSpoke(t, 3, [{ name: 'orders' }])
   for (const method of ['POST', 'DELETE']) {
     const body = randomBytes(50_000)
     const answer = await request(`${bed.url.orders}/cache/items?key=a%20b&x=1`, {
@@ -149,17 +148,8 @@ t.test('the body reaches every pod byte for byte, for POST and for DELETE; query
 })
 
 t.test('no pods: 503 no_endpoints with an empty envelope; too big a body: 413, no pod contacted', async (t) => {
-  const dns = await startDnsServer()
-  const pods = await startPods(2)
-  dns.setA(SERVICE, pods.map((p) => p.host), 30)
-  const bed = await startSpoke(dns, pods[0].port, [{ name: 'small', broadcast: { maxBodySize: '1KiB' } }])
-  t.teardown(async () => {
-    await bed.close()
-    await Promise.all(pods.map((p) => p.close()))
-    await dns.close()
-  })
+  const { pods, bed } = await podsBehindSpoke(t, 2, [{ name: 'small', broadcast: { maxBodySize: '1KiB' } }])
   const upstream = bed.spoke.upstreams.get('small')!
-  await waitFor(() => upstream.endpointCount === 2, 2000, 'pods discovered')
   const declared = await request(`${bed.url.small}/x`, { method: 'POST', body: Buffer.alloc(2048, 1) })
   t.equal(declared.status, 413)
   t.equal(declared.headers['x-spoke-error'], 'body_too_large')
@@ -176,7 +166,7 @@ t.test('no pods: 503 no_endpoints with an empty envelope; too big a body: 413, n
   t.equal((await request(`${bed.url.small}/x`, { method: 'POST', body: Buffer.alloc(1024, 3) })).status, 200)
   for (const pod of pods) t.equal(pod.requests, 1, `${pod.name} saw only the request within the limit`)
 
-  dns.remove(SERVICE)
+  bed.dns.remove(SERVICE)
   await waitFor(() => upstream.endpointCount === 0, 3000, 'pods gone')
   const none = await request(`${bed.url.small}/x`, { method: 'DELETE' })
   t.equal(none.status, 503)
@@ -188,18 +178,9 @@ t.test('no pods: 503 no_endpoints with an empty envelope; too big a body: 413, n
 })
 
 t.test('a client that goes away right after sending: every pod still gets the request, and it is counted', async (t) => {
-  const dns = await startDnsServer()
-  const pods = await startPods(3)
-  dns.setA(SERVICE, pods.map((p) => p.host), 30)
+  const { pods, bed } = await podsBehindSpoke(t, 3, [{ name: 'orders' }])
   for (const p of pods) p.behaviour = { delayMs: 100 }
-  const bed = await startSpoke(dns, pods[0].port, [{ name: 'orders' }])
-  t.teardown(async () => {
-    await bed.close()
-    await Promise.all(pods.map((p) => p.close()))
-    await dns.close()
-  })
   const upstream = bed.spoke.upstreams.get('orders')!
-  await waitFor(() => upstream.endpointCount === 3, 2000, 'pods discovered')
   const port = Number(new URL(bed.url.orders).port)
   await new Promise<void>((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port }, () => {
@@ -228,17 +209,8 @@ t.test('a client that goes away right after sending: every pod still gets the re
 })
 
 t.test('200 broadcasts in a row leave nothing in flight and no growing connection count', async (t) => {
-  const dns = await startDnsServer()
-  const pods = await startPods(3, { record: false })
-  dns.setA(SERVICE, pods.map((p) => p.host), 30)
-  const bed = await startSpoke(dns, pods[0].port, [{ name: 'orders', broadcast: { includeBodies: true } }])
-  t.teardown(async () => {
-    await bed.close()
-    await Promise.all(pods.map((p) => p.close()))
-    await dns.close()
-  })
+  const { pods, bed } = await podsBehindSpoke(t, 3, [{ name: 'orders', broadcast: { includeBodies: true } }], { record: false })
   const upstream = bed.spoke.upstreams.get('orders')!
-  await waitFor(() => upstream.endpointCount === 3, 2000, 'pods discovered')
   const agent = new httpModule.Agent({ keepAlive: true, maxSockets: 1 })
   t.teardown(() => agent.destroy())
   let ok = 0

@@ -1,3 +1,6 @@
+// HTTP/1.1 connections to pods are opened up front and handed to undici only at their first
+// request. Until then spoke alone owns the socket: a reset must not crash it, a close must be
+// noticed, and a connection spoke closes unused must close its socket.
 import t from 'tap'
 import { request, startCluster, waitFor } from './helpers/harness.ts'
 
@@ -37,4 +40,17 @@ t.test('a connection closed before its first request closes its socket', async (
   // Nothing ever used the removed pod's connections; draining them must still close the sockets.
   await waitFor(() => cluster.pods[1].openConnections === 0, 3000, "the removed pod's idle connections to close")
   t.equal(cluster.pods[0].openConnections, 3, 'the remaining pod keeps its three')
+})
+
+t.test('connections recycled before their first request are closed, not leaked', async (t) => {
+  const cluster = await startCluster({
+    pods: 1,
+    upstream: { connection: { perEndpoint: 1, maxLifetime: '200ms', lifetimeJitter: '0%' } },
+    // The pod itself would keep an idle connection for a minute.
+    podOptions: { keepAliveTimeoutMs: 60_000 },
+  })
+  t.teardown(() => cluster.close())
+  const pod = cluster.pods[0]
+  await waitFor(() => pod.connections >= 6, 5000, 'several recycled connections')
+  t.ok(pod.openConnections <= 2, `${pod.openConnections} connections open at the pod after ${pod.connections} were opened`)
 })

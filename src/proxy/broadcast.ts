@@ -449,8 +449,6 @@ class CopyAttempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
-    // The connection is dead (undici destroys it); the pool must not hand it out again first.
-    this.#connection.requestFailed(error)
     this.release()
     if (this.#aborted) return
     this.#copy.broke(error, this.#started)

@@ -492,7 +492,6 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
-    this.#connection.requestFailed(error)
     this.settle()
     if (this.#abortReason === null && this.#exchange.isCurrent(this)) this.#exchange.responseFailed(this, error)
   }

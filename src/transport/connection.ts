@@ -39,11 +39,6 @@ export interface Connection {
   retire(reason: CloseReason, drainTimeoutMs: number): void
   /** Close at once, failing whatever is in flight. */
   destroy(reason: CloseReason): void
-  /**
-   * A request on it failed before it was released: an HTTP/1.1 connection is unusable from
-   * then on, and must not be offered to the next request before its close event arrives.
-   */
-  requestFailed(error: Error): void
 }
 
 /** Told by a connection when it is gone, with why. Set by the pool that owns it. */

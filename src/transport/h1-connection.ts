@@ -135,12 +135,6 @@ export class H1Connection implements Connection {
     this.#finish(this.#retirement.reason)
   }
 
-  requestFailed(error: Error): void {
-    // undici destroys the socket of a request that fails or is aborted; its 'disconnect' comes
-    // later, after the request's error callback has already given the connection back.
-    this.#lost(error)
-  }
-
   #lost(err: Error | undefined): void {
     if (this.#closed) return
     this.#finish(this.#retirement.reason ?? classifyLoss(err))

@@ -100,9 +100,6 @@ export class H2Connection implements Connection {
     this.#finish(this.#retirement.reason ?? 'remote_close')
   }
 
-  /** One failed stream says nothing about the session. */
-  requestFailed(_error: Error): void {}
-
   retire(reason: CloseReason, drainTimeoutMs: number): void {
     if (this.#closed) return
     if (this.#retirement.begin(reason, this.inFlight, drainTimeoutMs, (r) => this.destroy(r))) this.destroy(this.#retirement.reason!)

@@ -18,7 +18,7 @@
 
 'use strict';
 
-var _ = require('lodash');
+var _ = {each: function(list, f) { (list || []).forEach(f); }, bind: function(f, self) { return f.bind(self); }};  // spoke: lodash's two helpers used here
 
 /**
  * This class represents a queue of callbacks that must happen sequentially,

@@ -20,10 +20,10 @@
 
 var fs = require('fs');
 var path = require('path');
-var grpc = require('../any_grpc').client;
-var protoLoader = require('../../packages/proto-loader');
+var grpc = require('@grpc/grpc-js');  // spoke: was require('../any_grpc').client
+var protoLoader = require('@grpc/proto-loader');  // spoke: was require('../../packages/proto-loader')
 
-const { GoogleAuth } = require('google-auth-library');
+function GoogleAuth(options) { return new (require('google-auth-library').GoogleAuth)(options); }  // spoke: loaded only by the auth cases, which are not run
 
 var protoPackage = protoLoader.loadSync(
     'src/proto/grpc/testing/test.proto',
@@ -598,7 +598,7 @@ function runTest(address, host_override, test_case, tls, test_ca, done, extra) {
 }
 
 if (require.main === module) {
-  var parseArgs = require('minimist');
+  var parseArgs = function(args) { var out = {}; args.forEach(function(a) { var m = /^--([^=]+)=(.*)$/s.exec(a); if (m) out[m[1]] = m[2]; }); return out; };  // spoke: minimist for --key=value only
   var argv = parseArgs(process.argv, {
     string: ['server_host', 'server_host_override', 'server_port', 'test_case',
              'use_tls', 'use_test_ca', 'default_service_account', 'oauth_scope',

@@ -21,11 +21,11 @@
 var assert = require('assert');
 var fs = require('fs');
 var path = require('path');
-var _ = require('lodash');
+var _ = {each: function(list, f) { (list || []).forEach(f); }, bind: function(f, self) { return f.bind(self); }};  // spoke: lodash's two helpers used here
 var AsyncDelayQueue = require('./async_delay_queue');
-var grpc = require('../any_grpc').server;
+var grpc = require('@grpc/grpc-js');  // spoke: was require('../any_grpc').server
 // TODO(murgatroid99): do this import more cleanly
-var protoLoader = require('../../packages/proto-loader');
+var protoLoader = require('@grpc/proto-loader');  // spoke: was require('../../packages/proto-loader')
 var protoPackage = protoLoader.loadSync(
     'src/proto/grpc/testing/test.proto',
     {keepCase: true,
@@ -205,7 +205,7 @@ function handleHalfDuplex(call) {
  * @param {object?} options Optional additional options to use when
  *     constructing the server
  */
-function getServer(port, tls, callback, options) {
+function getServer(port, tls, callback, options, host) {  // spoke: host added
   // TODO(mlumish): enable TLS functionality
   if (!options) {
     options = {};
@@ -232,7 +232,7 @@ function getServer(port, tls, callback, options) {
     fullDuplexCall: handleFullDuplex,
     halfDuplexCall: handleHalfDuplex
   });
-  server.bindAsync('0.0.0.0:' + port, server_creds, (err, port_num) => {
+  server.bindAsync((host || '0.0.0.0') + ':' + port, server_creds, (err, port_num) => {  // spoke: was '0.0.0.0:' + port
     if (err) {
       return callback(err);
     }
@@ -242,7 +242,7 @@ function getServer(port, tls, callback, options) {
 }
 
 if (require.main === module) {
-  var parseArgs = require('minimist');
+  var parseArgs = function(args) { var out = {}; args.forEach(function(a) { var m = /^--([^=]+)=(.*)$/s.exec(a); if (m) out[m[1]] = m[2]; }); return out; };  // spoke: minimist for --key=value only
   var argv = parseArgs(process.argv, {
     string: ['port', 'use_tls']
   });
@@ -250,7 +250,7 @@ if (require.main === module) {
     assert.ifError(err);
     console.log('Server attaching to port ' + argv.port);
     server_obj.server.start();
-  });
+  }, undefined, argv.host);  // spoke: host added
 }
 
 /**

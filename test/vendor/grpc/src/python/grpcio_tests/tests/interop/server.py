@@ -30,6 +30,9 @@ _LOGGER = logging.getLogger(__name__)
 
 def parse_interop_server_arguments():
     parser = argparse.ArgumentParser()
+    parser.add_argument('--host',
+                        default='[::]',
+                        help='the address on which to serve')  # spoke: added
     parser.add_argument('--port',
                         type=int,
                         required=True,
@@ -62,9 +65,9 @@ def serve():
                                                     server)
     if args.use_tls or args.use_alts:
         credentials = get_server_credentials(args.use_tls)
-        server.add_secure_port('[::]:{}'.format(args.port), credentials)
+        server.add_secure_port('{}:{}'.format(args.host, args.port), credentials)  # spoke: was '[::]:{}'
     else:
-        server.add_insecure_port('[::]:{}'.format(args.port))
+        server.add_insecure_port('{}:{}'.format(args.host, args.port))  # spoke: was '[::]:{}'
 
     server.start()
     _LOGGER.info('Server serving.')

@@ -23,7 +23,8 @@ t.test('a pod SIGKILLed under load: no GET fails, no POST is sent twice, the pod
   t.same(ledger.duplicated(), [], 'no POST reached the pods twice')
   t.same(ledger.missing(report), [], 'every POST answered 200 reached a pod')
   t.equal(cluster.upstream.stats.ejections, 1, `the dead pod was ejected: ${poolState(cluster.upstream)}`)
-  t.ok(report.sent > 2000, `the load ran (${report.sent} requests)`)
+  // Past the kill at 1.5 s, whatever the machine's load (400 a second were asked for).
+  t.ok(report.sent > 700, `the load ran past the kill (${report.sent} requests)`)
 })
 
 /**

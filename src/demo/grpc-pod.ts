@@ -100,6 +100,12 @@ export class GrpcPod {
     const path = String(headers[':path'])
     const method = path.slice(path.lastIndexOf('/') + 1)
     if (headers['grpc-timeout'] !== undefined) this.timeouts.push(String(headers['grpc-timeout']))
+    if (!METHODS.has(method)) {
+      // Real servers answer an unknown method at once, trailers-only, without reading the body.
+      this.calls++
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '12', 'grpc-message': encodeURIComponent(`unknown method ${method}`) }, { endStream: true })
+      return
+    }
     const reader = new MessageReader()
     let answered = false
     const respond = (): void => {
@@ -109,9 +115,16 @@ export class GrpcPod {
     }
     const finish = (code = 0, message = ''): void => {
       if (stream.destroyed) return
-      respond()
       this.calls++
-      stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(code), ...(message ? { 'grpc-message': encodeURIComponent(message) } : {}) }))
+      const status = { 'grpc-status': String(code), ...(message ? { 'grpc-message': encodeURIComponent(message) } : {}) }
+      if (!answered) {
+        // As grpc-js, grpcio and grpc-go do: a call ending before any message was sent is
+        // answered trailers-only, one HEADERS frame with the status, flagged END_STREAM.
+        answered = true
+        stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'x-pod': this.name, ...status }, { endStream: true })
+        return
+      }
+      stream.once('wantTrailers', () => stream.sendTrailers(status))
       stream.end()
     }
     const send = (value: unknown): void => {
@@ -136,14 +149,14 @@ export class GrpcPod {
           stream.once('close', () => clearTimeout(timer))
         } else if (method === 'Fail') {
           finish(Number((message as { code?: number }).code ?? 13), 'failed on purpose')
-        } else {
-          finish(12, `unknown method ${method}`)
         }
       }
     })
     stream.on('end', () => { if (method === 'Bidi') finish() })
   }
 }
+
+const METHODS = new Set(['Unary', 'Stream', 'Bidi', 'Slow', 'Fail'])
 
 /** gRPC message framing: 1 byte compressed flag (0), 4 bytes big-endian length, the message. */
 export function frame(value: unknown): Buffer {

@@ -6,7 +6,7 @@ import { PassThrough, type Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { RetryReason } from '../config/types.ts'
 import { BodyRecorder } from '../transport/body-recorder.ts'
-import type { Connection } from '../transport/connection.ts'
+import type { Connection, SpokeDispatchController } from '../transport/connection.ts'
 import { RefusedStreamError } from '../transport/h2-connection.ts'
 import { ConnectError } from '../transport/dial.ts'
 import { PoolClosedError, type Waiter } from '../transport/pool.ts'
@@ -17,6 +17,7 @@ import { requestEnded, requestStarted, type InFlight } from './client-socket.ts'
 import { downstreamResponseHeaders, IDEMPOTENT_METHODS } from './headers.ts'
 import { type RequestHead, setAuthority } from './request-head.ts'
 import { pinnedPod, RouteRefusal } from './route.ts'
+import { H2Response } from './h2-response.ts'
 import { abortResponse, type AppRequest, type AppResponse, sendError, writer } from './respond.ts'
 
 /** What the listener counts: answers to the app by HTTP status (spoke_requests_total). */
@@ -239,14 +240,16 @@ export class Exchange implements Waiter, InFlight {
 
   // Attempt callbacks (only from the current attempt).
 
-  responseStarted(attempt: Attempt, status: number, headers: IncomingHttpHeaders): void {
+  /** `complete`: the pod's HEADERS ended its stream (trailers-only), so the app's do too. */
+  responseStarted(attempt: Attempt, status: number, headers: IncomingHttpHeaders, complete: boolean): void {
     this.#stopTryTimer()
     const endpoint = attempt.endpoint
     endpoint.countStatus(status)
     if (status >= 500) this.#upstream.recordFailure(endpoint)
     else this.#upstream.recordSuccess(endpoint)
     if (this.#done) return
-    this.#out.writeHead(status, downstreamResponseHeaders(headers))
+    if (complete && this.#res instanceof H2Response) this.#res.writeHead(status, downstreamResponseHeaders(headers), true)
+    else this.#out.writeHead(status, downstreamResponseHeaders(headers))
   }
 
   responseData(chunk: Buffer): boolean {
@@ -475,10 +478,10 @@ class Attempt implements Dispatcher.DispatchHandler {
     if (this.#abortReason !== null) controller.abort(this.#abortReason)
   }
 
-  onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
+  onResponseStart(controller: SpokeDispatchController, status: number, headers: IncomingHttpHeaders): void {
     if (this.#abortReason !== null) return
     this.started = true
-    this.#exchange.responseStarted(this, status, headers)
+    this.#exchange.responseStarted(this, status, headers, controller.headersEndedStream === true)
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {

@@ -12,6 +12,8 @@ export class H2Response {
   readonly req: http2.ServerHttp2Stream
   statusCode = 200
   #trailers: http2.OutgoingHttpHeaders | null = null
+  /** The headers ended the stream (a trailers-only answer): nothing more goes out. */
+  #ended = false
 
   constructor(stream: http2.ServerHttp2Stream) {
     this.stream = stream
@@ -22,8 +24,11 @@ export class H2Response {
     return this.stream.headersSent
   }
 
-  /** Headers as a flat [name, value, …] list, as for HTTP/1.1. */
-  writeHead(status: number, flat: readonly string[]): this {
+  /**
+   * Headers as a flat [name, value, …] list, as for HTTP/1.1. `endStream`: the answer is complete
+   * with them, sent as one HEADERS frame flagged END_STREAM (gRPC's trailers-only response).
+   */
+  writeHead(status: number, flat: readonly string[], endStream = false): this {
     const headers: http2.OutgoingHttpHeaders = { ':status': status }
     for (let i = 0; i < flat.length; i += 2) {
       const name = flat[i].toLowerCase()
@@ -34,8 +39,14 @@ export class H2Response {
     }
     this.statusCode = status
     try {
-      // Trailers are known only at the end (gRPC status), so always ask to send them then.
-      this.stream.respond(headers, { waitForTrailers: true })
+      if (endStream) {
+        this.#ended = true
+        this.stream.respond(headers, { endStream: true })
+        stopRequestBody(this.stream)
+      } else {
+        // Trailers are known only at the end (gRPC status), so always ask to send them then.
+        this.stream.respond(headers, { waitForTrailers: true })
+      }
     } catch {
       // A header HTTP/2 forbids that got past the hop-by-hop filter: a reset stream, not a crash.
       this.stream.close(NGHTTP2_INTERNAL_ERROR)
@@ -53,7 +64,7 @@ export class H2Response {
   }
 
   end(body?: string): void {
-    if (this.stream.destroyed) return
+    if (this.stream.destroyed || this.#ended) return
     if (!this.stream.headersSent) this.writeHead(this.statusCode, [])
     this.stream.once('wantTrailers', () => {
       this.stream.sendTrailers(this.#trailers ?? {})

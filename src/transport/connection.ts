@@ -8,6 +8,16 @@ export interface SpokeDispatchOptions extends Dispatcher.DispatchOptions {
   bodyRecorder?: BodyRecorder | null
 }
 
+/**
+ * undici's controller, as spoke's own h2c transport also tells it: whether the response's HEADERS
+ * frame ended the stream. That is gRPC's trailers-only answer (how grpc-js, grpcio and grpc-go send
+ * any error without a message): its status is in that one frame, and forwarding it as headers
+ * followed by an empty body would make clients read the status as initial metadata.
+ */
+export interface SpokeDispatchController extends Dispatcher.DispatchController {
+  readonly headersEndedStream?: boolean
+}
+
 /** The `reason` label of spoke_upstream_connections_closed_total (SPEC §8). */
 export type CloseReason =
   | 'max_lifetime'

@@ -7,10 +7,10 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type net from 'node:net'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import { type CloseReason, type Connection, type OnConnectionClosed, Retirement, type SpokeDispatchOptions } from './connection.ts'
+import { type CloseReason, type Connection, type OnConnectionClosed, Retirement, type SpokeDispatchController, type SpokeDispatchOptions } from './connection.ts'
 import { ConnectError } from './dial.ts'
 
-const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants
+const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_REFUSED_STREAM } = http2.constants
 
 /** A stream the pod did not process (REFUSED_STREAM, or beyond GOAWAY's last stream): safe to send again, whatever the method. */
 export class RefusedStreamError extends Error {
@@ -128,7 +128,7 @@ export class H2Connection implements Connection {
 }
 
 /** One request as an HTTP/2 stream, reported through undici's handler callbacks. */
-class H2Stream implements Dispatcher.DispatchController {
+class H2Stream implements SpokeDispatchController {
   readonly #session: http2.ClientHttp2Session
   readonly #options: SpokeDispatchOptions
   readonly #handler: Dispatcher.DispatchHandler
@@ -139,6 +139,7 @@ class H2Stream implements Dispatcher.DispatchController {
   #reason: Error | null = null
   #finished = false
   #responded = false
+  headersEndedStream = false
   #error: Error | null = null
   #trailers: IncomingHttpHeaders = {}
 
@@ -185,7 +186,7 @@ class H2Stream implements Dispatcher.DispatchController {
       return
     }
     this.#stream = stream
-    stream.on('response', (headers) => this.#response(headers))
+    stream.on('response', (headers, flags) => this.#response(headers, flags))
     stream.on('trailers', (trailers) => { this.#trailers = stripPseudo(trailers) })
     stream.on('data', (chunk: Buffer) => this.#handler.onResponseData?.(this, chunk))
     stream.on('end', () => this.#end())
@@ -227,12 +228,13 @@ class H2Stream implements Dispatcher.DispatchController {
     })
   }
 
-  #response(headers: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader): void {
+  #response(headers: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader, flags: number): void {
     if (this.#aborted) return
     const status = Number(headers[':status'])
     // 1xx (100 Continue, 103 Early Hints) are interim; the final answer follows.
     if (status >= 100 && status < 200) return
     this.#responded = true
+    this.headersEndedStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0
     this.#handler.onResponseStart?.(this, status, stripPseudo(headers), '')
   }
 

@@ -1,41 +1,42 @@
-// The official gRPC interop cases through spoke (issue 11): the interop servers of two
-// independent stacks, grpc-node's on @grpc/grpc-js and grpc/grpc's Python one on Debian's
-// grpcio, run as three pods each behind a headless Service (a real DNS server over UDP); the
-// official client of each stack runs every case against one pod directly (the baseline) and
-// through spoke's h2c upstream. Every case must pass both ways, and every pod must get calls.
+// The official gRPC interop cases through spoke (issue 11): the interop servers of three
+// independent stacks (grpc-node's on @grpc/grpc-js from npm, grpc/grpc's Python one on Debian's
+// grpcio, grpc-go's built against Debian's golang-google-grpc-dev) run as three pods each behind
+// a headless Service (a real DNS server over UDP); the official client of each stack runs every
+// case against every server stack, directly to one pod (the baseline) and through spoke's h2c
+// upstream. Every case must pass both ways, and every pod must get calls through spoke.
 // docs/conformance.md records the matrix this prints.
 import t from 'tap'
 import { startDnsServer } from '../src/demo/dns-server.ts'
 import { silentLogger } from '../src/log.ts'
 import { Spoke } from '../src/main.ts'
-import { type CaseResult, CASES, type InteropCase, type InteropServer, pooled, PythonEnv, runInteropCases, type Stack, STACKS, startInteropServers } from './helpers/grpc-interop.ts'
+import { type CaseResult, CASES, type InteropCase, type InteropServer, InteropEnv, pooled, runInteropCases, type Stack, STACKS, startInteropServers } from './helpers/grpc-interop.ts'
 import { buildConfig, waitFor } from './helpers/harness.ts'
 
 type Route = 'direct' | 'spoke'
 const ROUTES: readonly Route[] = ['direct', 'spoke']
-/** Each server stack is one headless Service of three pods: grpc-js on 127.0.0.2-4, grpcio on 127.0.0.5-7. */
-const SERVICE: Record<Stack, string> = { 'grpc-js': 'interop-grpc-js.default.svc.cluster.local', grpcio: 'interop-grpcio.default.svc.cluster.local' }
-const FIRST_HOST: Record<Stack, number> = { 'grpc-js': 2, grpcio: 5 }
+/** Each server stack is one headless Service of three pods: grpc-js on 127.0.0.2-4, grpcio on .5-7, grpc-go on .8-10. */
+const SERVICE = (stack: Stack): string => `interop-${stack}.default.svc.cluster.local`
+const FIRST_HOST: Record<Stack, number> = { 'grpc-js': 2, grpcio: 5, 'grpc-go': 8 }
 const PODS = 3
 /** Client processes at a time (each runs the 14 cases of one client → server, route). */
 const PARALLEL = 4
 
-const py = await PythonEnv.create()
-t.teardown(() => py.close())
+const env = await InteropEnv.create()
+t.teardown(() => env.close())
 const dns = await startDnsServer()
 t.teardown(() => dns.close())
 const pods = {} as Record<Stack, InteropServer[]>
 for (const stack of STACKS) {
-  pods[stack] = await startInteropServers(stack, PODS, FIRST_HOST[stack], py)
+  pods[stack] = await startInteropServers(stack, PODS, FIRST_HOST[stack], env)
   t.teardown(() => Promise.all(pods[stack].map((p) => p.close())))
-  dns.setA(SERVICE[stack], pods[stack].map((p) => p.host), 1)
+  dns.setA(SERVICE(stack), pods[stack].map((p) => p.host), 1)
 }
 const spoke = await Spoke.start(buildConfig({
   admin: { address: '127.0.0.1:0' },
   dns: { servers: [`127.0.0.1:${dns.address.port}`], timeout: '500ms' },
   listeners: STACKS.map((s) => ({ name: s, address: '127.0.0.1:0', upstream: s })),
   upstreams: STACKS.map((s) => ({
-    name: s, service: SERVICE[s], port: pods[s][0].port, protocol: 'h2c',
+    name: s, service: SERVICE(s), port: pods[s][0].port, protocol: 'h2c',
     discovery: { refresh: '1s', minRefresh: '100ms' },
   })),
 }), { log: silentLogger })
@@ -51,7 +52,7 @@ const started = performance.now()
 await pooled(runs.map((run) => async () => {
   // Direct: the client's channel to one pod, as an app without spoke has it.
   const [host, port] = run.route === 'direct' ? [pods[run.server][0].host, pods[run.server][0].port] : ['127.0.0.1', listenerPort(run.server)]
-  run.results = await runInteropCases(run.client, CASES, host, port, py)
+  run.results = await runInteropCases(run.client, CASES, host, port, env)
 }), PARALLEL)
 const seconds = ((performance.now() - started) / 1000).toFixed(1)
 const find = (client: Stack, server: Stack, route: Route, testCase: InteropCase): CaseResult =>

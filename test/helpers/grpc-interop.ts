@@ -1,16 +1,17 @@
-// The official gRPC interop test client and server of two independent stacks, as child
-// processes: grpc-node's test/interop on @grpc/grpc-js, and grpc/grpc's Python interop on
-// Debian's python3-grpcio. Both are vendored under test/vendor/ (see the README there); the
-// Python messages are generated at run time by Debian's python3-grpc-tools.
+// The official gRPC interop test clients and servers of three independent stacks, as child
+// processes: grpc-node's test/interop on @grpc/grpc-js (npm), grpc/grpc's Python interop on
+// Debian's python3-grpcio, and grpc-go's interop built offline (GOPATH mode) against Debian's
+// golang-google-grpc-dev. All are vendored under test/vendor/ (see the READMEs there); the
+// Python messages are generated and the Go binaries built at run time, into a scratch directory.
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs'
 import net from 'node:net'
-import { tmpdir } from 'node:os'
+import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { onOnePort } from '../../src/net.ts'
 
-export type Stack = 'grpc-js' | 'grpcio'
-export const STACKS: readonly Stack[] = ['grpc-js', 'grpcio']
+export type Stack = 'grpc-js' | 'grpcio' | 'grpc-go'
+export const STACKS: readonly Stack[] = ['grpc-js', 'grpcio', 'grpc-go']
 
 /** The cases of issue 11 (the official names, as the clients' --test_case takes them). */
 export const CASES = [
@@ -20,18 +21,23 @@ export const CASES = [
 ] as const
 export type InteropCase = (typeof CASES)[number]
 
-/** Debian's interpreter: the one python3-grpcio is installed for (a pyenv python3 on PATH has no grpc). */
+/** Debian's interpreter: the one python3-grpcio is installed for (a python3 earlier on PATH may lack grpc). */
 export const PYTHON = '/usr/bin/python3'
+/** Debian's Go; grpc-go and its dependencies are Debian's -dev packages under /usr/share/gocode. */
+const GO = '/usr/bin/go'
+const GOCODE = '/usr/share/gocode'
+export const APT_PACKAGES = 'python3-grpcio python3-grpc-tools python3-pkg-resources golang-go golang-google-grpc-dev golang-github-golang-protobuf-1-5-dev golang-google-protobuf-dev'
 
 const VENDOR = new URL('../vendor/', import.meta.url).pathname
 const NODE_INTEROP = join(VENDOR, 'grpc-node/test/interop')
 const GRPC_REPO = join(VENDOR, 'grpc')
 const PY_TESTS_ROOT = join(GRPC_REPO, 'src/python/grpcio_tests')
+const GO_INTEROP = join(VENDOR, 'grpc-go/interop')
 const PROTOS = ['empty', 'messages', 'test'].map((p) => `src/proto/grpc/testing/${p}.proto`)
 
 function run(file: string, args: readonly string[], env?: NodeJS.ProcessEnv): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
-    execFile(file, args, { env, timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(file, args, { env, timeout: 120_000 }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1
       resolve({ code, output: `${stdout}${stderr}${err !== null && typeof err.code !== 'number' ? String(err) : ''}` })
     })
@@ -39,32 +45,70 @@ function run(file: string, args: readonly string[], env?: NodeJS.ProcessEnv): Pr
 }
 
 /**
- * A scratch directory holding the Python messages and stubs (generated here by Debian's
- * grpc_tools.protoc from the vendored protos) and Python's bytecode cache, so nothing is written
- * into the repository. Throws naming the packages when Debian's grpc is missing.
+ * A scratch directory with what the stacks need built: the Python messages and stubs (Debian's
+ * grpc_tools.protoc on the vendored protos), Python's bytecode cache, and the grpc-go interop
+ * client and server. Nothing is written into the repository. Throws naming the Debian packages
+ * when something is missing.
  */
-export class PythonEnv {
+export class InteropEnv {
   readonly dir: string
   private constructor(dir: string) {
     this.dir = dir
   }
 
-  static async create(): Promise<PythonEnv> {
-    if (!existsSync(PYTHON)) throw new Error(`${PYTHON} is missing: apt-get install python3-grpcio python3-grpc-tools`)
-    const probe = await run(PYTHON, ['-c', 'import grpc, grpc_tools.protoc'])
-    if (probe.code !== 0) throw new Error(`Debian's grpc for Python is missing (apt-get install python3-grpcio python3-grpc-tools): ${probe.output.trim()}`)
-    const dir = mkdtempSync(join(tmpdir(), 'spoke-interop-py-'))
-    const gen = await run(PYTHON, ['-m', 'grpc_tools.protoc', `-I${GRPC_REPO}`, `--python_out=${dir}`, `--grpc_python_out=${dir}`, ...PROTOS])
-    if (gen.code !== 0) {
-      rmSync(dir, { recursive: true, force: true })
-      throw new Error(`grpc_tools.protoc failed: ${gen.output}`)
+  static async create(): Promise<InteropEnv> {
+    const missing = `missing Debian packages (apt-get install ${APT_PACKAGES})`
+    if (!existsSync(PYTHON) || !existsSync(GO)) throw new Error(`${PYTHON} or ${GO}: ${missing}`)
+    const env = new InteropEnv(mkdtempSync(join(tmpdir(), 'spoke-interop-')))
+    try {
+      const probe = await run(PYTHON, ['-c', 'import grpc, grpc_tools.protoc'])
+      if (probe.code !== 0) throw new Error(`Debian's grpc for Python: ${missing}: ${probe.output.trim()}`)
+      const [gen, go] = await Promise.all([
+        run(PYTHON, ['-m', 'grpc_tools.protoc', `-I${GRPC_REPO}`, `--python_out=${env.pyDir}`, `--grpc_python_out=${env.pyDir}`, ...PROTOS]),
+        env.#buildGo(),
+      ])
+      if (gen.code !== 0) throw new Error(`grpc_tools.protoc failed: ${gen.output}`)
+      if (go.code !== 0) throw new Error(`building grpc-go's interop client and server failed (${missing}?): ${go.output}`)
+      return env
+    } catch (err) {
+      env.close()
+      throw err
     }
-    return new PythonEnv(dir)
   }
 
-  /** The generated `src.proto.grpc.testing` first, then the vendored `tests.interop`. */
-  get env(): NodeJS.ProcessEnv {
-    return { ...process.env, PYTHONPATH: `${this.dir}:${PY_TESTS_ROOT}`, PYTHONPYCACHEPREFIX: join(this.dir, 'pycache'), PYTHONUNBUFFERED: '1' }
+  private get pyDir(): string {
+    const dir = join(this.dir, 'py')
+    mkdirSync(dir, { recursive: true })
+    return dir
+  }
+
+  get goBin(): string {
+    return join(this.dir, 'bin')
+  }
+
+  /**
+   * GOPATH mode, offline: google.golang.org/grpc is Debian's, seen through a directory of
+   * symbolic links to its entries plus `interop`, the vendored one (Debian leaves it out). The
+   * directory stays put (under ~/.cache/spoke-ci) so that Go's build cache, keyed by package
+   * directory, makes later builds take a second instead of half a minute.
+   */
+  #buildGo(): Promise<{ code: number; output: string }> {
+    const debian = join(GOCODE, 'src/google.golang.org/grpc')
+    if (!existsSync(debian)) return Promise.resolve({ code: 1, output: `${debian} is missing` })
+    const gopath = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'spoke-ci/grpc-go-interop')
+    const grpc = join(gopath, 'src/google.golang.org/grpc')
+    rmSync(grpc, { recursive: true, force: true })
+    mkdirSync(grpc, { recursive: true })
+    for (const entry of readdirSync(debian)) if (entry !== 'interop') symlinkSync(join(debian, entry), join(grpc, entry))
+    symlinkSync(GO_INTEROP, join(grpc, 'interop'))
+    mkdirSync(this.goBin, { recursive: true })
+    const env = { ...process.env, GO111MODULE: 'off', GOPATH: `${gopath}:${GOCODE}`, GOFLAGS: '' }
+    return run(GO, ['build', '-o', `${this.goBin}/`, 'google.golang.org/grpc/interop/client', 'google.golang.org/grpc/interop/server'], env)
+  }
+
+  /** Python's: the generated `src.proto.grpc.testing` first, then the vendored `tests.interop`. */
+  get pythonEnv(): NodeJS.ProcessEnv {
+    return { ...process.env, PYTHONPATH: `${this.pyDir}:${PY_TESTS_ROOT}`, PYTHONPYCACHEPREFIX: join(this.dir, 'pycache'), PYTHONUNBUFFERED: '1' }
   }
 
   close(): void {
@@ -72,11 +116,15 @@ export class PythonEnv {
   }
 }
 
-function command(stack: Stack, role: 'client' | 'server', args: readonly string[], py: PythonEnv): { file: string; args: string[]; env: NodeJS.ProcessEnv } {
-  // Node children run plain CommonJS without the test runner's loaders: tap adds its NODE_OPTIONS
-  // to every child it sees spawned, so `env -u` takes them off again (they triple start-up).
-  if (stack === 'grpc-js') return { file: '/usr/bin/env', args: ['-u', 'NODE_OPTIONS', process.execPath, join(NODE_INTEROP, `interop_${role}.js`), ...args], env: process.env }
-  return { file: PYTHON, args: ['-m', `tests.interop.${role}`, ...args], env: py.env }
+function serverCommand(stack: Stack, host: string, port: number, env: InteropEnv): { file: string; args: string[]; env: NodeJS.ProcessEnv } {
+  const args = [`--host=${host}`, `--port=${port}`]
+  switch (stack) {
+    // Node children run plain CommonJS without the test runner's loaders: tap adds its
+    // NODE_OPTIONS to every child it sees spawned, so `env -u` takes them off again.
+    case 'grpc-js': return { file: '/usr/bin/env', args: ['-u', 'NODE_OPTIONS', process.execPath, join(NODE_INTEROP, 'interop_server.js'), ...args], env: process.env }
+    case 'grpcio': return { file: PYTHON, args: ['-m', 'tests.interop.server', ...args], env: env.pythonEnv }
+    case 'grpc-go': return { file: join(env.goBin, 'server'), args, env: process.env }
+  }
 }
 
 function connects(host: string, port: number): Promise<boolean> {
@@ -122,10 +170,10 @@ export class InteropServer {
   }
 
   /** Starts the server and waits until it accepts connections; a taken port rejects with code EADDRINUSE. */
-  static async start(stack: Stack, host: string, port: number, py: PythonEnv): Promise<InteropServer> {
+  static async start(stack: Stack, host: string, port: number, env: InteropEnv): Promise<InteropServer> {
     // Readiness is "accepts connections", so the port must not be someone else's already.
     if (await connects(host, port)) throw Object.assign(new Error(`${host}:${port} is taken`), { code: 'EADDRINUSE' })
-    const c = command(stack, 'server', [`--host=${host}`, `--port=${port}`], py)
+    const c = serverCommand(stack, host, port, env)
     const child = spawn(c.file, c.args, { env: c.env, stdio: ['ignore', 'pipe', 'pipe'] })
     const server = new InteropServer(stack, host, port, child)
     const deadline = Date.now() + 15_000
@@ -145,7 +193,7 @@ export class InteropServer {
     }
   }
 
-  /** SIGKILL by PID (the interop servers have no graceful stop worth waiting for). */
+  /** SIGKILL by PID (the interop servers keep no state worth a graceful stop). */
   async close(): Promise<void> {
     if (this.#child.exitCode === null && this.#child.signalCode === null) this.#child.kill('SIGKILL')
     await this.#exited
@@ -153,37 +201,43 @@ export class InteropServer {
 }
 
 /** `count` servers of `stack` on 127.0.0.<first>… sharing one port, as a headless Service's pods do. */
-export function startInteropServers(stack: Stack, count: number, first: number, py: PythonEnv): Promise<InteropServer[]> {
-  return onOnePort(count, first, (host, port) => InteropServer.start(stack, host, port, py))
+export function startInteropServers(stack: Stack, count: number, first: number, env: InteropEnv): Promise<InteropServer[]> {
+  return onOnePort(count, first, (host, port) => InteropServer.start(stack, host, port, env))
 }
 
 export interface CaseResult {
   ok: boolean
-  /** How the case ended: `ok`, the client's exit code, or `timeout`. */
+  /** How the case ended: `ok`, the client's exit code or signal, or `timeout`. */
   exit: number | string
   ms: number
   /** What the client printed during the case (its error, for a failure). */
   output: string
 }
 
-const CLIENT_DRIVER: Record<Stack, string> = {
+const CLIENT_DRIVER = {
   'grpc-js': new URL('./grpc-interop-client.ts', import.meta.url).pathname,
   grpcio: new URL('./grpc_interop_client.py', import.meta.url).pathname,
 }
 
 /**
- * Runs `cases` with the official client of `stack` against host:port, one after another in one
- * client process (see grpc-interop-client.ts, grpc_interop_client.py): each case gets a new
- * channel exactly as the client's command line would make it. A case fails when its assertion
- * ends the process or it runs past `caseTimeoutMs`; the cases after it then run in a new process.
+ * Runs `cases` with the official client of `stack` against host:port. grpc-go's client runs once
+ * per case, as the interop runner runs it. grpc-js's and grpcio's take ~0.2 s to start, so one
+ * process runs the cases one after another (grpc-interop-client.ts, grpc_interop_client.py), each
+ * case with a new channel exactly as the client's command line makes it. A case fails when its
+ * assertion ends the process or it runs past `caseTimeoutMs`; the cases after it then run in a
+ * new process.
  */
-export async function runInteropCases(stack: Stack, cases: readonly InteropCase[], host: string, port: number, py: PythonEnv, caseTimeoutMs = 10_000): Promise<Map<InteropCase, CaseResult>> {
+export async function runInteropCases(stack: Stack, cases: readonly InteropCase[], host: string, port: number, env: InteropEnv, caseTimeoutMs = 10_000): Promise<Map<InteropCase, CaseResult>> {
   const results = new Map<InteropCase, CaseResult>()
+  if (stack === 'grpc-go') {
+    for (const name of cases) results.set(name, await runGoCase(name, host, port, env, caseTimeoutMs))
+    return results
+  }
   let remaining = [...cases]
   while (remaining.length > 0) {
     const c = stack === 'grpc-js'
       ? { file: '/usr/bin/env', args: ['-u', 'NODE_OPTIONS', process.execPath, CLIENT_DRIVER[stack], `${host}:${port}`, ...remaining], env: process.env }
-      : { file: PYTHON, args: [CLIENT_DRIVER[stack], host, String(port), ...remaining], env: py.env }
+      : { file: PYTHON, args: [CLIENT_DRIVER[stack], host, String(port), ...remaining], env: env.pythonEnv }
     await new Promise<void>((resolve) => {
       const child = spawn(c.file, c.args, { env: c.env, stdio: ['ignore', 'pipe', 'pipe'] })
       let current: { name: InteropCase; started: number; output: string } | null = null
@@ -219,8 +273,8 @@ export async function runInteropCases(stack: Stack, cases: readonly InteropCase[
         if (current !== null) {
           results.set(current.name, { ok: false, exit: timedOut ? 'timeout' : (code ?? signal ?? 'unknown'), ms: Math.round(performance.now() - current.started), output: current.output + pending })
           remaining = remaining.filter((x) => x !== current!.name)
-        } else if (remaining.length > 0) {
-          // Ended before starting a case: every case left fails with what the client said.
+        } else {
+          // Ended without starting the cases left: each fails with what the client said.
           for (const name of remaining) results.set(name, { ok: false, exit: code ?? signal ?? 'unknown', ms: 0, output: pending + stderr })
           remaining = []
         }
@@ -229,6 +283,23 @@ export async function runInteropCases(stack: Stack, cases: readonly InteropCase[
     })
   }
   return results
+}
+
+/** grpc-go's client, once for one case: its exit status is the verdict. */
+function runGoCase(name: InteropCase, host: string, port: number, env: InteropEnv, timeoutMs: number): Promise<CaseResult> {
+  const started = performance.now()
+  return new Promise((resolve) => {
+    const child = spawn(join(env.goBin, 'client'), [`--server_host=${host}`, `--server_port=${port}`, `--test_case=${name}`], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    child.stdout!.on('data', (b: Buffer) => { output += b })
+    child.stderr!.on('data', (b: Buffer) => { output += b })
+    let timedOut = false
+    const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL') }, timeoutMs)
+    child.once('close', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ ok: code === 0, exit: code === 0 ? 'ok' : timedOut ? 'timeout' : (code ?? signal ?? 'unknown'), ms: Math.round(performance.now() - started), output })
+    })
+  })
 }
 
 /** Runs `jobs` with at most `limit` at a time; results in the jobs' order. */

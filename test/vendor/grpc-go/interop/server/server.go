@@ -40,6 +40,7 @@ var (
 	certFile   = flag.String("tls_cert_file", "", "The TLS cert file")
 	keyFile    = flag.String("tls_key_file", "", "The TLS key file")
 	port       = flag.Int("port", 10000, "The server port")
+	host       = flag.String("host", "", "The server address (spoke: added; empty is every address, as before)")
 
 	logger = grpclog.Component("interop")
 )
@@ -50,7 +51,7 @@ func main() {
 		logger.Fatalf("use_tls and use_alts cannot be both set to true")
 	}
 	p := strconv.Itoa(*port)
-	lis, err := net.Listen("tcp", ":"+p)
+	lis, err := net.Listen("tcp", *host+":"+p) // spoke: was ":"+p
 	if err != nil {
 		logger.Fatalf("failed to listen: %v", err)
 	}

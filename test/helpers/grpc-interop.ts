@@ -227,7 +227,7 @@ const CLIENT_DRIVER = {
  * assertion ends the process or it runs past `caseTimeoutMs`; the cases after it then run in a
  * new process.
  */
-export async function runInteropCases(stack: Stack, cases: readonly InteropCase[], host: string, port: number, env: InteropEnv, caseTimeoutMs = 10_000): Promise<Map<InteropCase, CaseResult>> {
+export async function runInteropCases(stack: Stack, cases: readonly InteropCase[], host: string, port: number, env: InteropEnv, caseTimeoutMs = 5_000): Promise<Map<InteropCase, CaseResult>> {
   const results = new Map<InteropCase, CaseResult>()
   if (stack === 'grpc-go') {
     for (const name of cases) results.set(name, await runGoCase(name, host, port, env, caseTimeoutMs))

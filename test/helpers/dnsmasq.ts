@@ -61,7 +61,8 @@ function recordArgs(records: DnsmasqRecords): string[] {
   for (const [name, targets] of records.srv ?? []) {
     for (const t of targets) args.push(`--srv-host=${name},${t.target},${t.port}`)
   }
-  for (const [name, addresses] of records.hosts ?? []) args.push(`--host-record=${name},${addresses.join(',')}`)
+  // One line per address: a --host-record line holds at most one of each family.
+  for (const [name, addresses] of records.hosts ?? []) for (const a of addresses) args.push(`--host-record=${name},${a}`)
   return args
 }
 

@@ -9,9 +9,9 @@ type Resolver = dnsPromises.Resolver
 
 /**
  * At most this many address queries of one lookup are out at once. A StatefulSet of 300 pods
- * under `family: auto` is 600 queries: sent together they overflow the DNS server's socket
- * buffer (or conntrack on the way to CoreDNS) and answers are lost; 32 at a time still resolves
- * all 600 in about 100 ms at a 5 ms round trip.
+ * under `family: auto` is 600 queries: sent together they can overflow a busy DNS server's
+ * socket buffer, and the answers lost fail their targets; 32 at a time still resolves all 600 in
+ * about 100 ms at a 5 ms round trip.
  */
 export const MAX_QUERIES_IN_FLIGHT = 32
 
@@ -143,18 +143,21 @@ async function lookupSrv(
   for (const [i, result] of results.entries()) {
     const host = hosts[i]
     const settled = known.settle(host, result)
-    if (settled.kind === 'empty') {
-      answered++
-      continue
-    }
-    if (settled.kind === 'found') answered++
-    else {
-      firstError ??= settled.error
-      if (settled.kind === 'failed') {
-        waiting++
+    switch (settled.kind) {
+      case 'empty':
+        answered++
         continue
-      }
-      kept++
+      case 'failed':
+        waiting++
+        firstError ??= settled.error
+        continue
+      case 'found':
+        answered++
+        break
+      case 'kept':
+        kept++
+        firstError ??= settled.error
+        break
     }
     for (const port of portsByHost.get(host)!) {
       for (const a of settled.addresses) found.push({ address: a.address, port, hostname: host, ttl: a.ttl })

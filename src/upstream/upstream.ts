@@ -141,6 +141,10 @@ export class Upstream {
     } else {
       // An empty answer is an answer: DNS works and says there are no pods.
       this.stats.dnsLastSuccess = Date.now() / 1000
+      if (update.kind === 'reset' && update.failed !== undefined) {
+        const { kept, waiting, error } = update.failed
+        this.#log.warn('dns query failed for some SRV targets; kept their last addresses', { upstream: this.name, kept, waiting, error: error.message })
+      }
       this.#reconcile(update.kind === 'reset' ? update.endpoints : [])
     }
     this.#resolveFirst()

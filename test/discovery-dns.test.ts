@@ -2,7 +2,9 @@
 import t from 'tap'
 import { startDnsServer, type DnsServer } from '../src/demo/dns-server.ts'
 import { DnsDiscovery, type DnsDiscoveryOptions } from '../src/discovery/dns.ts'
+import { MAX_QUERIES_IN_FLIGHT } from '../src/discovery/lookup.ts'
 import type { DiscoveryUpdate } from '../src/discovery/types.ts'
+import { startDnsQueue } from './helpers/dns-queue.ts'
 
 const NAME = 'orders.default.svc.cluster.local'
 const WEB = 'web.default.svc.cluster.local'
@@ -206,7 +208,7 @@ t.test('SRV with IPv6 targets under family auto', async (t) => {
   })
 })
 
-t.test('SRV: no record, or no target resolving, is empty; a target failing is an error', async (t) => {
+t.test('SRV: no record, or no target resolving, is empty', async (t) => {
   const dns = await server(t)
   const opts = { service: WEB, port: null, portName: 'http' }
   t.same((await discover(t, dns, opts)).update, { kind: 'empty' }, 'NXDOMAIN')
@@ -216,16 +218,106 @@ t.test('SRV: no record, or no target resolving, is empty; a target failing is an
   t.same((await discover(t, dns, opts)).update, { kind: 'empty' }, 'target NODATA')
   dns.setSrv(`_http._tcp.${WEB}`, [])
   t.same((await discover(t, dns, opts)).update, { kind: 'empty' }, 'SRV NODATA')
+})
 
-  dns.setSrv(`_http._tcp.${WEB}`, [
-    { target: `web-0.${WEB}`, port: 8080 },
-    { target: `web-1.${WEB}`, port: 8080 },
-  ])
-  dns.setA(`web-0.${WEB}`, ['10.1.0.7'])
-  dns.setA(`web-1.${WEB}`, ['10.1.0.8'])
+t.test('SRV: a failed target keeps its last address, a new one waits, none empties the set', async (t) => {
+  const { dns, discovery, updates } = await setup(t, { service: WEB, port: null, portName: 'http', timeoutMs: 300 })
+  const srv = (ordinals: number[]) => dns.setSrv(`_http._tcp.${WEB}`, ordinals.map((o) => ({ target: `web-${o}.${WEB}`, port: 8080 })))
+  const pod = (o: number, address: string) => ({ address, port: 8080, hostname: `web-${o}.${WEB}` })
+  /** The next update after asking again (a failed target also brings the next query forward by itself). */
+  const next = async () => {
+    discovery.requestRefresh()
+    return updates.next()
+  }
+  /** A reset with exactly these endpoints, and failures like `failed` (null: none reported). */
+  const isReset = (u: DiscoveryUpdate, endpoints: unknown[], failed: object | null, what: string) => {
+    t.same(u.kind === 'reset' ? u.endpoints : u, endpoints, what)
+    if (failed === null) t.equal(u.kind === 'reset' ? u.failed : u, undefined, `${what}: no failures reported`)
+    else t.match(u.kind === 'reset' ? u.failed : u, failed, `${what}: failures`)
+  }
+  srv([0, 1])
+  dns.setA(`web-0.${WEB}`, ['10.1.0.1'])
+  dns.setA(`web-1.${WEB}`, ['10.1.0.2'])
+  discovery.start()
+  t.same(await updates.next(), { kind: 'reset', endpoints: [pod(0, '10.1.0.1'), pod(1, '10.1.0.2')] })
+
+  // web-1 moves, but its query fails: its last answer stands, web-0 still follows DNS.
+  dns.setA(`web-0.${WEB}`, ['10.1.0.9'])
+  dns.setA(`web-1.${WEB}`, ['10.1.0.3'])
   dns.setBehaviour(`web-1.${WEB}`, 'servfail')
-  const { update } = await discover(t, dns, opts)
-  t.equal(update.kind, 'error', 'a partial set would drop a live pod')
+  isReset(await next(), [pod(1, '10.1.0.2'), pod(0, '10.1.0.9')], { kept: 1, waiting: 0, error: { code: 'ESERVFAIL' } }, 'kept at its last address')
+  t.same(discovery.lastQuery?.result, 'success', 'a set was found: counted as success')
+
+  // A target never resolved has nothing to keep: it waits, and the others are not held back.
+  srv([0, 1, 2])
+  dns.setA(`web-2.${WEB}`, ['10.1.0.4'])
+  dns.setBehaviour(`web-2.${WEB}`, 'servfail')
+  isReset(await next(), [pod(1, '10.1.0.2'), pod(0, '10.1.0.9')], { kept: 1, waiting: 1 }, 'new failing target left out')
+
+  // Silence (a lost answer, the lookup's deadline) is a failure like SERVFAIL.
+  dns.setBehaviour(`web-1.${WEB}`, 'drop')
+  dns.setBehaviour(`web-2.${WEB}`, 'normal')
+  isReset(await next(), [pod(1, '10.1.0.2'), pod(2, '10.1.0.4'), pod(0, '10.1.0.9')], { kept: 1, waiting: 0, error: { code: 'ETIMEOUT' } },
+    'a target still silent at the deadline keeps its address; the others count')
+
+  // Every target failing says nothing about the pods: an error, the last set stays.
+  for (const o of [0, 1, 2]) dns.setBehaviour(`web-${o}.${WEB}`, 'servfail')
+  t.match(await next(), { kind: 'error', error: { code: 'ESERVFAIL' } }, 'no target answered')
+
+  // web-0 gone for good (NXDOMAIN) and the only other target new and failing: not empty.
+  srv([0, 3])
+  dns.setBehaviour(`web-0.${WEB}`, 'normal')
+  dns.remove(`web-0.${WEB}`)
+  dns.setBehaviour(`web-3.${WEB}`, 'servfail')
+  t.match(await next(), { kind: 'error', error: { code: 'ESERVFAIL' } }, 'one failed target never empties the set')
+
+  // Leaving the SRV answer forgets a target: back later with a failing query, it is new and waits.
+  srv([1, 2])
+  dns.setBehaviour(`web-1.${WEB}`, 'normal')
+  dns.setBehaviour(`web-2.${WEB}`, 'normal')
+  isReset(await next(), [pod(1, '10.1.0.3'), pod(2, '10.1.0.4')], null, 'all answered')
+  srv([2])
+  isReset(await next(), [pod(2, '10.1.0.4')], null, 'web-1 left')
+  srv([1, 2])
+  dns.setBehaviour(`web-1.${WEB}`, 'servfail')
+  isReset(await next(), [pod(2, '10.1.0.4')], { kept: 0, waiting: 1 }, 'forgotten when it left')
+})
+
+t.test('SRV: an empty SRV answer forgets every target', async (t) => {
+  const { dns, discovery, updates } = await setup(t, { service: WEB, port: null, portName: 'http' })
+  dns.setSrv(`_http._tcp.${WEB}`, [{ target: `web-0.${WEB}`, port: 8080 }, { target: `web-1.${WEB}`, port: 8080 }])
+  dns.setA(`web-0.${WEB}`, ['10.1.0.1'])
+  dns.setA(`web-1.${WEB}`, ['10.1.0.2'])
+  discovery.start()
+  t.equal((await updates.next()).kind, 'reset')
+  dns.remove(`_http._tcp.${WEB}`)
+  discovery.requestRefresh()
+  t.same(await updates.next(), { kind: 'empty' })
+  dns.setSrv(`_http._tcp.${WEB}`, [{ target: `web-0.${WEB}`, port: 8080 }, { target: `web-1.${WEB}`, port: 8080 }])
+  dns.setBehaviour(`web-1.${WEB}`, 'servfail')
+  discovery.requestRefresh()
+  const update = await updates.next()
+  t.same(update.kind === 'reset' ? update.endpoints : update, [{ address: '10.1.0.1', port: 8080, hostname: `web-0.${WEB}` }], 'web-1 is new again after the empty answer')
+  t.match(update, { failed: { kept: 0, waiting: 1 } })
+})
+
+t.test('SRV: a bounded number of address queries in flight, the large answer over TCP', async (t) => {
+  const dns = await server(t)
+  // Each answer takes a while, so a lookup that sent every query at once would have all out together.
+  dns.setLatency(20)
+  const targets = Array.from({ length: 100 }, (_, i) => `web-${i}.${WEB}`)
+  dns.setSrv(`_http._tcp.${WEB}`, targets.map((target) => ({ target, port: 8080 })))
+  targets.forEach((name, i) => dns.setA(name, [`10.2.${i >> 8}.${i & 255}`]))
+  const queue = await startDnsQueue(dns.address, 1000)
+  t.teardown(() => queue.close())
+  const started = performance.now()
+  const { update } = await discover(t, dns, { service: WEB, port: null, portName: 'http', family: 'auto', servers: [{ host: '127.0.0.1', port: queue.port }], timeoutMs: 2000 })
+  const elapsed = performance.now() - started
+  t.equal(update.kind === 'reset' ? update.endpoints.length : update.kind, 100, 'every target resolved')
+  t.ok(queue.peak <= MAX_QUERIES_IN_FLIGHT, `at most ${MAX_QUERIES_IN_FLIGHT} queries out at once (peak ${queue.peak})`)
+  t.ok(queue.peak >= MAX_QUERIES_IN_FLIGHT / 2, `but many at once, not one by one (peak ${queue.peak}, ${Math.round(elapsed)} ms)`)
+  t.equal(queue.relayed, 1 + 200, 'one SRV query, then A and AAAA per target (no retransmission)')
+  t.ok(queue.tcpConnections >= 1, 'the SRV answer, too large for UDP, came over TCP')
 })
 
 t.test('NXDOMAIN and NODATA are empty', async (t) => {

@@ -140,6 +140,64 @@ t.test('errors back off from minRefresh, doubling up to refresh, and reset on su
   t.ok(gap >= 95 && gap <= 350, `backoff starts again at minRefresh: ${Math.round(gap)}ms`)
 })
 
+t.test('empty answers back off from minRefresh, doubling up to refresh, until pods are back', async (t) => {
+  const { dns, discovery, updates, queries } = await setup(t, { refreshMs: 800, minRefreshMs: 100 })
+  discovery.start()
+  for (let i = 0; i < 5; i++) t.same((await updates.next(3000)).update, { kind: 'empty' })
+  const expected = [100, 200, 400, 800]
+  gaps(queries).forEach((gap, i) => {
+    t.ok(gap >= expected[i] * 0.9 - 5 && gap <= expected[i] + 250, `empty ${i}: asked again after ${Math.round(gap)}ms ~ ${expected[i]}ms`)
+  })
+  t.equal(discovery.lastQuery?.result, 'empty')
+
+  // Pods back: the TTL paces again; gone again: the backoff starts over at minRefresh.
+  dns.setA(NAME, ['10.0.0.1'], 3600)
+  t.equal((await updates.next(3000)).update.kind, 'reset')
+  dns.remove(NAME)
+  discovery.requestRefresh()
+  const empty = await updates.next(3000)
+  t.same(empty.update, { kind: 'empty' })
+  const again = await updates.next(3000)
+  t.ok(again.at - empty.at >= 95 && again.at - empty.at <= 350, `after pods left, asked again in ${Math.round(again.at - empty.at)}ms`)
+})
+
+t.test('a change from errors to empty answers starts the backoff again', async (t) => {
+  const { dns, discovery, updates } = await setup(t, { refreshMs: 2000, minRefreshMs: 100 })
+  dns.setBehaviour('*', 'servfail')
+  discovery.start()
+  // Errors at 0, 100, 300, 700: the next would wait 800 ms.
+  for (let i = 0; i < 4; i++) t.equal((await updates.next(3000)).update.kind, 'error')
+  dns.setBehaviour('*', 'normal')
+  const first = await updates.next(3000)
+  t.same(first.update, { kind: 'empty' })
+  const second = await updates.next(3000)
+  t.same(second.update, { kind: 'empty' })
+  const gap = second.at - first.at
+  t.ok(gap >= 95 && gap <= 400, `DNS back but no pods: asked again after ${Math.round(gap)}ms, not the outage's 800`)
+})
+
+t.test('SRV targets that failed bring the next query forward', async (t) => {
+  const WEB = 'web.default.svc.cluster.local'
+  const { dns, discovery, updates } = await setup(t, { service: WEB, port: null, portName: 'http', refreshMs: 60_000, minRefreshMs: 100 })
+  const srvQueries: number[] = []
+  dns.on('query', (q) => { if (q.type === 'SRV') srvQueries.push(performance.now()) })
+  dns.setSrv(`_http._tcp.${WEB}`, [{ target: `web-0.${WEB}`, port: 8080 }, { target: `web-1.${WEB}`, port: 8080 }], 3600)
+  dns.setA(`web-0.${WEB}`, ['10.1.0.1'], 3600)
+  dns.setA(`web-1.${WEB}`, ['10.1.0.2'], 3600)
+  dns.setBehaviour(`web-1.${WEB}`, 'servfail')
+  discovery.start()
+  for (let i = 0; i < 3; i++) t.match((await updates.next(3000)).update, { kind: 'reset', failed: { waiting: 1 } })
+  const expected = [100, 200]
+  gaps(srvQueries).forEach((gap, i) => {
+    t.ok(gap >= expected[i] * 0.9 - 5 && gap <= expected[i] + 250, `partial ${i}: asked again after ${Math.round(gap)}ms ~ ${expected[i]}ms`)
+  })
+  dns.setBehaviour(`web-1.${WEB}`, 'normal')
+  const whole = await updates.next(3000)
+  t.equal(whole.update.kind === 'reset' ? whole.update.endpoints.length : 0, 2, 'web-1 found on a retry')
+  await sleep(500)
+  t.equal(updates.all.length, 4, 'then the TTL paces again')
+})
+
 t.test('requestRefresh is rate-limited by minRefresh and coalesced', async (t) => {
   const { dns, discovery, updates, queries } = await setup(t, { refreshMs: 60_000, minRefreshMs: 400 })
   dns.setA(NAME, ['10.0.0.1'], 3600)

@@ -110,6 +110,7 @@ t.test('malformed request heads get 400 (oversized ones 431), the connection clo
       const reply = await exchange(port, payload)
       t.same(statuses(reply.text), [400], `${inputClass}: ${name}: one 400`)
       t.match(reply.text, /x-spoke-error: bad_request/i, `${inputClass}: ${name}: spoke's error`)
+      t.match(reply.text, /"upstream":"orders"/, `${inputClass}: ${name}: the body names the listener's upstream`)
       t.ok(reply.closed, `${inputClass}: ${name}: connection closed`)
     }
   }
@@ -118,6 +119,7 @@ t.test('malformed request heads get 400 (oversized ones 431), the connection clo
     const reply = await exchange(port, payload)
     t.same(statuses(reply.text), [431], `${name}: 431`)
     t.match(reply.text, /x-spoke-error: headers_too_large/i)
+    t.match(reply.text, /"upstream":"orders"/, `${name}: the body names the listener's upstream`)
     t.ok(reply.closed, `${name}: connection closed`)
   }
   t.same(cluster.pods.map((p) => p.started), [0, 0], `none of ${tried} inputs reached a pod, not even its head`)

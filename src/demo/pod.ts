@@ -58,9 +58,10 @@ export class Pod {
   readonly received: PodRequest[] = []
   /**
    * Overrides every route (a broadcast sends one path to every pod, so a pod that fails must be
-   * told so itself): answer `status`, after `delayMs` (Infinity: never answer).
+   * told so itself): answer `status`, after `delayMs` (Infinity: never answer); `reset`: read the
+   * whole request, then reset the connection without a byte of answer (a crash mid-request).
    */
-  behaviour: { readonly status?: number; readonly delayMs?: number } | null = null
+  behaviour: { readonly status?: number; readonly delayMs?: number; readonly reset?: boolean } | null = null
   #server: http.Server
   #sockets = new Set<Socket>()
   #socketIds = new WeakMap<Socket, number>()
@@ -176,7 +177,11 @@ export class Pod {
 
   #answer(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): void {
     if (this.behaviour !== null) {
-      const { status = 200, delayMs = 0 } = this.behaviour
+      const { status = 200, delayMs = 0, reset = false } = this.behaviour
+      if (reset) {
+        req.socket.resetAndDestroy()
+        return
+      }
       if (delayMs === Infinity) return
       const timer = setTimeout(() => this.#text(res, status, `${this.name}\n`), delayMs)
       res.on('close', () => clearTimeout(timer))

@@ -1,9 +1,11 @@
 // Discovery of a headless Service's pods from DNS: one lookup at a time, refreshed on the record
-// TTL (bounded by refresh and minRefresh), backing off after errors, re-resolved early on demand.
+// TTL (bounded by refresh and minRefresh), asked again soon (backing off) after an error, an empty
+// answer or failed SRV targets, re-resolved early on demand.
 import dns from 'node:dns'
 import type { AddressFamily, HostPort } from '../config/types.ts'
 import { lookup, type LookupOutcome } from './lookup.ts'
 import { jittered, nextBackoff, refreshDelay } from './schedule.ts'
+import { KnownTargets } from './targets.ts'
 import { endpointKey, type Discovery, type DiscoveryUpdate } from './types.ts'
 
 export type DiscoveryResult = 'success' | 'empty' | 'error'
@@ -55,6 +57,31 @@ function timeoutError(service: string, ms: number): Error {
 
 const RESULT: Record<LookupOutcome['kind'], DiscoveryResult> = { reset: 'success', empty: 'empty', error: 'error' }
 
+// When the deadline passes, the lookup is aborted and c-ares' queries cancelled, so it settles at
+// once with what was answered by then. Should it still hang, it is given up this much later.
+const SETTLE_GRACE_MS = 100
+
+/** Why the next query should come soon: the last one did not settle the set. */
+type Unsettled = 'error' | 'empty' | 'partial'
+
+function unsettledBy(outcome: LookupOutcome): Unsettled | null {
+  if (outcome.kind === 'reset') return outcome.failed === undefined ? null : 'partial'
+  return outcome.kind
+}
+
+function toUpdate(outcome: LookupOutcome): DiscoveryUpdate {
+  switch (outcome.kind) {
+    case 'reset':
+      return outcome.failed === undefined
+        ? { kind: 'reset', endpoints: outcome.endpoints }
+        : { kind: 'reset', endpoints: outcome.endpoints, failed: outcome.failed }
+    case 'empty':
+      return { kind: 'empty' }
+    case 'error':
+      return { kind: 'error', error: outcome.error }
+  }
+}
+
 export class DnsDiscovery implements Discovery {
   #opts: DnsDiscoveryOptions
   #resolver: dns.promises.Resolver
@@ -68,7 +95,10 @@ export class DnsDiscovery implements Discovery {
   #dueAt = Infinity
   #lastStartAt = -Infinity
   #refreshWanted = false
-  #backoffMs: number
+  /** The current run of unsettled lookups and the wait before the next query of that run. */
+  #backoff: { readonly kind: Unsettled; readonly ms: number } | null = null
+  /** SRV targets' last addresses, kept across lookups. */
+  #known = new KnownTargets()
   #lastQuery: LastQuery | null = null
   #lastSuccess: Date | null = null
   #counts: Record<DiscoveryResult, number> = { success: 0, empty: 0, error: 0 }
@@ -81,7 +111,6 @@ export class DnsDiscovery implements Discovery {
     this.#resolver = createResolver(opts.servers, opts.timeoutMs)
     this.#random = opts.random ?? Math.random
     this.#now = opts.now ?? Date.now
-    this.#backoffMs = opts.minRefreshMs
   }
 
   /** The last completed query, for /endpoints and /ready; null before the first completes. */
@@ -148,48 +177,60 @@ export class DnsDiscovery implements Discovery {
     this.#counts[result]++
     if (result === 'success') this.#lastSuccess = this.#lastQuery.at
     this.#scheduleAfter(outcome)
-    this.#opts.onUpdate(
-      outcome.kind === 'reset'
-        ? { kind: 'reset', endpoints: outcome.endpoints }
-        : outcome.kind === 'empty'
-          ? { kind: 'empty' }
-          : { kind: 'error', error: outcome.error },
-    )
+    this.#opts.onUpdate(toUpdate(outcome))
   }
 
-  /** The lookup, bounded as a whole by timeoutMs however c-ares schedules its retries. */
+  /**
+   * The lookup, bounded as a whole by timeoutMs however c-ares schedules its retries. At the
+   * deadline the queries still out fail; SRV targets answered by then still count.
+   */
   async #lookup(controller: AbortController): Promise<LookupOutcome> {
     const { service, timeoutMs } = this.#opts
-    let guard: NodeJS.Timeout | undefined
-    const timedOut = new Promise<LookupOutcome>((resolve) => {
-      guard = setTimeout(() => {
-        const error = timeoutError(service, timeoutMs)
-        controller.abort(error)
-        this.#resolver.cancel()
-        resolve({ kind: 'error', error })
-      }, timeoutMs)
-      guard.unref()
+    const error = timeoutError(service, timeoutMs)
+    const guard = setTimeout(() => {
+      controller.abort(error)
+      this.#resolver.cancel()
+    }, timeoutMs)
+    guard.unref()
+    let backstop: NodeJS.Timeout | undefined
+    const hung = new Promise<LookupOutcome>((resolve) => {
+      backstop = setTimeout(() => resolve({ kind: 'error', error }), timeoutMs + SETTLE_GRACE_MS)
+      backstop.unref()
     })
-    const looked = lookup(this.#resolver, this.#opts, controller.signal).catch(
+    const looked = lookup(this.#resolver, this.#opts, controller.signal, this.#known).catch(
       (err: unknown): LookupOutcome => ({ kind: 'error', error: err instanceof Error ? err : new Error(String(err)) }),
     )
     try {
-      return await Promise.race([looked, timedOut])
+      return await Promise.race([looked, hung])
     } finally {
       clearTimeout(guard)
+      clearTimeout(backstop)
     }
   }
 
+  /**
+   * A lookup that found pods, every SRV target answered, asks again after the TTL (clamped to
+   * [minRefresh, refresh]). One that did not settle the set (an error, an empty answer, SRV targets
+   * that failed) asks again after minRefresh, doubling up to refresh while the same kind repeats:
+   * pods that come back after an empty answer are found within about as long as they were gone,
+   * and a name that stays empty is asked only every refresh. A run of another kind starts again
+   * from minRefresh (DNS back after an outage, still without pods, must not wait out the outage's
+   * backoff).
+   */
   #scheduleAfter(outcome: LookupOutcome): void {
     const { refreshMs, minRefreshMs } = this.#opts
+    const unsettled = unsettledBy(outcome)
+    const ttlDelay = (ttl: number | null): number => refreshDelay(refreshMs, minRefreshMs, ttl, this.#random)
     let delay: number
-    if (outcome.kind === 'error') {
-      delay = jittered(this.#backoffMs, minRefreshMs, this.#random)
-      this.#backoffMs = nextBackoff(this.#backoffMs, refreshMs, minRefreshMs)
+    if (unsettled === null) {
+      this.#backoff = null
+      delay = ttlDelay(outcome.kind === 'reset' ? outcome.ttlSeconds : null)
     } else {
-      this.#backoffMs = minRefreshMs
-      const ttl = outcome.kind === 'reset' ? outcome.ttlSeconds : null
-      delay = refreshDelay(refreshMs, minRefreshMs, ttl, this.#random)
+      const waitMs = this.#backoff?.kind === unsettled ? this.#backoff.ms : minRefreshMs
+      this.#backoff = { kind: unsettled, ms: nextBackoff(waitMs, refreshMs, minRefreshMs) }
+      delay = jittered(waitMs, minRefreshMs, this.#random)
+      // Partial answers carry TTLs too; a shorter one wins.
+      if (outcome.kind === 'reset') delay = Math.min(delay, ttlDelay(outcome.ttlSeconds))
     }
     if (this.#refreshWanted) {
       delay = Math.min(delay, Math.max(0, this.#lastStartAt + minRefreshMs - performance.now()))

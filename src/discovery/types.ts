@@ -11,9 +11,19 @@ export interface DiscoveredEndpoint {
   readonly hostname: string | null
 }
 
+/** SRV targets whose own address query failed in a lookup that still gave a set. */
+export interface TargetFailures {
+  /** Kept at the addresses of their last answer. */
+  readonly kept: number
+  /** Never resolved, so left out until a later lookup resolves them. */
+  readonly waiting: number
+  /** The first failure, for the log. */
+  readonly error: Error
+}
+
 export type DiscoveryUpdate =
-  /** The complete current set (never empty). */
-  | { readonly kind: 'reset'; readonly endpoints: readonly DiscoveredEndpoint[] }
+  /** The complete current set (never empty); `failed` only when some SRV targets failed. */
+  | { readonly kind: 'reset'; readonly endpoints: readonly DiscoveredEndpoint[]; readonly failed?: TargetFailures }
   /** NXDOMAIN or an empty answer: zero pods. */
   | { readonly kind: 'empty' }
   /** Timeout, SERVFAIL, REFUSED…: keep the last good set. */

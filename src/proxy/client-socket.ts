@@ -83,6 +83,17 @@ export function lastAnswer(socket: Socket): void {
   (socket as ClientSocket)[kLastAnswer] = true
 }
 
+/**
+ * Draining (SPEC §9): the answer in progress on this connection, unless its head is already out,
+ * carries `connection: close` and is the connection's last.
+ */
+export function closeAfterCurrentAnswer(socket: Socket): void {
+  const res = (socket as ClientSocket)[kLastResponse]
+  if (res === undefined || res.headersSent || res.writableEnded) return
+  res.shouldKeepAlive = false
+  lastAnswer(socket)
+}
+
 /** Whether a request arriving now comes after the connection's last answer. */
 export function afterLastAnswer(socket: Socket): boolean {
   return (socket as ClientSocket)[kLastAnswer] === true

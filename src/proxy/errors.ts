@@ -48,7 +48,7 @@ export function isGrpcContentType(contentType: string | undefined): boolean {
 }
 
 /** The JSON body of SPEC §5. */
-export function errorBody(code: ErrorCode, message: string, upstream: string | null): string {
+export function errorBody(code: ErrorCode, message: string, upstream: string): string {
   return JSON.stringify({ error: code, message, upstream })
 }
 
@@ -64,10 +64,13 @@ export function grpcMessage(message: string): string {
   return out
 }
 
-/** A raw HTTP/1.1 response for errors found while parsing, when no ServerResponse exists yet. */
-export function rawHttp1Error(code: ErrorCode, message: string = CATALOGUE[code].message): string {
+/**
+ * A raw HTTP/1.1 response for errors found while parsing, when no ServerResponse exists yet. It
+ * names the listener's upstream like every other answer of spoke's (SPEC §5).
+ */
+export function rawHttp1Error(code: ErrorCode, upstream: string, message: string = CATALOGUE[code].message): string {
   const status = CATALOGUE[code].http
-  const body = errorBody(code, message, null)
+  const body = errorBody(code, message, upstream)
   return `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n` +
     `content-type: application/json\r\nx-spoke-error: ${code}\r\n` +
     `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`

@@ -2,11 +2,10 @@
 // and the response both ways with backpressure, retry where SPEC §4 allows, count everything.
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import { PassThrough, type Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { RetryReason } from '../config/types.ts'
-import { BodyRecorder } from '../transport/body-recorder.ts'
-import type { Connection, SpokeDispatchController } from '../transport/connection.ts'
+import { RequestBody } from '../transport/request-body.ts'
+import { type Connection, NotSentError, type SpokeDispatchController } from '../transport/connection.ts'
 import { RefusedStreamError } from '../transport/h2-connection.ts'
 import { ConnectError } from '../transport/dial.ts'
 import { PoolClosedError, type Waiter } from '../transport/pool.ts'
@@ -26,10 +25,16 @@ export interface RequestCounts {
 }
 
 /**
- * Streams a pod refused unprocessed are sent again without using up `retries.attempts` (gRPC's
- * "transparent retry"), this many times at most per request.
+ * Requests that never reached a pod are sent again without using up `retries.attempts` (gRPC's
+ * "transparent retry") until `timeouts.request` ends them (SPEC §4). The first few go at once; then
+ * they back off, so that pods shedding streams en masse (every pod's GOAWAY at once, a pod that
+ * refuses every stream) cost a resend every so often, not a loop: sessions reopen meanwhile.
  */
-const MAX_REFUSED_RESENDS = 10
+const IMMEDIATE_RESENDS = 3
+const RESEND_BACKOFF_MS = 25
+const MAX_RESEND_BACKOFF_MS = 1000
+/** With `timeouts.request: 0` nothing else would end them. */
+const MAX_RESENDS_WITHOUT_TIMEOUT = 20
 
 /**
  * Idempotent requests that met an HTTP/1.1 connection the pod closed while it sat idle (the
@@ -49,7 +54,6 @@ class AbortedByProxy extends Error {
 }
 
 export class Exchange implements Waiter, InFlight {
-  readonly #req: AppRequest
   readonly #head: RequestHead
   readonly #res: AppResponse
   /** The same object as #res, typed by the methods both protocols share. */
@@ -59,13 +63,15 @@ export class Exchange implements Waiter, InFlight {
   readonly #startedAt = performance.now()
   readonly #grpc: boolean
   readonly #mayRetry: boolean
-  readonly #hasBody: boolean
   readonly #path: string
   #tried: Set<Endpoint> | null = null
   /** x-spoke-pod's pod, or the key's owner on a sharded upstream: every attempt goes there. */
   #pinned: Endpoint | null = null
   #attempts = 0
-  #refusals = 0
+  /** Resends of a request that never reached a pod. */
+  #resends = 0
+  /** A resend waiting out its back-off. */
+  #resendTimer: NodeJS.Timeout | null = null
   #staleResends = 0
   /** Whether the current attempt's HTTP/1.1 connection sat idle in the pool before it. */
   #idleConnection = false
@@ -87,14 +93,12 @@ export class Exchange implements Waiter, InFlight {
    * request body, `req.socket` is null, and the request would never be marked ended.
    */
   readonly #clientSocket: Socket | null
-  /** A copy of the body for sending it again after an h2c pod refused it unprocessed. */
-  readonly #recorder: BodyRecorder | null
+  /** The body as each attempt sends it, with the copy kept for sending it again. */
+  readonly #body: RequestBody | null
 
   readonly #method: string
-  #bodyView: PassThrough | null = null
 
   constructor(req: AppRequest, res: AppResponse, method: string, path: string, head: RequestHead, hasBody: boolean, upstream: Upstream, counts: RequestCounts) {
-    this.#req = req
     this.#res = res
     this.#out = writer(res)
     this.#path = path
@@ -104,8 +108,7 @@ export class Exchange implements Waiter, InFlight {
     this.#grpc = isGrpcContentType(head.contentType)
     this.#method = method
     this.#mayRetry = IDEMPOTENT_METHODS.has(method) || head.retryAlways
-    this.#hasBody = hasBody
-    this.#recorder = this.#hasBody && upstream.config.protocol === 'h2c' ? new BodyRecorder() : null
+    this.#body = hasBody ? new RequestBody(req) : null
     this.#clientSocket = 'stream' in res ? null : (req as IncomingMessage).socket
   }
 
@@ -174,8 +177,13 @@ export class Exchange implements Waiter, InFlight {
       this.#next()
       return
     }
-    if (error instanceof ConnectError) this.#attemptFailed('connect_failed', 'connect-failure', error.message)
-    else this.#attemptFailed('upstream_reset', 'reset-before-response', error.message)
+    if (error instanceof ConnectError) {
+      // A pinned request's pod is the only one its key has: no other pod may take it.
+      if (this.#pinned === null) this.#notSent('connect_failed', error.message, true)
+      else this.#attemptFailed('connect_failed', 'connect-failure', error.message)
+    } else {
+      this.#attemptFailed('upstream_reset', 'reset-before-response', error.message)
+    }
   }
 
   #next(): void {
@@ -212,30 +220,13 @@ export class Exchange implements Waiter, InFlight {
         path: this.#path,
         method: this.#method as Dispatcher.HttpMethod,
         headers: head.upstreamHeaders,
-        body: this.#body(),
-        bodyRecorder: this.#recorder,
+        body: this.#body === null ? null : this.#body.next(),
       }, attempt)
     } catch (err) {
       // undici validates synchronously what Node's parser let through.
       attempt.settle()
       this.#fail('bad_request', `request refused: ${(err as Error).message}`)
     }
-  }
-
-  /** The app's body stream, or on a later attempt the copy recorded while the first one sent it. */
-  #body(): AppRequest | Readable | Buffer | null {
-    if (!this.#hasBody) return null
-    if (this.#req.readableDidRead) {
-      const replay = this.#recorder?.replay()
-      if (replay !== undefined && replay !== null) return replay
-    }
-    // undici destroys a body stream it is done with or fails on; an HTTP/2 request's body is its
-    // stream, whose other half is the answer to the app. undici gets a read-only view of it.
-    if ('stream' in this.#res && this.#upstream.config.protocol === 'http1') {
-      this.#bodyView ??= this.#req.pipe(new PassThrough())
-      return this.#bodyView
-    }
-    return this.#req
   }
 
   // Attempt callbacks (only from the current attempt).
@@ -282,8 +273,8 @@ export class Exchange implements Waiter, InFlight {
       this.#finish(this.#res.statusCode)
       return
     }
-    if (error instanceof RefusedStreamError) {
-      this.#attemptFailed('upstream_reset', 'refused-stream', error.message)
+    if (error instanceof RefusedStreamError || error instanceof NotSentError) {
+      this.#notSent('upstream_reset', error.message, false)
       return
     }
     if (this.#idleConnection && this.#mayResendStale()) {
@@ -295,7 +286,7 @@ export class Exchange implements Waiter, InFlight {
       this.#staleResends++
       this.#attempts--
       this.#upstream.stats.retries++
-      this.#next()
+      this.#resend()
       return
     }
     this.#attemptFailed('upstream_reset', 'reset-before-response', `the endpoint closed the connection before answering: ${error.message}`)
@@ -304,44 +295,71 @@ export class Exchange implements Waiter, InFlight {
   #attemptFailed(code: ErrorCode, reason: RetryReason, message: string): void {
     this.#stopTryTimer()
     const endpoint = this.#endpoint!
-    const refused = reason === 'refused-stream'
     endpoint.countError(code)
-    // A pod shedding streams (GOAWAY on a graceful restart) is not a failing pod.
-    if (!refused) this.#upstream.recordFailure(endpoint)
+    this.#upstream.recordFailure(endpoint)
     this.#lastError = { code, message }
-    if (refused ? this.#mayResendRefused() : this.#mayRetryOn(reason)) {
+    if (this.#mayRetryOn(reason)) {
       this.#upstream.stats.retries++
-      if (refused) {
-        // Not an attempt the pod processed: it goes to another session, possibly of the same pod.
-        this.#refusals++
-        this.#attempts--
-        const recorder = this.#recorder
-        if (recorder !== null && recorder.pending) {
-          // Refused before the app finished sending: resend once the whole body is recorded.
-          recorder.whenComplete(() => { if (!this.#done) this.#next() })
-          return
-        }
+      // A pinned request retries on its own pod (#next), on another connection.
+      (this.#tried ??= new Set()).add(endpoint)
+      this.#resend()
+      return
+    }
+    this.#fail(code, message)
+  }
+
+  /**
+   * SPEC §4: the request never reached the pod (its connection failed to open, the pod refused
+   * the stream, or the connection closed before the request was written), so it cannot have been
+   * processed: it is sent again whatever its method, without using up `retries.attempts`.
+   * `otherPod`: the pod itself failed, so the resend goes elsewhere; a pod shedding streams
+   * (GOAWAY on a graceful restart) is not failing, and another of its connections may take it.
+   */
+  #notSent(code: ErrorCode, message: string, otherPod: boolean): void {
+    this.#stopTryTimer()
+    const endpoint = this.#endpoint!
+    endpoint.countError(code)
+    if (otherPod) this.#upstream.recordFailure(endpoint)
+    this.#lastError = { code, message }
+    const bounded = this.#upstream.config.timeouts.requestMs > 0 || this.#resends < MAX_RESENDS_WITHOUT_TIMEOUT
+    if (bounded && this.#maySendAgain()) {
+      this.#resends++
+      this.#attempts--
+      this.#upstream.stats.retries++
+      if (otherPod) (this.#tried ??= new Set()).add(endpoint)
+      if (this.#resends <= IMMEDIATE_RESENDS) {
+        this.#resend()
       } else {
-        // A pinned request retries on its own pod (#next), on another connection.
-        (this.#tried ??= new Set()).add(endpoint)
+        const delay = Math.min(MAX_RESEND_BACKOFF_MS, RESEND_BACKOFF_MS * 2 ** (this.#resends - IMMEDIATE_RESENDS - 1))
+        this.#resendTimer = setTimeout(() => {
+          this.#resendTimer = null
+          if (!this.#done) this.#resend()
+        }, delay)
       }
+      return
+    }
+    this.#fail(code, this.#resends > 0 ? `${message} (not sent after ${this.#resends + 1} tries)` : message)
+  }
+
+  /** The next attempt, once the body copy it needs has arrived whole (the app may still be sending). */
+  #resend(): void {
+    const body = this.#body
+    if (body === null || !body.pending) {
       this.#next()
       return
     }
-    this.#fail(code, this.#refusals > 0 ? `${message} (refused unprocessed ${this.#refusals + (refused ? 1 : 0)} times)` : message)
+    body.whenComplete(() => {
+      if (this.#done) return
+      // Outgrew the copy while arriving: it can no longer be sent again.
+      if (!body.canSendAgain) this.#fail(this.#lastError!.code, this.#lastError!.message)
+      else this.#next()
+    })
   }
 
   #mayRetryOn(reason: RetryReason): boolean {
     return this.#attempts <= this.#upstream.config.retries.attempts &&
       this.#upstream.config.retries.on.includes(reason) &&
       this.#mayRetry &&
-      this.#maySendAgain()
-  }
-
-  /** RFC 9113 §8.7: a refused stream was not processed, so sending it again is safe for any method. */
-  #mayResendRefused(): boolean {
-    return this.#refusals < MAX_REFUSED_RESENDS &&
-      this.#upstream.config.retries.on.includes('refused-stream') &&
       this.#maySendAgain()
   }
 
@@ -354,9 +372,8 @@ export class Exchange implements Waiter, InFlight {
   }
 
   #maySendAgain(): boolean {
-    return !this.#res.headersSent &&
-      // A body that already went to a pod can be sent again only from the recorded copy.
-      (!this.#hasBody || !this.#req.readableDidRead || this.#recorder?.pending === true || this.#recorder?.replayable === true)
+    // A body that already went to a pod can be sent again only from the kept copy.
+    return !this.#res.headersSent && (this.#body === null || this.#body.canSendAgain)
   }
 
   #startTryTimer(): void {
@@ -425,6 +442,7 @@ export class Exchange implements Waiter, InFlight {
     this.#done = true
     if (this.#clientSocket !== null) requestEnded(this.#clientSocket, this)
     if (this.#timer !== null) clearTimeout(this.#timer)
+    if (this.#resendTimer !== null) clearTimeout(this.#resendTimer)
     this.#stopTryTimer()
     const upstream = this.#upstream
     if (this.#admitted) upstream.inFlight--

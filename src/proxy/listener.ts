@@ -12,7 +12,7 @@ import { listenOn } from '../net.ts'
 import type { Upstream } from '../upstream/upstream.ts'
 import { type ErrorCode, rawHttp1Error } from './errors.ts'
 import { Broadcast } from './broadcast.ts'
-import { afterLastAnswer, endAfterAnswers, lastAnswer, partialRequestArrived, responseCreated, watchClientSocket } from './client-socket.ts'
+import { afterLastAnswer, closeAfterCurrentAnswer, endAfterAnswers, lastAnswer, partialRequestArrived, responseCreated, watchClientSocket } from './client-socket.ts'
 import { CLIENT_CLOSED, Exchange, type RequestCounts } from './forward.ts'
 import { readRequestHead, type RequestHead } from './request-head.ts'
 import { endsStream, H2Response } from './h2-response.ts'
@@ -31,6 +31,8 @@ export class HttpListener {
   #h2: http2.Http2Server
   #sessions = new Set<http2.ServerHttp2Session>()
   #draining = false
+  /** App connections on HTTP/1.1: at the drain, the answers they are waiting for close them. */
+  readonly #h1Sockets = new Set<Socket>()
   /** Upgraded (WebSocket) connections: Node stops tracking them, so shutdown must. */
   #tunnels = new Set<Duplex>()
   /** Every request goes to every pod (mode: broadcast) rather than to one. */
@@ -57,21 +59,25 @@ export class HttpListener {
       // A missing Host gets spoke's own 400 below rather than Node's bare one.
       requireHostHeader: false,
     }, handler)
-    this.#h1.on('connection', watchClientSocket)
+    this.#h1.on('connection', (socket: Socket) => {
+      watchClientSocket(socket)
+      this.#h1Sockets.add(socket)
+      socket.once('close', () => this.#h1Sockets.delete(socket))
+    })
     this.#h1.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#clientError(err, socket))
     // CONNECT (authority-form) is a tunnel request, not one for the upstream; without this
     // listener Node would drop the connection without an answer.
     this.#h1.on('connect', (req: http.IncomingMessage, socket: Socket) => {
       this.counts.byStatus[400]++
       socket.on('error', () => {})
-      endAfterAnswers(socket, rawHttp1Error('bad_request', `unsupported request target ${JSON.stringify(String(req.url).slice(0, 100))}`))
+      endAfterAnswers(socket, rawHttp1Error('bad_request', this.upstream.name, `unsupported request target ${JSON.stringify(String(req.url).slice(0, 100))}`))
     })
     this.#h1.on('upgrade', (req, socket: Duplex, head: Buffer) => {
       if (this.#broadcast) {
         // A tunnel joins the app to one pod; a broadcast answers for all of them.
         this.counts.byStatus[400]++
         socket.on('error', () => {})
-        socket.end(rawHttp1Error('bad_request', `upstream ${upstream.name} is a broadcast upstream; upgrades cannot be broadcast`))
+        socket.end(rawHttp1Error('bad_request', upstream.name, `upstream ${upstream.name} is a broadcast upstream; upgrades cannot be broadcast`))
         return
       }
       this.#tunnels.add(socket)
@@ -133,6 +139,8 @@ export class HttpListener {
     this.#server.close()
     // Stops the connection checks; closes idle HTTP/1.1 connections.
     this.#h1.close()
+    // Requests already in flight: their answers carry `connection: close` too.
+    for (const socket of this.#h1Sockets) closeAfterCurrentAnswer(socket)
     // GOAWAY: HTTP/2 clients open no new streams; the open ones finish.
     for (const session of this.#sessions) session.close()
   }
@@ -309,7 +317,7 @@ export class HttpListener {
     }
     const code: ErrorCode = err.code === 'HPE_HEADER_OVERFLOW' ? 'headers_too_large' : 'bad_request'
     // Node's errored parser reports again on every later segment: one answer is enough.
-    if (!endAfterAnswers(socket, rawHttp1Error(code, code === 'bad_request' ? `malformed request: ${err.message}` : undefined))) return
+    if (!endAfterAnswers(socket, rawHttp1Error(code, this.upstream.name, code === 'bad_request' ? `malformed request: ${err.message}` : undefined))) return
     this.counts.byStatus[code === 'headers_too_large' ? 431 : 400]++
     this.#log.debug('malformed request refused', { listener: this.name, code: err.code, reason: err.message })
   }

@@ -24,7 +24,7 @@ export function abortResponse(res: AppResponse): void {
 }
 
 /** Returns the HTTP status written (what spoke_requests_total counts). */
-export function sendError(res: AppResponse, code: ErrorCode, message: string, upstream: string | null, grpc: boolean): number {
+export function sendError(res: AppResponse, code: ErrorCode, message: string, upstream: string, grpc: boolean): number {
   if (res.headersSent) {
     // Too late for a status: cut the response so the app sees it broken, never a silently
     // truncated 200.

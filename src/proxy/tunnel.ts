@@ -15,13 +15,13 @@ export function tunnel(req: IncomingMessage, client: Duplex, head: Buffer, upstr
   const pinned = pinnedPod(upstream, headerValue(req, 'x-spoke-pod'), keyHeader === null ? null : headerValue(req, keyHeader), req.url!)
   if (pinned instanceof RouteRefusal) {
     counts.byStatus[httpStatusOf(pinned.code)]++
-    client.end(rawHttp1Error(pinned.code, pinned.message))
+    client.end(rawHttp1Error(pinned.code, upstream.name, pinned.message))
     return
   }
   const endpoint = pinned ?? upstream.pick(null)
   if (endpoint === null) {
     counts.byStatus[503]++
-    client.end(rawHttp1Error('no_endpoints'))
+    client.end(rawHttp1Error('no_endpoints', upstream.name))
     return
   }
   client.on('error', () => {})
@@ -60,7 +60,7 @@ export function tunnel(req: IncomingMessage, client: Duplex, head: Buffer, upstr
       endpoint.countError('connect_failed')
       upstream.recordFailure(endpoint)
       counts.byStatus[502]++
-      client.end(rawHttp1Error('connect_failed', error.message))
+      client.end(rawHttp1Error('connect_failed', upstream.name, error.message))
     },
   )
 }

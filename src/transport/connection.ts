@@ -1,12 +1,9 @@
 // What an endpoint's pool needs of one upstream connection, whatever the protocol: how many
 // requests it can take now, a way to send one, and a graceful and a hard way to end it.
 import type { Dispatcher } from 'undici'
-import type { BodyRecorder } from './body-recorder.ts'
 
-/** undici's dispatch options, plus a recorder the h2c transport fills as it sends the body. */
-export interface SpokeDispatchOptions extends Dispatcher.DispatchOptions {
-  bodyRecorder?: BodyRecorder | null
-}
+/** undici's dispatch options, as both transports take them. */
+export type SpokeDispatchOptions = Dispatcher.DispatchOptions
 
 /**
  * undici's controller, as spoke's own h2c transport also tells it: whether the response's HEADERS
@@ -16,6 +13,19 @@ export interface SpokeDispatchOptions extends Dispatcher.DispatchOptions {
  */
 export interface SpokeDispatchController extends Dispatcher.DispatchController {
   readonly headersEndedStream?: boolean
+}
+
+/**
+ * The request never left spoke on this connection: it turned out closed before any byte of the
+ * request was written. The pod cannot have processed it, so it may go anywhere again, whatever
+ * its method (SPEC §4).
+ */
+export class NotSentError extends Error {
+  readonly code = 'SPOKE_NOT_SENT'
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.name = 'NotSentError'
+  }
 }
 
 /** The `reason` label of spoke_upstream_connections_closed_total (SPEC §8). */

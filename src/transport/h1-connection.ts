@@ -6,9 +6,12 @@ import type { Dispatcher } from 'undici'
 // Only the Client: undici's package root also loads fetch, WebSocket, caches and more, about
 // 13 MB of resident memory a sidecar never uses. (undici 8 declares no "exports" map.)
 import Client from 'undici/lib/dispatcher/client.js'
-import { type CloseReason, type Connection, type OnConnectionClosed, Retirement } from './connection.ts'
+import { type CloseReason, type Connection, NotSentError, type OnConnectionClosed, Retirement } from './connection.ts'
 
 let nextId = 1
+
+/** The controller handed with a failure before undici saw the request: there is nothing to steer. */
+const NOTHING_STARTED = { aborted: false, paused: false, reason: null, abort() {}, pause() {}, resume() {} } as unknown as Dispatcher.DispatchController
 
 /** The error a retired connection's Client gets if it tries to reconnect: it must not. */
 class RetiredConnectionError extends Error {
@@ -38,6 +41,11 @@ export class H1Connection implements Connection {
    * connection to the next request (which then fails with "The client is destroyed").
    */
   #failed = false
+  /**
+   * undici asked for a socket again to write a queued request: the socket was gone before that
+   * request's first byte went out, so its failure is a request never sent.
+   */
+  #unsent = false
   /** The handler of the request in flight (one at a time), reached through #relay. */
   #handler: Dispatcher.DispatchHandler | null = null
   readonly #relay: Dispatcher.DispatchHandler = {
@@ -55,7 +63,7 @@ export class H1Connection implements Connection {
       this.#failed = true
       // Normally undici's own 'disconnect' follows; this closes it if that never comes.
       process.nextTick(() => this.destroy('error'))
-      this.#handler!.onResponseError?.(controller, error)
+      this.#handler!.onResponseError?.(controller, this.#unsent ? new NotSentError(`connection to the pod closed before the request was written: ${error.message}`, { cause: error }) : error)
     },
   }
   #retirement = new Retirement()
@@ -74,7 +82,8 @@ export class H1Connection implements Connection {
     this.#unclaimed = socket
     let early: Error | null = null
     socket.on('error', (err: Error) => { early ??= err })
-    const closedEarly = (): void => this.#lost(early ?? new Error('other side closed before the first request'))
+    // A FIN is the pod closing an idle connection (its idle timeout); a reset is an error.
+    const closedEarly = (): void => this.#closeWith(early === null ? 'remote_close' : 'error')
     socket.once('close', closedEarly)
     this.#client = new Client(origin, {
       // The first connect gets our socket; a later one means the socket is gone, and this
@@ -83,6 +92,7 @@ export class H1Connection implements Connection {
       // is swallowed and the first request never goes out.
       connect: (_opts, callback) => {
         if (handedOver) {
+          this.#unsent = true
           process.nextTick(callback, new RetiredConnectionError(), null)
           return
         }
@@ -91,8 +101,12 @@ export class H1Connection implements Connection {
         socket.off('close', closedEarly)
         // Lost while waiting for its first request: undici must fail the request (a reset
         // before the response, retried where allowed), not wait on a dead socket.
-        if (socket.destroyed) process.nextTick(callback, new RetiredConnectionError(), null)
-        else process.nextTick(callback, null, socket)
+        if (socket.destroyed) {
+          this.#unsent = true
+          process.nextTick(callback, new RetiredConnectionError(), null)
+        } else {
+          process.nextTick(callback, null, socket)
+        }
       },
       pipelining: 1,
       // spoke's own request timeout governs; a long poll through spoke is legitimate.
@@ -115,6 +129,11 @@ export class H1Connection implements Connection {
 
   dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void {
     this.#handler = handler
+    if (this.closed) {
+      // Closed since the pool chose it (the pod's FIN arrived in between): nothing was written.
+      queueMicrotask(() => handler.onResponseError?.(NOTHING_STARTED, new NotSentError('connection to the pod closed before the request was written')))
+      return
+    }
     this.#client.dispatch(options, this.#relay)
   }
 
@@ -136,8 +155,12 @@ export class H1Connection implements Connection {
   }
 
   #lost(err: Error | undefined): void {
+    this.#closeWith(classifyLoss(err))
+  }
+
+  #closeWith(reason: CloseReason): void {
     if (this.#closed) return
-    this.#finish(this.#retirement.reason ?? classifyLoss(err))
+    this.#finish(this.#retirement.reason ?? reason)
   }
 
   #finish(reason: CloseReason): void {
@@ -151,11 +174,15 @@ export class H1Connection implements Connection {
 }
 
 function classifyLoss(err: Error | undefined): CloseReason {
-  const message = err?.message ?? ''
-  // undici closes a socket itself when the server's Keep-Alive hint runs out.
-  if (message.includes('idle timeout')) return 'idle'
-  if (message.includes('other side closed') || (err as NodeJS.ErrnoException | undefined)?.code === 'UND_ERR_SOCKET') {
-    return 'remote_close'
+  const code = (err as NodeJS.ErrnoException | undefined)?.code
+  if (code === 'UND_ERR_INFO') {
+    // undici closes a socket itself when the server's Keep-Alive hint runs out ("socket idle
+    // timeout"), and after an answer that ends the connection: `Connection: close` (nginx's
+    // keepalive_requests), an HTTP/1.0 answer without keep-alive, an answer that came before the
+    // request was fully sent. Those are the pod's doing, not failures (SPEC §8).
+    return err!.message.includes('idle timeout') ? 'idle' : 'remote_close'
   }
+  // A FIN on an idle connection ("other side closed").
+  if (code === 'UND_ERR_SOCKET') return 'remote_close'
   return 'error'
 }

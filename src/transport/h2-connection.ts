@@ -197,34 +197,22 @@ class H2Stream implements SpokeDispatchController {
   }
 
   /**
-   * Like pipe(), with back-pressure, keeping a copy for a replay (this is the body's only
-   * reader). If the stream closes first (the pod refused it), the rest of the body is still
-   * read into the copy, so that the request can be sent again whole.
+   * Like pipe(), with back-pressure. If the stream closes first (the pod refused it, or answered
+   * early), the body is let go: the exchange's RequestBody keeps what a resend needs.
    */
   #sendBody(body: Readable, stream: http2.ClientHttp2Stream): void {
-    const recorder = this.#options.bodyRecorder ?? null
-    let open = true
     const onData = (chunk: Buffer): void => {
-      recorder?.record(chunk)
-      if (open && !stream.write(chunk)) body.pause()
+      if (!stream.write(chunk)) body.pause()
     }
-    const onEnd = (): void => {
-      recorder?.end()
-      if (open) stream.end()
-      body.off('data', onData)
-    }
+    const onEnd = (): void => { stream.end() }
     body.on('data', onData)
     body.once('end', onEnd)
     body.once('error', (err: Error) => this.abort(err))
     stream.on('drain', () => body.resume())
     stream.once('close', () => {
-      open = false
-      if (recorder?.pending === true) {
-        body.resume()
-      } else {
-        body.off('data', onData)
-        body.off('end', onEnd)
-      }
+      body.off('data', onData)
+      body.off('end', onEnd)
+      if (!body.readableEnded) body.destroy()
     })
   }
 

@@ -18,6 +18,8 @@ export interface PoolHooks {
   connectFailed(error: ConnectError): void
   opened(): void
   closed(reason: CloseReason): void
+  /** The pool went from no connection taking requests to one, or back (see `connected`). */
+  connectedChanged(): void
 }
 
 /** Waiters are failed with this when the pool is drained under them: they may pick another pod freely. */
@@ -42,6 +44,7 @@ export class Pool {
   #reconnectTimer: NodeJS.Timeout | null = null
   #lifetimeTimers = new Map<Connection, NodeJS.Timeout>()
   #drained: (() => void) | null = null
+  #connected = false
   readonly #config: ConnectionConfig
   readonly #connector: Connector
   readonly #hooks: PoolHooks
@@ -56,6 +59,22 @@ export class Pool {
   /** Opens the up-front connections. */
   start(): void {
     this.#fill()
+  }
+
+  /**
+   * Whether a connection is open and taking requests. SPEC §4: a pod without one (still
+   * connecting, or refusing connections) is not picked while another pod has one.
+   */
+  get connected(): boolean {
+    return this.#connected
+  }
+
+  /** Called after every change to #active: tells the hooks when `connected` flips. */
+  #activeChanged(): void {
+    const now = this.#active.length > 0
+    if (now === this.#connected) return
+    this.#connected = now
+    this.#hooks.connectedChanged()
   }
 
   /** Connections open now (taking requests or finishing them). */
@@ -167,6 +186,7 @@ export class Pool {
         }
         this.#active.push(connection)
         this.#hooks.opened()
+        this.#activeChanged()
         this.#scheduleLifetime(connection)
         while (this.#waiters.length > 0 && connection.inFlight < connection.capacity) {
           this.#take(connection)
@@ -231,6 +251,7 @@ export class Pool {
     this.#retiring.add(connection)
     connection.retire(reason, drainTimeoutMs)
     this.#fill()
+    this.#activeChanged()
   }
 
   #connectionClosed(connection: Connection, reason: CloseReason): void {
@@ -243,6 +264,7 @@ export class Pool {
       this.#lifetimeTimers.delete(connection)
     }
     this.#hooks.closed(reason)
+    this.#activeChanged()
     if (this.#closed) {
       if (this.size === 0 && this.#drained !== null) {
         this.#drained()

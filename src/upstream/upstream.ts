@@ -31,6 +31,8 @@ export class Upstream {
   #endpoints = new Map<string, Endpoint>()
   /** Active, not ejected: what the picker chooses from. Rebuilt on every change, read per request. */
   #eligible: Endpoint[] = []
+  /** The eligible pods with an open connection: picked from first while there are any (SPEC §4). */
+  #connected: Endpoint[] = []
   #draining = new Set<Endpoint>()
   #picker: Picker<Endpoint>
   /** consistent_hash / ordinal: key → owning pod, over every pod in discovery. Null otherwise. */
@@ -102,7 +104,15 @@ export class Upstream {
     return this.#eligible
   }
 
+  /**
+   * A pod for one attempt, not one of `exclude`. Pods with an open connection first: a pod that
+   * is still connecting, or refuses connections, would only make the request wait or fail over.
+   */
   pick(exclude: ReadonlySet<Endpoint> | null): Endpoint | null {
+    if (this.#connected.length > 0 && this.#connected.length < this.#eligible.length) {
+      const endpoint = this.#picker.pick(this.#connected, exclude)
+      if (endpoint !== null) return endpoint
+    }
     return this.#picker.pick(this.#eligible, exclude)
   }
 
@@ -131,6 +141,10 @@ export class Upstream {
     } else {
       // An empty answer is an answer: DNS works and says there are no pods.
       this.stats.dnsLastSuccess = Date.now() / 1000
+      if (update.kind === 'reset' && update.failed !== undefined) {
+        const { kept, waiting, error } = update.failed
+        this.#log.warn('dns query failed for some SRV targets; kept their last addresses', { upstream: this.name, kept, waiting, error: error.message })
+      }
       this.#reconcile(update.kind === 'reset' ? update.endpoints : [])
     }
     this.#resolveFirst()
@@ -160,6 +174,7 @@ export class Upstream {
     if (this.#sweeper !== null) clearInterval(this.#sweeper)
     for (const t of this.#ejectionTimers) clearTimeout(t)
     this.#eligible = []
+    this.#connected = []
     this.#podNames = new Map()
     this.#shards?.update([])
     const drains = [...this.#endpoints.values(), ...this.#draining].map((e) => e.pool.drain('shutdown', drainTimeoutMs))
@@ -220,6 +235,7 @@ export class Upstream {
     const connection = this.config.protocol === 'udp' ? { ...this.config.connection, perEndpoint: 0, maxPerEndpoint: 0 } : this.config.connection
     const pool = new Pool(connection, connector, {
       opened: () => { this.stats.connectionsOpened++ },
+      connectedChanged: () => { if (endpoint.state.tag === 'active') this.#rebuildConnected() },
       closed: (reason) => this.stats.connectionClosed(reason),
       connectFailed: (error) => {
         this.#log.debug('connect failed', { upstream: this.name, endpoint: endpoint.key, error: error.message })
@@ -277,5 +293,10 @@ export class Upstream {
     // A stable order keeps round-robin fair across rebuilds.
     list.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
     this.#eligible = list
+    this.#rebuildConnected()
+  }
+
+  #rebuildConnected(): void {
+    this.#connected = this.#eligible.filter((e) => e.pool.connected)
   }
 }

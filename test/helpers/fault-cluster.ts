@@ -77,8 +77,17 @@ export async function startFaultCluster(options: FaultClusterOptions): Promise<F
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 /** Open connections of spoke's pools to each pod, and how many pods are ejected: for the output. */
+/**
+ * The pods that get no new requests: ejected ones, and (SPEC v2 §4) active ones without an open
+ * connection while another pod has one. A killed pod is usually the second kind before outlier
+ * detection has seen enough failures to eject it.
+ */
+export function outOfRotation(upstream: Upstream): string[] {
+  return [...upstream.endpoints].filter((e) => e.state.tag === 'ejected' || !e.pool.connected).map((e) => e.key)
+}
+
 export function poolState(upstream: Upstream): string {
-  return [...upstream.endpoints].map((e) => `${e.key} ${e.state.tag} conns=${e.pool.size} reqs=${e.requests}`).join('; ')
+  return [...upstream.endpoints].map((e) => `${e.key} ${e.state.tag}${e.pool.connected ? '' : ' unconnected'} conns=${e.pool.size} reqs=${e.requests}`).join('; ')
 }
 
 /** A "pod" whose process is stuck: the kernel completes every TCP handshake, nothing ever answers. */

@@ -4,7 +4,8 @@
 // golang-google-grpc-dev. All are vendored under test/vendor/ (see the READMEs there); the
 // Python messages are generated and the Go binaries built at run time, into a scratch directory.
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync } from 'node:fs'
 import net from 'node:net'
 import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -89,18 +90,19 @@ export class InteropEnv {
   /**
    * GOPATH mode, offline: google.golang.org/grpc is Debian's, seen through a directory of
    * symbolic links to its entries plus `interop`, the vendored one (Debian leaves it out). The
-   * directory stays put (under ~/.cache/spoke-ci) so that Go's build cache, keyed by package
-   * directory, makes later builds take a second instead of half a minute.
+   * directory stays put (under ~/.cache/spoke-ci, one per checkout) so that Go's build cache,
+   * keyed by package directory, makes later builds take a second instead of half a minute.
    */
   #buildGo(): Promise<{ code: number; output: string }> {
     const debian = join(GOCODE, 'src/google.golang.org/grpc')
     if (!existsSync(debian)) return Promise.resolve({ code: 1, output: `${debian} is missing` })
-    const gopath = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'spoke-ci/grpc-go-interop')
+    const checkout = createHash('sha256').update(GO_INTEROP).digest('hex').slice(0, 12)
+    const gopath = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), `spoke-ci/grpc-go-interop/${checkout}`)
     const grpc = join(gopath, 'src/google.golang.org/grpc')
-    rmSync(grpc, { recursive: true, force: true })
     mkdirSync(grpc, { recursive: true })
-    for (const entry of readdirSync(debian)) if (entry !== 'interop') symlinkSync(join(debian, entry), join(grpc, entry))
-    symlinkSync(GO_INTEROP, join(grpc, 'interop'))
+    // Links made or corrected in place, never removed first: another checkout's run may be building.
+    for (const entry of readdirSync(debian)) if (entry !== 'interop') linkTo(join(debian, entry), join(grpc, entry))
+    linkTo(GO_INTEROP, join(grpc, 'interop'))
     mkdirSync(this.goBin, { recursive: true })
     const env = { ...process.env, GO111MODULE: 'off', GOPATH: `${gopath}:${GOCODE}`, GOFLAGS: '' }
     return run(GO, ['build', '-o', `${this.goBin}/`, 'google.golang.org/grpc/interop/client', 'google.golang.org/grpc/interop/server'], env)
@@ -113,6 +115,21 @@ export class InteropEnv {
 
   close(): void {
     rmSync(this.dir, { recursive: true, force: true })
+  }
+}
+
+/** `path` becomes a symbolic link to `target` (kept when it is one already). */
+function linkTo(target: string, path: string): void {
+  try {
+    if (readlinkSync(path) === target) return
+    rmSync(path, { force: true })
+  } catch {
+    // not there yet
+  }
+  try {
+    symlinkSync(target, path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
   }
 }
 

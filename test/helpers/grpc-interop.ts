@@ -100,11 +100,13 @@ export class InteropEnv {
     const gopath = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), `spoke-ci/grpc-go-interop/${checkout}`)
     const grpc = join(gopath, 'src/google.golang.org/grpc')
     mkdirSync(grpc, { recursive: true })
-    // Links made or corrected in place, never removed first: another checkout's run may be building.
-    for (const entry of readdirSync(debian)) if (entry !== 'interop') linkTo(join(debian, entry), join(grpc, entry))
+    // Links made or corrected in place, not all removed first: another run may be building.
+    const entries = readdirSync(debian).filter((e) => e !== 'interop')
+    for (const entry of entries) linkTo(join(debian, entry), join(grpc, entry))
     linkTo(GO_INTEROP, join(grpc, 'interop'))
+    for (const stale of readdirSync(grpc)) if (stale !== 'interop' && !entries.includes(stale)) rmSync(join(grpc, stale), { force: true })
     mkdirSync(this.goBin, { recursive: true })
-    const env = { ...process.env, GO111MODULE: 'off', GOPATH: `${gopath}:${GOCODE}`, GOFLAGS: '' }
+    const env = { ...process.env, GO111MODULE: 'off', GOPATH: `${gopath}:${GOCODE}`, GOFLAGS: '', GOPROXY: 'off' }
     return run(GO, ['build', '-o', `${this.goBin}/`, 'google.golang.org/grpc/interop/client', 'google.golang.org/grpc/interop/server'], env)
   }
 

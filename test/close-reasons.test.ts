@@ -8,6 +8,7 @@ import { startNginxPods } from './helpers/nginx.ts'
 import { startDnsServer } from '../src/demo/dns-server.ts'
 import { silentLogger } from '../src/log.ts'
 import { Spoke } from '../src/main.ts'
+import { onOnePort } from '../src/net.ts'
 
 async function spokeFor(t: { teardown(fn: () => unknown): void }, hosts: string[], port: number) {
   const dns = await startDnsServer()
@@ -51,9 +52,8 @@ t.test('nginx closing every 10th request with Connection: close (keepalive_reque
 
 t.test('an HTTP/1.0 pod (answers, then closes): remote_close, never error', async (t) => {
   let answered = 0
-  const servers: net.Server[] = []
-  let port = 0
-  for (const host of ['127.0.0.2', '127.0.0.3']) {
+  // Two HTTP/1.0 servers on one port (A records carry none), as the demo pods are started.
+  const servers = await onOnePort(2, 2, (host, port) => new Promise<{ port: number; close(): Promise<void> }>((resolve, reject) => {
     const server = net.createServer((socket) => {
       socket.on('error', () => {})
       socket.once('data', () => {
@@ -61,11 +61,11 @@ t.test('an HTTP/1.0 pod (answers, then closes): remote_close, never error', asyn
         socket.end('HTTP/1.0 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 3\r\n\r\nok\n')
       })
     })
-    await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(port, host, () => resolve()) })
-    port = (server.address() as net.AddressInfo).port
-    servers.push(server)
-  }
-  t.teardown(() => Promise.all(servers.map((s) => new Promise((r) => s.close(r)))))
+    server.once('error', reject)
+    server.listen(port, host, () => resolve({ port, close: () => new Promise<void>((r) => server.close(() => r())) }))
+  }))
+  t.teardown(() => Promise.all(servers.map((s) => s.close())))
+  const port = servers[0].port
   const { upstream, url } = await spokeFor(t, ['127.0.0.2', '127.0.0.3'], port)
   const statuses = await requests(url, 40)
   t.same([...new Set(statuses)], [200], '40 requests, all 200')

@@ -2,7 +2,7 @@
 // answers to requests that were already in flight (waiting for their pod) at that moment.
 import http from 'node:http'
 import t from 'tap'
-import { startCluster } from './helpers/harness.ts'
+import { startCluster, waitFor } from './helpers/harness.ts'
 
 t.test('a request in flight when the linger ends is answered with connection: close', async (t) => {
   const cluster = await startCluster({ pods: 1 })
@@ -11,7 +11,7 @@ t.test('a request in flight when the linger ends is answered with connection: cl
   const answer = new Promise<http.IncomingMessage>((resolve, reject) => {
     http.get(`${cluster.url}/slow?ms=300`, { agent }, (res) => { res.resume(); res.on('end', () => resolve(res)) }).on('error', reject)
   })
-  await new Promise((r) => setTimeout(r, 100))
+  await waitFor(() => cluster.pods[0].started === 1, 2000, 'the request at the pod')
   cluster.spoke.beginShutdown()
   const drained = cluster.spoke.drain(5000)
   const res = await answer

@@ -5,9 +5,18 @@ import grpc from '@grpc/grpc-js'
 import http from 'node:http'
 import t from 'tap'
 import { echoClient, startGrpcCluster, unary } from './helpers/grpc.ts'
-import { type Answer, request, SERVICE, startCluster, waitFor } from './helpers/harness.ts'
+import type { Upstream } from '../src/upstream/upstream.ts'
+import { type Answer, type Cluster, request, SERVICE, startCluster, waitFor } from './helpers/harness.ts'
 
 const DEAD = '127.0.0.9'
+
+/** Publishes the dead pod beside the cluster's live ones and waits until spoke knows all three. */
+async function addDeadPod(cluster: Cluster): Promise<Upstream> {
+  const upstream = [...cluster.spoke.upstreams.values()][0]
+  cluster.dns.setA(SERVICE, [DEAD, ...cluster.pods.map((p) => p.host)], 1)
+  await waitFor(() => upstream.endpointCount === 3, 3000, 'the dead pod in discovery')
+  return upstream
+}
 
 t.test('3 gRPC pods, one in DNS but not listening: 300 unary calls from the start, 0 failures', async (t) => {
   const cluster = await startGrpcCluster({ pods: 2, upstream: { retries: { attempts: 0 } } })
@@ -29,9 +38,7 @@ t.test('3 gRPC pods, one in DNS but not listening: 300 unary calls from the star
 t.test('the same for 300 POSTs over HTTP/1.1: 0 failures, no POST reaches two pods', async (t) => {
   const cluster = await startCluster({ pods: 2, upstream: { retries: { attempts: 0 } } })
   t.teardown(() => cluster.close())
-  const upstream = [...cluster.spoke.upstreams.values()][0]
-  cluster.dns.setA(SERVICE, [DEAD, ...cluster.pods.map((p) => p.host)], 1)
-  await waitFor(() => upstream.endpointCount === 3, 3000, 'the dead pod in discovery')
+  await addDeadPod(cluster)
   const agent = new http.Agent({ keepAlive: true, maxSockets: 4 })
   t.teardown(() => agent.destroy())
   const answers: Answer[] = await Promise.all(Array.from({ length: 300 }, (_, i) => request(`${cluster.url}/echo`, { method: 'POST', body: `post-${i}`, agent })))
@@ -44,13 +51,11 @@ t.test('the same for 300 POSTs over HTTP/1.1: 0 failures, no POST reaches two po
 t.test('a pod without an open connection is not picked while others have one', async (t) => {
   const cluster = await startCluster({ pods: 2, upstream: { outlierDetection: { consecutiveFailures: 0 } } })
   t.teardown(() => cluster.close())
-  const upstream = [...cluster.spoke.upstreams.values()][0]
-  cluster.dns.setA(SERVICE, [DEAD, ...cluster.pods.map((p) => p.host)], 1)
-  await waitFor(() => upstream.endpointCount === 3, 3000, 'the dead pod in discovery')
+  const upstream = await addDeadPod(cluster)
   const dead = [...upstream.endpoints].find((e) => e.address === DEAD)!
-  // Let its first connect fail (and be retried with back-off) before measuring.
-  await waitFor(() => !dead.pool.connected && cluster.pods.every((p) => [...upstream.endpoints].find((e) => e.address === p.host)!.pool.connected), 3000, 'connections settled')
-  await new Promise((r) => setTimeout(r, 200))
+  // The live pods connected; the dead one never will (its pool keeps trying, with back-off).
+  await waitFor(() => [...upstream.endpoints].filter((e) => e.pool.connected).length === 2, 3000, 'the live pods connected')
+  t.notOk(dead.pool.connected)
   const before = dead.errorCounts.get('connect_failed') ?? 0
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
   t.teardown(() => agent.destroy())
@@ -73,7 +78,9 @@ t.test('a POST queued on a pod that dies before it got a connection goes to anot
   await waitFor(() => first.started === 1, 2000, 'the slow GET at the first pod')
   await request(`${cluster.url}/`)
   const post = request(`${cluster.url}/echo`, { method: 'POST', body: 'exactly-once' })
-  await new Promise((r) => setTimeout(r, 50))
+  // Admitted (and so queued behind the slow GET, picking is synchronous) once the upstream counts it.
+  const upstream = [...cluster.spoke.upstreams.values()][0]
+  await waitFor(() => upstream.inFlight === 2, 2000, 'the POST queued')
   await first.kill()
   const answer = await post
   t.equal(answer.status, 200, 'the POST that never left spoke was sent to the live pod')

@@ -2,9 +2,6 @@
 // requests it can take now, a way to send one, and a graceful and a hard way to end it.
 import type { Dispatcher } from 'undici'
 
-/** undici's dispatch options, as both transports take them. */
-export type SpokeDispatchOptions = Dispatcher.DispatchOptions
-
 /**
  * undici's controller, as spoke's own h2c transport also tells it: whether the response's HEADERS
  * frame ended the stream. That is gRPC's trailers-only answer (how grpc-js, grpcio and grpc-go send
@@ -51,7 +48,7 @@ export interface Connection {
   /** How many requests it may carry at once (1 for HTTP/1.1; the peer's stream limit for h2c). */
   readonly capacity: number
   readonly closed: boolean
-  dispatch(options: SpokeDispatchOptions, handler: Dispatcher.DispatchHandler): void
+  dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void
   /**
    * Take no new requests; close once in-flight ones finish (the pool calls retire() again when the
    * last one is released), or force-close after drainTimeoutMs.

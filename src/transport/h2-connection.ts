@@ -7,7 +7,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type net from 'node:net'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import { type CloseReason, type Connection, type OnConnectionClosed, Retirement, type SpokeDispatchController, type SpokeDispatchOptions } from './connection.ts'
+import { type CloseReason, type Connection, type OnConnectionClosed, Retirement, type SpokeDispatchController } from './connection.ts'
 import { ConnectError } from './dial.ts'
 
 const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_REFUSED_STREAM } = http2.constants
@@ -86,7 +86,7 @@ export class H2Connection implements Connection {
     return this.#closed
   }
 
-  dispatch(options: SpokeDispatchOptions, handler: Dispatcher.DispatchHandler): void {
+  dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void {
     new H2Stream(this.#session, options, handler, () => this.#shedding()).start()
   }
 
@@ -130,7 +130,7 @@ export class H2Connection implements Connection {
 /** One request as an HTTP/2 stream, reported through undici's handler callbacks. */
 class H2Stream implements SpokeDispatchController {
   readonly #session: http2.ClientHttp2Session
-  readonly #options: SpokeDispatchOptions
+  readonly #options: Dispatcher.DispatchOptions
   readonly #handler: Dispatcher.DispatchHandler
   readonly #onRefused: () => void
   #stream: http2.ClientHttp2Stream | null = null
@@ -139,11 +139,11 @@ class H2Stream implements SpokeDispatchController {
   #reason: Error | null = null
   #finished = false
   #responded = false
-  headersEndedStream = false
+  #headersEndedStream = false
   #error: Error | null = null
   #trailers: IncomingHttpHeaders = {}
 
-  constructor(session: http2.ClientHttp2Session, options: SpokeDispatchOptions, handler: Dispatcher.DispatchHandler, onRefused: () => void) {
+  constructor(session: http2.ClientHttp2Session, options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler, onRefused: () => void) {
     this.#session = session
     this.#options = options
     this.#handler = handler
@@ -153,6 +153,7 @@ class H2Stream implements SpokeDispatchController {
   get aborted(): boolean { return this.#aborted }
   get paused(): boolean { return this.#paused }
   get reason(): Error | null { return this.#reason }
+  get headersEndedStream(): boolean { return this.#headersEndedStream }
 
   abort(reason: Error): void {
     if (this.#aborted || this.#finished) return
@@ -222,7 +223,7 @@ class H2Stream implements SpokeDispatchController {
     // 1xx (100 Continue, 103 Early Hints) are interim; the final answer follows.
     if (status >= 100 && status < 200) return
     this.#responded = true
-    this.headersEndedStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0
+    this.#headersEndedStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0
     this.#handler.onResponseStart?.(this, status, stripPseudo(headers), '')
   }
 

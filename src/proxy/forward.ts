@@ -108,7 +108,14 @@ export class Exchange implements Waiter, InFlight {
     this.#grpc = isGrpcContentType(head.contentType)
     this.#method = method
     this.#mayRetry = IDEMPOTENT_METHODS.has(method) || head.retryAlways
-    this.#body = hasBody ? new RequestBody(req) : null
+    // A copy is of use where a body that went out may go again: h2c's refused streams (any
+    // method), and retries of requests that may be retried; elsewhere a resend only happens while
+    // the body is untouched (a connect failure). undici needs a view of the app's stream whenever
+    // a copy is kept, and for an HTTP/2 app (its stream's other half is the answer, which undici
+    // must not destroy); spoke's h2c streams read the app's stream themselves.
+    const h2cPods = upstream.config.protocol === 'h2c'
+    const keep = h2cPods || this.#mayRetry
+    this.#body = hasBody ? new RequestBody(req, { keep, view: !h2cPods && (keep || 'stream' in res) }) : null
     this.#clientSocket = 'stream' in res ? null : (req as IncomingMessage).socket
   }
 

@@ -198,8 +198,10 @@ class H2Stream implements SpokeDispatchController {
   }
 
   /**
-   * Like pipe(), with back-pressure. If the stream closes first (the pod refused it, or answered
-   * early), the body is let go: the exchange's RequestBody keeps what a resend needs.
+   * Like pipe(), with back-pressure; reading starts in this tick (RequestBody relies on it). If the
+   * stream closes first (the pod refused it, or answered early), the body is let go and read on:
+   * it is the app's stream, and the exchange's own listener keeps what a resend needs (or the
+   * rest is dropped, as Node's server drops a body nobody reads).
    */
   #sendBody(body: Readable, stream: http2.ClientHttp2Stream): void {
     const onData = (chunk: Buffer): void => {
@@ -213,7 +215,7 @@ class H2Stream implements SpokeDispatchController {
     stream.once('close', () => {
       body.off('data', onData)
       body.off('end', onEnd)
-      if (!body.readableEnded) body.destroy()
+      if (!body.readableEnded) body.resume()
     })
   }
 

@@ -3,6 +3,12 @@
 // a request the pod never processed) can send it again, on either protocol. The app's stream is
 // read only as an attempt asks for more, so a request that never got a connection leaves its body
 // untouched and can go elsewhere whatever its size. Envoy keeps such a retry buffer too.
+//
+// A view (a stream between the app's and the attempt) costs CPU on every request with a body, so
+// it is used only where it must be: undici attaches its reader some time after dispatch and
+// destroys the body it was given. A transport that starts reading the body in the same tick as
+// dispatch (spoke's h2c streams) reads the app's stream itself, beside a listener that keeps the
+// copy; an exchange that can never send its body again from a copy keeps none.
 import { Readable } from 'node:stream'
 
 /** gRPC unary messages and ordinary API bodies fit; uploads do not need to. */
@@ -10,8 +16,12 @@ export const REPLAY_LIMIT_BYTES = 64 * 1024
 
 export class RequestBody {
   readonly #source: Readable
-  /** The copy; null once the body outgrew the limit. */
-  #chunks: Buffer[] | null = []
+  /** The attempt reads the app's stream itself: no view, no copy. */
+  readonly #direct: boolean
+  /** The attempt reads the app's stream itself, and a listener of ours keeps the copy. */
+  readonly #shared: boolean
+  /** The copy; null once the body outgrew the limit, or when none is kept. */
+  #chunks: Buffer[] | null
   #bytes = 0
   #attached = false
   /** Some of the body was read from the app, and so may have reached a pod. */
@@ -21,12 +31,23 @@ export class RequestBody {
   #tap: Readable | null = null
   #waiting: (() => void) | null = null
 
-  constructor(source: Readable) {
+  /**
+   * `keep`: keep the copy, because a later attempt may send the body again once some of it went
+   * out (a retry, a refused stream). `view`: give each attempt a stream of its own (undici: it
+   * attaches late, and destroys the body it was given, which for an HTTP/2 app is the stream that
+   * carries the answer). Without a view, the attempt gets the app's stream itself and must start
+   * reading it in the tick it gets it (the copy's listener is attached then too).
+   */
+  constructor(source: Readable, options: { readonly keep: boolean; readonly view: boolean }) {
     this.#source = source
+    this.#chunks = options.keep ? [] : null
+    this.#direct = !options.keep && !options.view
+    this.#shared = options.keep && !options.view
   }
 
   /** Whether another attempt can send the body: none of it read yet, or all of it read so far kept. */
   get canSendAgain(): boolean {
+    if (this.#direct) return !this.#source.readableDidRead
     return !this.#started || this.#chunks !== null
   }
 
@@ -50,7 +71,12 @@ export class RequestBody {
 
   /** The body for the next attempt: the app's stream while none of it was read, else the copy. */
   next(): Readable | Buffer {
+    if (this.#direct) return this.#source
     if (this.#started || this.#complete) return Buffer.concat(this.#chunks ?? [], this.#bytes)
+    if (this.#shared) {
+      this.#attach()
+      return this.#source
+    }
     const tap: Readable = new Readable({
       read: () => this.#read(),
       destroy: (err, callback) => {
@@ -63,10 +89,12 @@ export class RequestBody {
   }
 
   #read(): void {
-    if (this.#attached) {
-      this.#source.resume()
-      return
-    }
+    if (this.#attached) this.#source.resume()
+    else this.#attach()
+  }
+
+  #attach(): void {
+    if (this.#attached) return
     this.#attached = true
     const source = this.#source
     source.on('data', (chunk: Buffer) => {

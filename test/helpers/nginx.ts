@@ -12,12 +12,16 @@ export interface NginxPods {
   close(): Promise<void>
 }
 
-/** nginx answering `200 ok` with `x-pod`, on each host; `directives` go into the http block. */
-export async function startNginxPods(hosts: string[], directives = ''): Promise<NginxPods> {
+/**
+ * nginx answering `200 ok` with `x-pod`, on each host; `directives` go into the http block,
+ * `listenParams` after each address (" http2": h2c with prior knowledge; the readiness probe then
+ * only checks that the port is open).
+ */
+export async function startNginxPods(hosts: string[], directives = '', listenParams = ''): Promise<NginxPods> {
   const dir = mkdtempSync(join(tmpdir(), 'spoke-nginx-'))
   const port = await portFreeOn(hosts)
   const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((d) => `${d}_temp_path ${dir}/${d};`).join(' ')
-  const servers = hosts.map((h, i) => `server { listen ${h}:${port}; add_header x-pod nginx-${i}; location / { return 200 "ok\\n"; } }`).join('\n')
+  const servers = hosts.map((h, i) => `server { listen ${h}:${port}${listenParams}; add_header x-pod nginx-${i}; location / { return 200 "ok\\n"; } }`).join('\n')
   writeFileSync(join(dir, 'nginx.conf'), `worker_processes 1; pid ${dir}/nginx.pid; error_log ${dir}/error.log warn;
 events { worker_connections 1024; }
 http { access_log off; default_type text/plain; ${temp} ${directives}
@@ -31,7 +35,8 @@ ${servers}
   const deadline = Date.now() + 10_000
   for (const host of hosts) {
     for (;;) {
-      const ok = await Promise.race([fetch(`http://${host}:${port}/`).then((r) => r.ok, () => false), spawnError])
+      const probe = listenParams === '' ? fetch(`http://${host}:${port}/`).then((r) => r.ok, () => false) : portOpen(host, port)
+      const ok = await Promise.race([probe, spawnError])
       if (ok) break
       if (Date.now() > deadline || child.exitCode !== null) {
         child.kill('SIGKILL')
@@ -64,4 +69,11 @@ async function portFreeOn(hosts: string[]): Promise<number> {
     if (free.every(Boolean)) return port
   }
   throw new Error(`no port free on ${hosts.join(', ')}`)
+}
+
+function portOpen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port }, () => { socket.destroy(); resolve(true) })
+    socket.once('error', () => resolve(false))
+  })
 }

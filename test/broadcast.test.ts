@@ -228,7 +228,7 @@ t.test('200 broadcasts in a row leave nothing in flight and no growing connectio
   t.equal(upstream.inFlight, 0, 'no broadcast in flight')
   for (const e of upstream.endpoints) {
     t.equal(e.inFlight, 0, `${e.key}: no copy in flight`)
-    t.equal(e.pool.size, 1, `${e.key}: still the one long-lived connection`)
+    t.equal(e.connections, 1, `${e.key}: still the one long-lived connection`)
   }
   for (const pod of pods) t.equal(pod.connections, 1, `${pod.name}: one TCP connection for 200 broadcasts`)
 })

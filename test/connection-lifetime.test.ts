@@ -19,7 +19,7 @@ t.test('maxLifetime: connections are replaced make-before-break, no request fail
   for (const pod of cluster.pods) t.ok(pod.connections >= 4, `${pod.name} saw ${pod.connections} TCP connections in 1.5 s`)
   t.ok((upstream.stats.connectionsClosed.get('max_lifetime') ?? 0) >= 6, 'closed for max_lifetime')
   for (const e of upstream.endpoints) {
-    for (const age of e.pool.connectionAgesSeconds(performance.now())) t.ok(age <= 0.35, `no connection older than maxLifetime (${age}s)`)
+    for (const age of e.connectionAgesSeconds(performance.now())) t.ok(age <= 0.35, `no connection older than maxLifetime (${age}s)`)
   }
 })
 

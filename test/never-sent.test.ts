@@ -54,8 +54,8 @@ t.test('a pod without an open connection is not picked while others have one', a
   const upstream = await addDeadPod(cluster)
   const dead = [...upstream.endpoints].find((e) => e.address === DEAD)!
   // The live pods connected; the dead one never will (its pool keeps trying, with back-off).
-  await waitFor(() => [...upstream.endpoints].filter((e) => e.pool.connected).length === 2, 3000, 'the live pods connected')
-  t.notOk(dead.pool.connected)
+  await waitFor(() => [...upstream.endpoints].filter((e) => e.connected).length === 2, 3000, 'the live pods connected')
+  t.notOk(dead.connected)
   const before = dead.errorCounts.get('connect_failed') ?? 0
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
   t.teardown(() => agent.destroy())

@@ -42,7 +42,7 @@ t.test('a pod killed under load: GETs see zero errors and the pod leaves the rot
   await victim.kill()
   const killedAt = victim.requests
   // Ejected after its failures, or (SPEC v2 §4) skipped for having no open connection.
-  const out = (): string[] => [...upstream.endpoints].filter((e) => e.state.tag === 'ejected' || !e.pool.connected).map((e) => e.key)
+  const out = (): string[] => [...upstream.endpoints].filter((e) => e.state.tag === 'ejected' || !e.connected).map((e) => e.key)
   await waitFor(() => out().includes(victimKey), 5000, 'the dead pod to leave the rotation')
   const survivorsBefore = cluster.pods[0].requests + cluster.pods[2].requests
   await waitFor(() => cluster.pods[0].requests + cluster.pods[2].requests > survivorsBefore + 300, 5000, 'more traffic after it left')

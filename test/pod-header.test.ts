@@ -27,7 +27,7 @@ t.test('x-spoke-pod: retries stay on the named pod', async (t) => {
   const [named, ...others] = cluster.pods
   await named.kill()
   const endpoint = [...upstream.endpoints].find((e) => e.key === named.address)!
-  await waitFor(() => endpoint.pool.size === 0, 2000, 'spoke to notice the pod is down')
+  await waitFor(() => endpoint.connections === 0, 2000, 'spoke to notice the pod is down')
   const before = others.reduce((n, p) => n + p.requests, 0)
   const answer = await request(`${cluster.url}/`, { headers: { 'x-spoke-pod': named.address } })
   t.equal(answer.status, 502)

@@ -113,7 +113,7 @@ t.test('failures never move a key: retries stay on its pod, and its pod is not e
   const survivorsBefore = cluster.pods[1].requests + cluster.pods[2].requests
   await cluster.pods[0].kill()
   const owner = [...cluster.upstream.endpoints].find((e) => e.hostname === hostnameOf(0))!
-  await waitFor(() => owner.pool.size === 0, 2000, 'spoke to notice its connections to web-0 are gone')
+  await waitFor(() => owner.connections === 0, 2000, 'spoke to notice its connections to web-0 are gone')
   const failed = await request(`${cluster.url}/`, { headers: { 'x-account-id': victimKey } })
   t.equal(failed.status, 502)
   t.equal(failed.headers['x-spoke-error'], 'connect_failed')

@@ -67,7 +67,7 @@ t.test('a shard whose pod is down but still in DNS fails; it is never re-routed'
   t.teardown(() => cluster.close())
   await cluster.pods[2].kill()
   const owner = [...cluster.upstream.endpoints].find((e) => e.hostname === hostnameOf(2))!
-  await waitFor(() => owner.pool.size === 0, 2000, 'spoke to notice web-2 is down')
+  await waitFor(() => owner.connections === 0, 2000, 'spoke to notice web-2 is down')
   const others = cluster.pods[0].requests + cluster.pods[1].requests
   for (const key of ['2', '5', '8']) {
     const answer = await shard(cluster.url, key)

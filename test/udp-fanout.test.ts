@@ -78,7 +78,7 @@ t.test('a 60 000-byte datagram reaches 3 UDP pods unchanged; datagrams are count
   for (const d of small) await send(port, d)
   await waitFor(() => pods.every((p) => p.received.length === 4), 2000, 'every pod got all datagrams')
   for (const pod of pods) t.strictSame(pod.received.slice(1).map((b) => b.toString()), ['a', '', 'ccc'])
-  for (const e of upstream.endpoints) t.equal(e.pool.size, 0, 'no TCP connections to UDP pods')
+  for (const e of upstream.endpoints) t.equal(e.connections, 0, 'no TCP connections to UDP pods')
 
   // No pods: datagrams are dropped, and counted as such.
   dns.remove(SERVICE)

@@ -7,11 +7,11 @@ function describe(e: Endpoint, now: number): Record<string, unknown> {
     endpoint: e.key,
     hostname: e.hostname,
     state: e.state.tag,
-    connections: e.pool.size,
+    connections: e.connections,
     inFlight: e.inFlight,
     requests: e.requests,
     failures: e.failures,
-    connectionAgesSeconds: e.pool.connectionAgesSeconds(now),
+    connectionAgesSeconds: e.connectionAgesSeconds(now),
     ...(e.state.tag === 'ejected' ? { ejectedUntil: new Date(e.state.until).toISOString() } : {}),
   }
 }

@@ -132,8 +132,8 @@ export function createRegistry(listeners: readonly ListenerSource[], upstreams: 
 
   add('spoke_upstream_connections', 'Open connections to the pods of an upstream.', 'gauge', perUpstream((u) => {
     let n = 0
-    for (const e of u.endpoints) n += e.pool.size
-    for (const e of u.drainingEndpoints) n += e.pool.size
+    for (const e of u.endpoints) n += e.connections
+    for (const e of u.drainingEndpoints) n += e.connections
     return n
   }))
 

@@ -1,6 +1,8 @@
-// What an endpoint's pool needs of one upstream connection, whatever the protocol: how many
-// requests it can take now, a way to send one, and a graceful and a hard way to end it.
+// What the pool needs of one upstream connection, whatever the protocol: how many requests it can
+// carry now, a way to send one, and ways to end it. The connection does I/O only; whether it takes
+// requests, is retiring or is gone is the pool's state (pool.ts), kept in one place.
 import type { Dispatcher } from 'undici'
+import type { Failure } from './failure.ts'
 
 /**
  * undici's controller, as spoke's own h2c transport also tells it: whether the response's HEADERS
@@ -12,18 +14,8 @@ export interface SpokeDispatchController extends Dispatcher.DispatchController {
   readonly headersEndedStream?: boolean
 }
 
-/**
- * The request never left spoke on this connection: it turned out closed before any byte of the
- * request was written. The pod cannot have processed it, so it may go anywhere again, whatever
- * its method (SPEC §4).
- */
-export class NotSentError extends Error {
-  readonly code = 'SPOKE_NOT_SENT'
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options)
-    this.name = 'NotSentError'
-  }
-}
+/** One request for a pod, as undici's dispatch takes it (path, method, flat headers, body). */
+export type UpstreamRequest = Dispatcher.DispatchOptions
 
 /** The `reason` label of spoke_upstream_connections_closed_total (SPEC §8). */
 export type CloseReason =
@@ -36,54 +28,32 @@ export type CloseReason =
   | 'shutdown'
 
 export interface Connection {
-  readonly id: number
   /** performance.now() when the connection was established. */
   readonly connectedAt: number
-  /** Requests in flight on this connection. */
-  inFlight: number
-  /** Requests sent on this connection since it opened. */
-  requests: number
-  /** performance.now() when the last request finished (idle accounting). */
-  lastActiveAt: number
-  /** How many requests it may carry at once (1 for HTTP/1.1; the peer's stream limit for h2c). */
+  /** How many requests it may carry at once (1 for HTTP/1.1; the pod's stream limit for h2c). */
   readonly capacity: number
-  readonly closed: boolean
-  dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void
   /**
-   * Take no new requests; close once in-flight ones finish (the pool calls retire() again when the
-   * last one is released), or force-close after drainTimeoutMs.
+   * HTTP/1.1's kind: one request at a time, a failed request ends the connection, and a request
+   * sent on it after it sat idle may meet the pod closing it (the keep-alive race).
    */
-  retire(reason: CloseReason, drainTimeoutMs: number): void
-  /** Close at once, failing whatever is in flight. */
-  destroy(reason: CloseReason): void
+  readonly exclusive: boolean
+  /** The transport is gone, or going (its socket destroyed): nothing more can be sent on it. */
+  readonly closed: boolean
+  dispatch(request: UpstreamRequest, handler: Dispatcher.DispatchHandler): void
+  /** The cause of an error the transport reported for a request on it. */
+  failureOf(error: Error): Failure
+  /** No request follows: tell the pod where the protocol can (HTTP/2 GOAWAY); in-flight ones go on. */
+  retire(): void
+  /** Close it; nothing is in flight. */
+  close(): void
+  /** Close it at once, failing whatever is still in flight. */
+  destroy(): void
 }
 
-/** Told by a connection when it is gone, with why. Set by the pool that owns it. */
-export type OnConnectionClosed = (connection: Connection, reason: CloseReason) => void
-
-/**
- * How a connection retires, whatever its protocol: the first reason given is the one recorded,
- * in-flight requests get until the drain deadline, and it closes as soon as none is left.
- */
-export class Retirement {
-  /** Why the connection is retiring or closed; null while it is in service. */
-  reason: CloseReason | null = null
-  #deadline: NodeJS.Timeout | null = null
-
-  /** Records the retirement; true when the connection should close now (nothing in flight). */
-  begin(reason: CloseReason, inFlight: number, drainTimeoutMs: number, atDeadline: (reason: CloseReason) => void): boolean {
-    if (this.reason === null) {
-      this.reason = reason
-      if (inFlight > 0) {
-        this.#deadline = setTimeout(() => atDeadline(reason), drainTimeoutMs)
-        this.#deadline.unref()
-      }
-    }
-    return inFlight === 0
-  }
-
-  /** The connection is closed: no deadline any more. */
-  done(): void {
-    if (this.#deadline !== null) clearTimeout(this.#deadline)
-  }
+/** What a connection tells its pool; set by the pool when it opens the connection. */
+export interface ConnectionEvents {
+  /** The transport closed under the connection (the pod closed it, a reset, a session error). */
+  lost(reason: CloseReason): void
+  /** The pod takes no new requests on it (GOAWAY, a refused stream) but finishes those it accepted. */
+  shedding(): void
 }

@@ -6,73 +6,38 @@ import type { Dispatcher } from 'undici'
 // Only the Client: undici's package root also loads fetch, WebSocket, caches and more, about
 // 13 MB of resident memory a sidecar never uses. (undici 8 declares no "exports" map.)
 import Client from 'undici/lib/dispatcher/client.js'
-import { type CloseReason, type Connection, NotSentError, type OnConnectionClosed, Retirement } from './connection.ts'
+import type { CloseReason, Connection, ConnectionEvents, UpstreamRequest } from './connection.ts'
+import { Failure } from './failure.ts'
 
-let nextId = 1
-
-/** The controller handed with a failure before undici saw the request: there is nothing to steer. */
-const NOTHING_STARTED = { aborted: false, paused: false, reason: null, abort() {}, pause() {}, resume() {} } as unknown as Dispatcher.DispatchController
-
-/** The error a retired connection's Client gets if it tries to reconnect: it must not. */
-class RetiredConnectionError extends Error {
-  readonly code = 'UND_ERR_SOCKET'
+/** Given to undici when it asks for a socket again: this connection's socket is gone for good. */
+class SocketGone extends Error {
   constructor() {
     super('connection already closed')
-    this.name = 'RetiredConnectionError'
+    this.name = 'SocketGone'
   }
 }
 
 export class H1Connection implements Connection {
-  readonly id = nextId++
   readonly connectedAt: number
   readonly capacity = 1
-  inFlight = 0
-  requests = 0
-  lastActiveAt: number
+  readonly exclusive = true
   #client: Client
   /** The socket until undici takes it: closing a connection never used must close it here. */
   #unclaimed: net.Socket | null
-  #closed = false
   /** undici's socket, to see whether it is being closed. */
   readonly #socket: net.Socket
-  /**
-   * A request on it failed: undici destroys an HTTP/1.1 connection whose request fails or is
-   * aborted, but only after telling the handler, whose release would otherwise hand the dying
-   * connection to the next request (which then fails with "The client is destroyed").
-   */
-  #failed = false
+  /** Closed by spoke, or lost: nothing more is reported. */
+  #over = false
   /**
    * undici asked for a socket again to write a queued request: the socket was gone before that
    * request's first byte went out, so its failure is a request never sent.
    */
   #unsent = false
-  /** The handler of the request in flight (one at a time), reached through #relay. */
-  #handler: Dispatcher.DispatchHandler | null = null
-  readonly #relay: Dispatcher.DispatchHandler = {
-    onRequestStart: (controller, context) => this.#handler!.onRequestStart?.(controller, context),
-    onResponseStart: (controller, status, headers, message) => this.#handler!.onResponseStart?.(controller, status, headers, message),
-    onResponseData: (controller, chunk) => this.#handler!.onResponseData?.(controller, chunk),
-    // undici closes the socket right after this call when it will not reuse it (a HEAD, a
-    // `connection: close` answer, a keep-alive hint about to run out): the handler releases the
-    // connection once undici has decided, so that `closed` already tells.
-    onResponseEnd: (controller, trailers) => {
-      const handler = this.#handler!
-      queueMicrotask(() => handler.onResponseEnd?.(controller, trailers))
-    },
-    onResponseError: (controller, error) => {
-      this.#failed = true
-      // Normally undici's own 'disconnect' follows; this closes it if that never comes.
-      process.nextTick(() => this.destroy('error'))
-      this.#handler!.onResponseError?.(controller, this.#unsent ? new NotSentError(`connection to the pod closed before the request was written: ${error.message}`, { cause: error }) : error)
-    },
-  }
-  #retirement = new Retirement()
-  #onClosed: OnConnectionClosed
+  readonly #events: ConnectionEvents
 
-  constructor(socket: net.Socket, origin: string, onClosed: OnConnectionClosed) {
+  constructor(socket: net.Socket, origin: string, events: ConnectionEvents) {
     this.connectedAt = performance.now()
-    this.lastActiveAt = this.connectedAt
-    this.#onClosed = onClosed
+    this.#events = events
     this.#socket = socket
     let handedOver = false
     // undici takes the socket only at the first request; until then nothing else listens to it.
@@ -83,7 +48,7 @@ export class H1Connection implements Connection {
     let early: Error | null = null
     socket.on('error', (err: Error) => { early ??= err })
     // A FIN is the pod closing an idle connection (its idle timeout); a reset is an error.
-    const closedEarly = (): void => this.#closeWith(early === null ? 'remote_close' : 'error')
+    const closedEarly = (): void => this.#lost(early === null ? 'remote_close' : 'error')
     socket.once('close', closedEarly)
     this.#client = new Client(origin, {
       // The first connect gets our socket; a later one means the socket is gone, and this
@@ -93,17 +58,17 @@ export class H1Connection implements Connection {
       connect: (_opts, callback) => {
         if (handedOver) {
           this.#unsent = true
-          process.nextTick(callback, new RetiredConnectionError(), null)
+          process.nextTick(callback, new SocketGone(), null)
           return
         }
         handedOver = true
         this.#unclaimed = null
         socket.off('close', closedEarly)
-        // Lost while waiting for its first request: undici must fail the request (a reset
-        // before the response, retried where allowed), not wait on a dead socket.
+        // Lost while waiting for its first request: undici must fail the request (a request
+        // never sent), not wait on a dead socket.
         if (socket.destroyed) {
           this.#unsent = true
-          process.nextTick(callback, new RetiredConnectionError(), null)
+          process.nextTick(callback, new SocketGone(), null)
         } else {
           process.nextTick(callback, null, socket)
         }
@@ -119,70 +84,68 @@ export class H1Connection implements Connection {
       keepAliveTimeoutThreshold: 1000,
       strictContentLength: true,
     })
-    this.#client.on('disconnect', (_origin, _targets, err) => this.#lost(err))
-    this.#client.on('connectionError', (_origin, _targets, err) => this.#lost(err))
+    this.#client.on('disconnect', (_origin, _targets, err) => this.#lost(classifyLoss(err)))
+    this.#client.on('connectionError', (_origin, _targets, err) => this.#lost(classifyLoss(err)))
   }
 
   get closed(): boolean {
-    return this.#closed || this.#failed || this.#socket.destroyed
+    return this.#over || this.#socket.destroyed
   }
 
-  dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void {
-    this.#handler = handler
+  dispatch(request: UpstreamRequest, handler: Dispatcher.DispatchHandler): void {
     if (this.closed) {
       // Closed since the pool chose it (the pod's FIN arrived in between): nothing was written.
-      queueMicrotask(() => handler.onResponseError?.(NOTHING_STARTED, new NotSentError('connection to the pod closed before the request was written')))
-      return
+      this.#unsent = true
     }
-    this.#client.dispatch(options, this.#relay)
+    this.#client.dispatch(request, handler)
   }
 
-  /**
-   * Marks the connection retired; it closes when the pool releases its last request (the pool
-   * calls retire() again then), or at the drain deadline. It does not call Client.close(),
-   * because the request that made it retire (max requests) may not be dispatched yet.
-   */
-  retire(reason: CloseReason, drainTimeoutMs: number): void {
-    if (this.#closed) return
-    if (this.#retirement.begin(reason, this.inFlight, drainTimeoutMs, (r) => this.destroy(r))) this.destroy(this.#retirement.reason!)
+  failureOf(error: Error): Failure {
+    if (error instanceof Failure) return error
+    if ((error as NodeJS.ErrnoException).code === 'UND_ERR_INVALID_ARG') return new Failure('invalid_request', `request refused: ${error.message}`, { cause: error })
+    if (this.#unsent || error instanceof SocketGone) {
+      return new Failure('not_sent', `connection to the pod closed before the request was written: ${error.message}`, { cause: error })
+    }
+    return new Failure('reset', error.message, { cause: error })
   }
 
-  destroy(reason: CloseReason): void {
-    if (this.#closed) return
-    this.#retirement.reason ??= reason
-    this.#client.destroy().catch(() => {})
-    this.#finish(this.#retirement.reason)
+  /** HTTP/1.1 cannot tell the pod that no request follows; the pool closes it once it is idle. */
+  retire(): void {}
+
+  close(): void {
+    this.destroy()
   }
 
-  #lost(err: Error | undefined): void {
-    this.#closeWith(classifyLoss(err))
+  destroy(): void {
+    if (this.#over) return
+    this.#over = true
+    // Not from inside undici's own callbacks (the pool closes a connection whose request failed
+    // as undici reports the failure): on the next tick, when undici is done with it.
+    process.nextTick(() => {
+      this.#client.destroy().catch(() => {})
+      this.#unclaimed?.destroy()
+    })
   }
 
-  #closeWith(reason: CloseReason): void {
-    if (this.#closed) return
-    this.#finish(this.#retirement.reason ?? reason)
-  }
-
-  #finish(reason: CloseReason): void {
-    if (this.#closed) return
-    this.#closed = true
-    this.#retirement.done()
+  #lost(reason: CloseReason): void {
+    if (this.#over) return
+    this.#over = true
     if (!this.#client.destroyed) this.#client.destroy().catch(() => {})
     this.#unclaimed?.destroy()
-    this.#onClosed(this, reason)
+    this.#events.lost(reason)
   }
 }
 
+/**
+ * Why undici let go of the socket. It closes a socket itself (UND_ERR_INFO) when the server's
+ * Keep-Alive hint runs out, and right after an answer that ends the connection; the pool has
+ * already recorded the latter as the pod's close when the request ended, so what reaches here
+ * while the connection is in the pool is the idle timeout. A FIN on an idle connection is the pod
+ * closing it ("other side closed"); anything else is an error.
+ */
 function classifyLoss(err: Error | undefined): CloseReason {
   const code = (err as NodeJS.ErrnoException | undefined)?.code
-  if (code === 'UND_ERR_INFO') {
-    // undici closes a socket itself when the server's Keep-Alive hint runs out ("socket idle
-    // timeout"), and after an answer that ends the connection: `Connection: close` (nginx's
-    // keepalive_requests), an HTTP/1.0 answer without keep-alive, an answer that came before the
-    // request was fully sent. Those are the pod's doing, not failures (SPEC §8).
-    return err!.message.includes('idle timeout') ? 'idle' : 'remote_close'
-  }
-  // A FIN on an idle connection ("other side closed").
+  if (code === 'UND_ERR_INFO') return 'idle'
   if (code === 'UND_ERR_SOCKET') return 'remote_close'
   return 'error'
 }

@@ -7,53 +7,39 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type net from 'node:net'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import { type CloseReason, type Connection, type OnConnectionClosed, Retirement, type SpokeDispatchController } from './connection.ts'
+import type { Connection, ConnectionEvents, SpokeDispatchController, UpstreamRequest } from './connection.ts'
 import { ConnectError } from './dial.ts'
+import { Failure } from './failure.ts'
 
 const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_REFUSED_STREAM } = http2.constants
-
-/** A stream the pod did not process (REFUSED_STREAM, or beyond GOAWAY's last stream): safe to send again, whatever the method. */
-export class RefusedStreamError extends Error {
-  readonly code = 'SPOKE_REFUSED_STREAM'
-  constructor(message: string) {
-    super(message)
-    this.name = 'RefusedStreamError'
-  }
-}
 
 /** Streams per session when the pod sets no limit: the HTTP/2 default is unlimited, spoke is not. */
 const DEFAULT_STREAM_LIMIT = 100
 const MAX_STREAM_LIMIT = 1000
 
-let nextId = 1
-
 export class H2Connection implements Connection {
-  readonly id = nextId++
   readonly connectedAt: number
-  inFlight = 0
-  requests = 0
-  lastActiveAt: number
+  readonly exclusive = false
   #session: http2.ClientHttp2Session
-  #closed = false
-  #goaway = false
-  #retirement = new Retirement()
-  #onClosed: OnConnectionClosed
+  /** The pod sent GOAWAY or refused a stream: the session is left to finish what it accepted. */
+  #shedding = false
+  #events: ConnectionEvents
+  readonly #onRefused = (): void => this.#shed()
 
-  private constructor(session: http2.ClientHttp2Session, onClosed: OnConnectionClosed) {
+  private constructor(session: http2.ClientHttp2Session, events: ConnectionEvents) {
     this.#session = session
-    this.#onClosed = onClosed
+    this.#events = events
     this.connectedAt = performance.now()
-    this.lastActiveAt = this.connectedAt
-    session.on('goaway', () => this.#shedding())
-    session.on('close', () => this.#finish(this.#retirement.reason ?? 'remote_close'))
-    session.on('error', () => this.#finish(this.#retirement.reason ?? 'error'))
+    session.on('goaway', this.#onRefused)
+    session.on('close', () => events.lost('remote_close'))
+    session.on('error', () => events.lost('error'))
   }
 
   /**
    * Opens an h2c session over an already connected socket and waits for the pod's SETTINGS:
    * streams sent before them may be refused, and the stream limit is not known yet.
    */
-  static open(socket: net.Socket, authority: string, timeoutMs: number, onClosed: OnConnectionClosed): Promise<H2Connection> {
+  static open(socket: net.Socket, authority: string, timeoutMs: number, events: ConnectionEvents): Promise<H2Connection> {
     return new Promise((resolve, reject) => {
       const session = http2.connect(`http://${authority}`, { createConnection: () => socket, settings: { enablePush: false } })
       const timer = setTimeout(() => {
@@ -71,23 +57,26 @@ export class H2Connection implements Connection {
         clearTimeout(timer)
         session.removeListener('error', failed)
         session.removeAllListeners('close')
-        resolve(new H2Connection(session, onClosed))
+        resolve(new H2Connection(session, events))
       })
     })
   }
 
   get capacity(): number {
-    if (this.#goaway || this.#retirement.reason !== null) return 0
     const limit = this.#session.remoteSettings.maxConcurrentStreams
     return limit === undefined || limit > MAX_STREAM_LIMIT ? (limit === undefined ? DEFAULT_STREAM_LIMIT : MAX_STREAM_LIMIT) : limit
   }
 
   get closed(): boolean {
-    return this.#closed
+    return this.#shedding || this.#session.closed || this.#session.destroyed
   }
 
-  dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void {
-    new H2Stream(this.#session, options, handler, () => this.#shedding()).start()
+  dispatch(request: UpstreamRequest, handler: Dispatcher.DispatchHandler): void {
+    new H2Stream(this.#session, request, handler, this.#onRefused).start()
+  }
+
+  failureOf(error: Error): Failure {
+    return error instanceof Failure ? error : new Failure('reset', error.message, { cause: error })
   }
 
   /**
@@ -95,42 +84,30 @@ export class H2Connection implements Connection {
    * accepted finish, and the pool opens another session at once. Without this, a refused
    * request could be offered the same session again before its GOAWAY reaches JavaScript.
    */
-  #shedding(): void {
-    this.#goaway = true
-    this.#finish(this.#retirement.reason ?? 'remote_close')
+  #shed(): void {
+    if (this.#shedding) return
+    this.#shedding = true
+    this.#events.shedding()
   }
 
-  retire(reason: CloseReason, drainTimeoutMs: number): void {
-    if (this.#closed) return
-    if (this.#retirement.begin(reason, this.inFlight, drainTimeoutMs, (r) => this.destroy(r))) this.destroy(this.#retirement.reason!)
-    // GOAWAY to the pod; the session closes once its open streams are done.
-    else if (!this.#session.closed) this.#session.close()
+  /** GOAWAY to the pod; the session closes once its open streams are done. */
+  retire(): void {
+    if (!this.#session.closed) this.#session.close()
   }
 
-  destroy(reason: CloseReason): void {
-    if (this.#closed) return
-    this.#retirement.reason ??= reason
-    if (!this.#session.destroyed) {
-      if (this.inFlight === 0) this.#session.close()
-      else this.#session.destroy(undefined, NGHTTP2_CANCEL)
-    }
-    this.#finish(this.#retirement.reason)
+  close(): void {
+    if (!this.#session.closed) this.#session.close()
   }
 
-  #finish(reason: CloseReason): void {
-    if (this.#closed) return
-    this.#closed = true
-    this.#retirement.done()
-    // After GOAWAY the session stays open for the streams the pod accepted; otherwise close it.
-    if (!this.#goaway && this.#retirement.reason === null && !this.#session.destroyed) this.#session.destroy()
-    this.#onClosed(this, reason)
+  destroy(): void {
+    if (!this.#session.destroyed) this.#session.destroy(undefined, NGHTTP2_CANCEL)
   }
 }
 
 /** One request as an HTTP/2 stream, reported through undici's handler callbacks. */
 class H2Stream implements SpokeDispatchController {
   readonly #session: http2.ClientHttp2Session
-  readonly #options: Dispatcher.DispatchOptions
+  readonly #options: UpstreamRequest
   readonly #handler: Dispatcher.DispatchHandler
   readonly #onRefused: () => void
   #stream: http2.ClientHttp2Stream | null = null
@@ -143,7 +120,7 @@ class H2Stream implements SpokeDispatchController {
   #error: Error | null = null
   #trailers: IncomingHttpHeaders = {}
 
-  constructor(session: http2.ClientHttp2Session, options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler, onRefused: () => void) {
+  constructor(session: http2.ClientHttp2Session, options: UpstreamRequest, handler: Dispatcher.DispatchHandler, onRefused: () => void) {
     this.#session = session
     this.#options = options
     this.#handler = handler
@@ -183,7 +160,7 @@ class H2Stream implements SpokeDispatchController {
     } catch (err) {
       // The session went away between the pool's choice and now: the pod never saw the stream.
       this.#onRefused()
-      this.#fail(new RefusedStreamError(`HTTP/2 session unavailable: ${(err as Error).message}`))
+      this.#fail(new Failure('refused_stream', `HTTP/2 session unavailable: ${(err as Error).message}`))
       return
     }
     this.#stream = stream
@@ -242,11 +219,11 @@ class H2Stream implements SpokeDispatchController {
     // processed by the pod.
     if (!this.#responded && (code === NGHTTP2_REFUSED_STREAM || (this.#error as NodeJS.ErrnoException | null)?.code === 'ERR_HTTP2_GOAWAY_SESSION')) {
       this.#onRefused()
-      this.#fail(new RefusedStreamError(`the pod did not process the stream (HTTP/2 code ${code})`))
+      this.#fail(new Failure('refused_stream', `the pod did not process the stream (HTTP/2 code ${code})`))
       return
     }
     const why = this.#error?.message ?? `HTTP/2 error code ${code ?? 'none'}`
-    this.#fail(Object.assign(new Error(`stream reset by the pod: ${why}`), { code: 'UND_ERR_SOCKET' }))
+    this.#fail(new Failure('reset', `stream reset by the pod: ${why}`))
   }
 
   #fail(error: Error): void {
@@ -256,7 +233,7 @@ class H2Stream implements SpokeDispatchController {
   }
 }
 
-function requestHeaders(options: Dispatcher.DispatchOptions): http2.OutgoingHttpHeaders {
+function requestHeaders(options: UpstreamRequest): http2.OutgoingHttpHeaders {
   const headers: http2.OutgoingHttpHeaders = {
     ':method': options.method,
     ':path': options.path,

@@ -1,18 +1,17 @@
-// The connections to one pod. Keeps `perEndpoint` connections open from discovery on, opens more
-// (up to `maxPerEndpoint`) while all are busy, recycles them by age and request count
-// make-before-break, and drains them when the pod leaves or spoke shuts down.
+// The connections to one pod, as a dispatcher: `dispatch(request, handler)` sends the request on a
+// connection with room, or queues it until one frees up or opens; callers never see a connection.
+// Keeps `perEndpoint` connections open from discovery on, opens more (up to `maxPerEndpoint`)
+// while all are busy, recycles them by age and request count make-before-break, and drains them
+// when the pod leaves or spoke shuts down. Each connection's state is one tagged union, here.
+import type { Dispatcher } from 'undici'
 import type { ConnectionConfig } from '../config/types.ts'
-import type { CloseReason, Connection, OnConnectionClosed } from './connection.ts'
+import type { CloseReason, Connection, ConnectionEvents, UpstreamRequest } from './connection.ts'
 import { ConnectError } from './dial.ts'
-
-/** A request waiting for a connection of this pool. */
-export interface Waiter {
-  granted(connection: Connection): void
-  failed(error: Error): void
-}
+import { Failure } from './failure.ts'
+import { PoolRequest } from './pool-request.ts'
 
 /** Opens one connection to the pod; rejects with ConnectError. */
-export type Connector = (onClosed: OnConnectionClosed) => Promise<Connection>
+export type Connector = (events: ConnectionEvents) => Promise<Connection>
 
 export interface PoolHooks {
   connectFailed(error: ConnectError): void
@@ -22,38 +21,51 @@ export interface PoolHooks {
   connectedChanged(): void
 }
 
-/** Waiters are failed with this when the pool is drained under them: they may pick another pod freely. */
-export class PoolClosedError extends Error {
-  constructor() {
-    super('endpoint is draining')
-    this.name = 'PoolClosedError'
-  }
+/** The pod's own counters (SPEC §7), kept by the pool as requests go out and end. */
+export interface PodCounters {
+  /** Requests on the pod's connections now (least_request compares it). */
+  inFlight: number
+  /** Requests sent to the pod since start. */
+  requests: number
+}
+
+type SlotState =
+  | { readonly tag: 'connecting' }
+  | { readonly tag: 'open'; readonly lifetime: NodeJS.Timeout | null }
+  | { readonly tag: 'retiring'; readonly reason: CloseReason; readonly deadline: NodeJS.Timeout | null }
+  | { readonly tag: 'closed'; readonly reason: CloseReason }
+
+/** One connection of the pool and the pool's view of it. */
+export class Slot {
+  state: SlotState = { tag: 'connecting' }
+  connection: Connection | null = null
+  inFlight = 0
+  requests = 0
+  /** performance.now() when the last request ended (idle accounting). */
+  lastActiveAt = 0
 }
 
 const MAX_RECONNECT_DELAY_MS = 5000
 
 export class Pool {
-  /** Connections taking new requests. */
-  #active: Connection[] = []
-  /** Retired connections still finishing their requests. */
-  #retiring = new Set<Connection>()
-  #opening = 0
-  #waiters: Waiter[] = []
+  /** Connecting, open and retiring connections, oldest first; a closed one leaves at once. */
+  #slots: Slot[] = []
+  #queue: PoolRequest[] = []
   #closed = false
   #reconnectFailures = 0
   #reconnectTimer: NodeJS.Timeout | null = null
-  #lifetimeTimers = new Map<Connection, NodeJS.Timeout>()
   #drained: (() => void) | null = null
   #connected = false
   readonly #config: ConnectionConfig
   readonly #connector: Connector
   readonly #hooks: PoolHooks
-  readonly #onClosed: OnConnectionClosed = (c, r) => this.#connectionClosed(c, r)
+  readonly #counters: PodCounters
 
-  constructor(config: ConnectionConfig, connector: Connector, hooks: PoolHooks) {
+  constructor(config: ConnectionConfig, connector: Connector, hooks: PoolHooks, counters: PodCounters) {
     this.#config = config
     this.#connector = connector
     this.#hooks = hooks
+    this.#counters = counters
   }
 
   /** Opens the up-front connections. */
@@ -69,149 +81,200 @@ export class Pool {
     return this.#connected
   }
 
-  /** Called after every change to #active: tells the hooks when `connected` flips. */
-  #activeChanged(): void {
-    const now = this.#active.length > 0
-    if (now === this.#connected) return
-    this.#connected = now
-    this.#hooks.connectedChanged()
-  }
-
   /** Connections open now (taking requests or finishing them). */
   get size(): number {
-    return this.#active.length + this.#retiring.size
+    let n = 0
+    for (const s of this.#slots) if (s.state.tag !== 'connecting') n++
+    return n
   }
 
   connectionAgesSeconds(now: number): number[] {
     const ages: number[] = []
-    for (const c of this.#active) ages.push(Math.round((now - c.connectedAt) / 100) / 10)
-    for (const c of this.#retiring) ages.push(Math.round((now - c.connectedAt) / 100) / 10)
+    for (const s of this.#slots) if (s.connection !== null) ages.push(Math.round((now - s.connection.connectedAt) / 100) / 10)
     return ages
   }
 
   /**
-   * A connection with room for one more request, counted as taken; or null, and the waiter is
-   * queued until one frees up, opens, or the pod turns out to be unreachable.
+   * Sends `request` on a connection with room, or queues it. `handler` gets the request's
+   * controller at once (onRequestStart: abort() also takes a queued request off the queue), and
+   * exactly one final callback: onResponseEnd, or onResponseError with a Failure.
    */
-  acquire(waiter: Waiter): Connection | null {
+  dispatch(request: UpstreamRequest, handler: Dispatcher.DispatchHandler): void {
+    const job = new PoolRequest(this, request, handler)
+    handler.onRequestStart?.(job, {})
+    if (job.aborted) return
     if (this.#closed) {
-      waiter.failed(new PoolClosedError())
-      return null
-    }
-    const connection = this.#free()
-    if (connection !== null) {
-      this.#take(connection)
-      return connection
-    }
-    this.#waiters.push(waiter)
-    // Enough new connections for the queue, counting what one holds (1 for HTTP/1.1, the pod's
-    // stream limit for h2c), not one per waiter.
-    const perConnection = Math.max(1, this.#active.length > 0 ? this.#active[0].capacity : 1)
-    if (this.#opening * perConnection < this.#waiters.length && this.#active.length + this.#opening < this.#config.maxPerEndpoint) {
-      this.#open()
-    }
-    return null
-  }
-
-  cancel(waiter: Waiter): void {
-    const i = this.#waiters.indexOf(waiter)
-    if (i >= 0) this.#waiters.splice(i, 1)
-  }
-
-  /** The request taken with acquire() is over. */
-  release(connection: Connection): void {
-    connection.inFlight--
-    connection.lastActiveAt = performance.now()
-    if (connection.closed) return
-    if (this.#retiring.has(connection)) {
-      // Its reason was set when it retired; this call closes it now that it is empty.
-      if (connection.inFlight === 0) connection.retire('max_requests', this.#config.drainTimeoutMs)
+      job.fail(new Failure('pool_closed', 'the pod left discovery'))
       return
     }
-    if (this.#waiters.length > 0 && connection.inFlight < connection.capacity) {
-      this.#take(connection)
-      this.#waiters.shift()!.granted(connection)
+    const slot = this.#free()
+    if (slot !== null) {
+      // A connection that was waiting in the pool: on HTTP/1.1 the pod may be closing it as idle.
+      job.reusedIdle = slot.connection!.exclusive
+      this.#send(slot, job)
+      return
     }
+    this.#queue.push(job)
+    // Enough new connections for the queue, counting what one holds (1 for HTTP/1.1, the pod's
+    // stream limit for h2c), not one per queued request.
+    let open = 0
+    let connecting = 0
+    let perConnection = 1
+    for (const s of this.#slots) {
+      if (s.state.tag === 'connecting') connecting++
+      else if (s.state.tag === 'open') {
+        open++
+        perConnection = Math.max(1, s.connection!.capacity)
+      }
+    }
+    if (connecting * perConnection < this.#queue.length && open + connecting < this.#config.maxPerEndpoint) this.#open()
+  }
+
+  /** A queued request was aborted: it leaves the queue. */
+  unqueue(job: PoolRequest): void {
+    const i = this.#queue.indexOf(job)
+    if (i >= 0) this.#queue.splice(i, 1)
+  }
+
+  /**
+   * The request on `slot` is over. `hurt`: it failed in a way that leaves the connection unusable
+   * for another request (HTTP/1.1: undici closes a connection whose request failed or was aborted).
+   */
+  release(slot: Slot, hurt: boolean): void {
+    slot.inFlight--
+    this.#counters.inFlight--
+    slot.lastActiveAt = performance.now()
+    const state = slot.state
+    if (state.tag === 'closed') return
+    if (state.tag === 'retiring') {
+      // Its reason was set when it retired; it closes now that it is empty.
+      if (slot.inFlight === 0) this.#end(slot, state.reason, false)
+      return
+    }
+    if (hurt && slot.connection!.exclusive) {
+      this.#end(slot, 'error', true)
+      return
+    }
+    // undici closes an HTTP/1.1 connection right after an answer that ends it (`Connection:
+    // close`, an HTTP/1.0 answer, one that came before the request was fully sent): the pod's doing.
+    if (slot.connection!.closed) {
+      this.#end(slot, 'remote_close', true)
+      return
+    }
+    this.#serveQueue(slot)
   }
 
   /** Closes connections beyond perEndpoint that have been idle for idleTimeout. */
   sweepIdle(now: number): void {
     const idleMs = this.#config.idleTimeoutMs
     if (idleMs === 0) return
-    for (let i = this.#active.length - 1; i >= 0 && this.#active.length > this.#config.perEndpoint; i--) {
-      const c = this.#active[i]
-      if (c.inFlight === 0 && now - c.lastActiveAt >= idleMs) this.#retire(c, 'idle')
+    let open = 0
+    for (const s of this.#slots) if (s.state.tag === 'open') open++
+    for (let i = this.#slots.length - 1; i >= 0 && open > this.#config.perEndpoint; i--) {
+      const s = this.#slots[i]
+      if (s.state.tag === 'open' && s.inFlight === 0 && now - s.lastActiveAt >= idleMs) {
+        this.#retire(s, 'idle')
+        open--
+      }
     }
   }
 
   /**
-   * No new requests; waiters go elsewhere; connections finish what they carry within
-   * drainTimeoutMs. Resolves when every connection is closed.
+   * No new requests; queued ones fail with pool_closed (they may go elsewhere); connections
+   * finish what they carry within drainTimeoutMs. Resolves when every connection is closed.
    */
   drain(reason: CloseReason, drainTimeoutMs: number): Promise<void> {
     this.#closed = true
     if (this.#reconnectTimer !== null) clearTimeout(this.#reconnectTimer)
-    for (const w of this.#waiters.splice(0)) w.failed(new PoolClosedError())
-    for (const c of [...this.#active]) this.#retire(c, reason, drainTimeoutMs)
+    for (const job of this.#queue.splice(0)) job.fail(new Failure('pool_closed', 'the pod left discovery'))
+    for (const s of [...this.#slots]) if (s.state.tag === 'open') this.#retire(s, reason, drainTimeoutMs)
     if (this.size === 0) return Promise.resolve()
     return new Promise((resolve) => { this.#drained = resolve })
   }
 
-  #free(): Connection | null {
+  #free(): Slot | null {
     // First fit keeps the up-front connections busiest, so the extras go idle and close.
-    for (const c of this.#active) if (c.inFlight < c.capacity && !c.closed) return c
+    for (const s of this.#slots) {
+      if (s.state.tag === 'open' && s.inFlight < s.connection!.capacity && !s.connection!.closed) return s
+    }
     return null
   }
 
-  #take(connection: Connection): void {
-    connection.inFlight++
-    connection.requests++
+  #send(slot: Slot, job: PoolRequest): void {
+    slot.inFlight++
+    slot.requests++
+    this.#counters.inFlight++
+    this.#counters.requests++
     const max = this.#config.maxRequests
-    if (max > 0 && connection.requests >= max) this.#retire(connection, 'max_requests')
+    if (max > 0 && slot.requests >= max) this.#retire(slot, 'max_requests')
+    job.sendOn(slot)
+  }
+
+  #serveQueue(slot: Slot): void {
+    while (this.#queue.length > 0 && slot.state.tag === 'open' && slot.inFlight < slot.connection!.capacity) {
+      this.#send(slot, this.#queue.shift()!)
+    }
   }
 
   #fill(): void {
-    while (!this.#closed && this.#active.length + this.#opening < this.#config.perEndpoint) this.#open()
+    let n = 0
+    for (const s of this.#slots) if (s.state.tag === 'open' || s.state.tag === 'connecting') n++
+    for (; !this.#closed && n < this.#config.perEndpoint; n++) this.#open()
   }
 
-  #open(): Promise<Connection | null> {
-    this.#opening++
-    return this.#connector(this.#onClosed).then(
-      (connection) => {
-        this.#opening--
-        this.#reconnectFailures = 0
-        if (this.#closed) {
-          connection.destroy('endpoint_removed')
-          return null
-        }
-        this.#active.push(connection)
-        this.#hooks.opened()
-        this.#activeChanged()
-        this.#scheduleLifetime(connection)
-        while (this.#waiters.length > 0 && connection.inFlight < connection.capacity) {
-          this.#take(connection)
-          this.#waiters.shift()!.granted(connection)
-        }
-        return connection
-      },
-      (error: unknown) => {
-        this.#opening--
-        const connectError = error instanceof ConnectError ? error : new ConnectError('ECONNECT', String(error), { cause: error })
-        this.#hooks.connectFailed(connectError)
-        // Waiters fail only when nothing else could serve them; they retry on another pod.
-        if (this.#active.length === 0 && this.#opening === 0) {
-          for (const w of this.#waiters.splice(0)) w.failed(connectError)
-        }
-        this.#reconnectFailures++
-        this.#scheduleRefill()
-        return null
-      },
+  #open(): Promise<void> {
+    const slot = new Slot()
+    this.#slots.push(slot)
+    const events: ConnectionEvents = {
+      lost: (reason) => this.#lost(slot, reason),
+      shedding: () => this.#lost(slot, 'remote_close'),
+    }
+    return this.#connector(events).then(
+      (connection) => this.#opened(slot, connection),
+      (error: unknown) => this.#connectFailed(slot, error),
     )
+  }
+
+  #opened(slot: Slot, connection: Connection): void {
+    this.#reconnectFailures = 0
+    slot.connection = connection
+    slot.lastActiveAt = performance.now()
+    if (this.#closed) {
+      this.#remove(slot)
+      connection.close()
+      return
+    }
+    this.#hooks.opened()
+    // Lost in the moment between its socket connecting and now.
+    if (slot.state.tag === 'closed') {
+      this.#remove(slot)
+      this.#hooks.closed(slot.state.reason)
+      this.#scheduleRefill()
+      return
+    }
+    slot.state = { tag: 'open', lifetime: this.#lifetime(slot) }
+    this.#connectedChanged()
+    this.#serveQueue(slot)
+  }
+
+  #connectFailed(slot: Slot, error: unknown): void {
+    this.#remove(slot)
+    const connectError = error instanceof ConnectError ? error : new ConnectError('ECONNECT', String(error), { cause: error })
+    this.#hooks.connectFailed(connectError)
+    // Queued requests fail only when nothing else could serve them; they go to another pod.
+    if (!this.#slots.some((s) => s.state.tag === 'open' || s.state.tag === 'connecting')) {
+      const failure = new Failure('connect_failed', connectError.message, { cause: connectError })
+      for (const job of this.#queue.splice(0)) job.fail(failure)
+    }
+    this.#reconnectFailures++
+    this.#scheduleRefill()
   }
 
   #scheduleRefill(): void {
     if (this.#closed || this.#reconnectTimer !== null) return
-    if (this.#active.length + this.#opening >= this.#config.perEndpoint) return
+    let n = 0
+    for (const s of this.#slots) if (s.state.tag === 'open' || s.state.tag === 'connecting') n++
+    if (n >= this.#config.perEndpoint) return
     // Back off while the pod refuses, so a dead pod costs a connect every few seconds, not a loop.
     const delay = this.#reconnectFailures === 0 ? 0 : Math.min(MAX_RECONNECT_DELAY_MS, 50 * 2 ** this.#reconnectFailures)
     this.#reconnectTimer = setTimeout(() => {
@@ -221,50 +284,68 @@ export class Pool {
     this.#reconnectTimer.unref()
   }
 
-  #scheduleLifetime(connection: Connection): void {
+  #lifetime(slot: Slot): NodeJS.Timeout | null {
     const max = this.#config.maxLifetimeMs
-    if (max === 0) return
+    if (max === 0) return null
     // Drawn from [max × (1 − jitter), max]: jitter only shortens, so none outlives maxLifetime.
-    const lifetime = max * (1 - this.#config.lifetimeJitter * Math.random())
-    const timer = setTimeout(() => {
-      this.#lifetimeTimers.delete(connection)
-      this.#recycle(connection)
-    }, lifetime)
+    const timer = setTimeout(() => this.#recycle(slot), max * (1 - this.#config.lifetimeJitter * Math.random()))
     timer.unref()
-    this.#lifetimeTimers.set(connection, timer)
+    return timer
   }
 
   /** Make-before-break: the replacement is connected before the old connection stops taking requests. */
-  #recycle(connection: Connection): void {
-    if (this.#closed || connection.closed || this.#retiring.has(connection)) return
-    this.#open().then(() => this.#retire(connection, 'max_lifetime'))
+  #recycle(slot: Slot): void {
+    if (this.#closed || slot.state.tag !== 'open') return
+    slot.state = { tag: 'open', lifetime: null }
+    this.#open().then(() => {
+      if (slot.state.tag === 'open') this.#retire(slot, 'max_lifetime')
+    })
   }
 
-  #retire(connection: Connection, reason: CloseReason, drainTimeoutMs = this.#config.drainTimeoutMs): void {
-    const i = this.#active.indexOf(connection)
-    if (i >= 0) this.#active.splice(i, 1)
-    const timer = this.#lifetimeTimers.get(connection)
-    if (timer !== undefined) {
-      clearTimeout(timer)
-      this.#lifetimeTimers.delete(connection)
+  /** No new requests on it; it closes once its requests are done, or at the drain deadline. */
+  #retire(slot: Slot, reason: CloseReason, drainTimeoutMs = this.#config.drainTimeoutMs): void {
+    const state = slot.state
+    if (state.tag !== 'open') return
+    if (state.lifetime !== null) clearTimeout(state.lifetime)
+    if (slot.inFlight === 0) {
+      this.#end(slot, reason, false)
+    } else {
+      const deadline = setTimeout(() => this.#end(slot, reason, true), drainTimeoutMs)
+      deadline.unref()
+      slot.state = { tag: 'retiring', reason, deadline }
+      slot.connection!.retire()
     }
-    this.#retiring.add(connection)
-    connection.retire(reason, drainTimeoutMs)
     this.#fill()
-    this.#activeChanged()
+    this.#connectedChanged()
   }
 
-  #connectionClosed(connection: Connection, reason: CloseReason): void {
-    const i = this.#active.indexOf(connection)
-    if (i >= 0) this.#active.splice(i, 1)
-    this.#retiring.delete(connection)
-    const timer = this.#lifetimeTimers.get(connection)
-    if (timer !== undefined) {
-      clearTimeout(timer)
-      this.#lifetimeTimers.delete(connection)
+  /** The transport closed by itself: a retiring connection keeps the reason it retired for. */
+  #lost(slot: Slot, reason: CloseReason): void {
+    const state = slot.state
+    if (state.tag === 'closed') return
+    if (state.tag === 'connecting') {
+      slot.state = { tag: 'closed', reason }
+      return
     }
+    this.#gone(slot, state.tag === 'retiring' ? state.reason : reason)
+  }
+
+  /** spoke closes it: gracefully when nothing is in flight, else at once. */
+  #end(slot: Slot, reason: CloseReason, hard: boolean): void {
+    if (slot.state.tag === 'closed' || slot.state.tag === 'connecting') return
+    if (hard || slot.inFlight > 0) slot.connection!.destroy()
+    else slot.connection!.close()
+    this.#gone(slot, reason)
+  }
+
+  #gone(slot: Slot, reason: CloseReason): void {
+    const state = slot.state
+    if (state.tag === 'open' && state.lifetime !== null) clearTimeout(state.lifetime)
+    if (state.tag === 'retiring' && state.deadline !== null) clearTimeout(state.deadline)
+    slot.state = { tag: 'closed', reason }
+    this.#remove(slot)
     this.#hooks.closed(reason)
-    this.#activeChanged()
+    this.#connectedChanged()
     if (this.#closed) {
       if (this.size === 0 && this.#drained !== null) {
         this.#drained()
@@ -272,7 +353,20 @@ export class Pool {
       }
       return
     }
-    if (this.#waiters.length > 0 && this.#opening === 0) this.#open()
+    if (this.#queue.length > 0 && !this.#slots.some((s) => s.state.tag === 'connecting')) this.#open()
     this.#scheduleRefill()
+  }
+
+  #remove(slot: Slot): void {
+    const i = this.#slots.indexOf(slot)
+    if (i >= 0) this.#slots.splice(i, 1)
+  }
+
+  /** Tells the hooks when `connected` flips. */
+  #connectedChanged(): void {
+    const now = this.#slots.some((s) => s.state.tag === 'open')
+    if (now === this.#connected) return
+    this.#connected = now
+    this.#hooks.connectedChanged()
   }
 }

@@ -4,7 +4,6 @@ import type { Config, UpstreamConfig } from '../config/types.ts'
 import { createPicker, createShardPicker, ordinalOf, type Picker, type ShardMiss, type ShardPicker } from '../balance/index.ts'
 import { type DiscoveredEndpoint, type Discovery, type DiscoveryUpdate, endpointKey } from '../discovery/types.ts'
 import type { Logger } from '../log.ts'
-import type { Connection, OnConnectionClosed } from '../transport/connection.ts'
 import { dial } from '../transport/dial.ts'
 import { H1Connection } from '../transport/h1-connection.ts'
 import { H2Connection } from '../transport/h2-connection.ts'
@@ -71,7 +70,7 @@ export class Upstream {
     if (idleMs > 0) {
       this.#sweeper = setInterval(() => {
         const now = performance.now()
-        for (const e of this.#endpoints.values()) e.pool.sweepIdle(now)
+        for (const e of this.#endpoints.values()) e.pool?.sweepIdle(now)
       }, Math.min(1000, Math.max(50, idleMs / 4)))
       this.#sweeper.unref()
     }
@@ -177,7 +176,7 @@ export class Upstream {
     this.#connected = []
     this.#podNames = new Map()
     this.#shards?.update([])
-    const drains = [...this.#endpoints.values(), ...this.#draining].map((e) => e.pool.drain('shutdown', drainTimeoutMs))
+    const drains = [...this.#endpoints.values(), ...this.#draining].map((e) => e.pool?.drain('shutdown', drainTimeoutMs))
     await Promise.all(drains)
   }
 
@@ -197,7 +196,7 @@ export class Upstream {
       if (this.#endpoints.has(key)) continue
       const endpoint = this.#createEndpoint(d, key)
       this.#endpoints.set(key, endpoint)
-      endpoint.pool.start()
+      endpoint.pool?.start()
       changed = true
       this.#log.info('endpoint added', { upstream: this.name, endpoint: key, hostname: d.hostname })
       if (this.config.policy === 'ordinal') this.#warnWithoutOrdinal(d, key)
@@ -222,43 +221,36 @@ export class Upstream {
     endpoint.state = { tag: 'draining', since: Date.now() }
     this.#draining.add(endpoint)
     this.#log.info('endpoint removed', { upstream: this.name, endpoint: endpoint.key })
-    endpoint.pool.drain('endpoint_removed', this.config.connection.drainTimeoutMs).then(() => {
+    const drained = endpoint.pool?.drain('endpoint_removed', this.config.connection.drainTimeoutMs) ?? Promise.resolve()
+    drained.then(() => {
       this.#draining.delete(endpoint)
     })
   }
 
   #createEndpoint(d: DiscoveredEndpoint, key: string): Endpoint {
-    const authority = `${this.#serviceHost}:${d.port}`
-    const connector = this.#connector(d.address, d.port)
-    let endpoint!: Endpoint
-    // UDP pods take datagrams, not connections: their pool stays empty.
-    const connection = this.config.protocol === 'udp' ? { ...this.config.connection, perEndpoint: 0, maxPerEndpoint: 0 } : this.config.connection
-    const pool = new Pool(connection, connector, {
+    const pod = { address: d.address, port: d.port, hostname: d.hostname, key, authority: `${this.#serviceHost}:${d.port}` }
+    // UDP pods take datagrams, not connections: no pool.
+    if (this.config.protocol === 'udp') return new Endpoint(pod, null)
+    const connector = this.#connector(d.address, d.port, this.config.protocol)
+    const endpoint: Endpoint = new Endpoint(pod, (counters) => new Pool(this.config.connection, connector, {
       opened: () => { this.stats.connectionsOpened++ },
       connectedChanged: () => { if (endpoint.state.tag === 'active') this.#rebuildConnected() },
       closed: (reason) => this.stats.connectionClosed(reason),
       connectFailed: (error) => {
-        this.#log.debug('connect failed', { upstream: this.name, endpoint: endpoint.key, error: error.message })
+        this.#log.debug('connect failed', { upstream: this.name, endpoint: key, error: error.message })
         if (error.refused) this.#discovery.requestRefresh()
       },
-    })
-    endpoint = new Endpoint(d.address, d.port, d.hostname, key, authority, pool)
+    }, counters))
     return endpoint
   }
 
-  #connector(address: string, port: number): Connector {
+  #connector(address: string, port: number, protocol: 'http1' | 'h2c'): Connector {
     const timeoutMs = this.config.connection.connectTimeoutMs
     const origin = `http://${endpointKey(address, port)}`
-    switch (this.config.protocol) {
-      case 'http1':
-        return (onClosed: OnConnectionClosed): Promise<Connection> =>
-          dial(address, port, timeoutMs).then((socket) => new H1Connection(socket, origin, onClosed))
-      case 'h2c':
-        return (onClosed: OnConnectionClosed): Promise<Connection> =>
-          dial(address, port, timeoutMs).then((socket) => H2Connection.open(socket, endpointKey(address, port), timeoutMs, onClosed))
-      case 'udp':
-        return (): Promise<Connection> => Promise.reject(new Error('udp pods take datagrams, not connections'))
+    if (protocol === 'http1') {
+      return (events) => dial(address, port, timeoutMs).then((socket) => new H1Connection(socket, origin, events))
     }
+    return (events) => dial(address, port, timeoutMs).then((socket) => H2Connection.open(socket, endpointKey(address, port), timeoutMs, events))
   }
 
   #maybeEject(endpoint: Endpoint): void {
@@ -297,6 +289,6 @@ export class Upstream {
   }
 
   #rebuildConnected(): void {
-    this.#connected = this.#eligible.filter((e) => e.pool.connected)
+    this.#connected = this.#eligible.filter((e) => e.connected)
   }
 }

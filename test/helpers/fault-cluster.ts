@@ -83,11 +83,11 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
  * detection has seen enough failures to eject it.
  */
 export function outOfRotation(upstream: Upstream): string[] {
-  return [...upstream.endpoints].filter((e) => e.state.tag === 'ejected' || !e.pool.connected).map((e) => e.key)
+  return [...upstream.endpoints].filter((e) => e.state.tag === 'ejected' || !e.connected).map((e) => e.key)
 }
 
 export function poolState(upstream: Upstream): string {
-  return [...upstream.endpoints].map((e) => `${e.key} ${e.state.tag}${e.pool.connected ? '' : ' unconnected'} conns=${e.pool.size} reqs=${e.requests}`).join('; ')
+  return [...upstream.endpoints].map((e) => `${e.key} ${e.state.tag}${e.connected ? '' : ' unconnected'} conns=${e.connections} reqs=${e.requests}`).join('; ')
 }
 
 /** A "pod" whose process is stuck: the kernel completes every TCP handshake, nothing ever answers. */

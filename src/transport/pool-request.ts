@@ -1,0 +1,108 @@
+// One request through a pod's pool: the controller its caller steers it with, and the handler the
+// connection reports to. It gives the connection back to the pool exactly once, when the request
+// ends, so that callers never hold a connection and never have to give one back.
+import type { Dispatcher } from 'undici'
+import type { SpokeDispatchController, UpstreamRequest } from './connection.ts'
+import { Failure } from './failure.ts'
+import type { Pool, Slot } from './pool.ts'
+
+export class PoolRequest implements SpokeDispatchController, Dispatcher.DispatchHandler {
+  readonly #pool: Pool
+  readonly #request: UpstreamRequest
+  readonly #handler: Dispatcher.DispatchHandler
+  /** The connection it went out on; null while queued. */
+  #slot: Slot | null = null
+  /** The connection's own controller for it, once the connection started it. */
+  #inner: SpokeDispatchController | null = null
+  #reason: Error | null = null
+  #paused = false
+  #done = false
+  /**
+   * It went out at once on a connection that had been waiting in the pool: on HTTP/1.1 the pod
+   * may have been closing it as idle (the keep-alive race).
+   */
+  reusedIdle = false
+
+  constructor(pool: Pool, request: UpstreamRequest, handler: Dispatcher.DispatchHandler) {
+    this.#pool = pool
+    this.#request = request
+    this.#handler = handler
+  }
+
+  get aborted(): boolean { return this.#reason !== null }
+  get paused(): boolean { return this.#paused }
+  get reason(): Error | null { return this.#reason }
+  get headersEndedStream(): boolean { return this.#inner?.headersEndedStream === true }
+
+  abort(reason: Error): void {
+    if (this.#done || this.#reason !== null) return
+    this.#reason = reason
+    if (this.#slot === null) {
+      this.#pool.unqueue(this)
+      this.fail(new Failure('aborted', reason.message, { cause: reason }))
+    } else {
+      // Not started by its connection yet: onRequestStart aborts it.
+      this.#inner?.abort(reason)
+    }
+  }
+
+  pause(): void {
+    this.#paused = true
+    this.#inner?.pause()
+  }
+
+  resume(): void {
+    this.#paused = false
+    this.#inner?.resume()
+  }
+
+  /** Ends it without a connection (queued, or refused before one): the handler's final callback. */
+  fail(failure: Failure): void {
+    if (this.#done) return
+    this.#done = true
+    this.#handler.onResponseError?.(this, failure)
+  }
+
+  /** The pool chose `slot` for it. */
+  sendOn(slot: Slot): void {
+    this.#slot = slot
+    slot.connection!.dispatch(this.#request, this)
+  }
+
+  // The connection's callbacks.
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#inner = controller
+    if (this.#reason !== null) controller.abort(this.#reason)
+    else if (this.#paused) controller.pause()
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>, message: string): void {
+    if (!this.#done) this.#handler.onResponseStart?.(this, status, headers, message)
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.#done) this.#handler.onResponseData?.(this, chunk)
+  }
+
+  onResponseEnd(_controller: Dispatcher.DispatchController, trailers: Record<string, string | string[] | undefined>): void {
+    if (this.#done) return
+    this.#done = true
+    const slot = this.#slot!
+    // After undici has decided whether to keep the socket (it closes it right after this call
+    // when the answer ends the connection), so that the pool sees the connection as it is.
+    queueMicrotask(() => this.#pool.release(slot, false))
+    this.#handler.onResponseEnd?.(this, trailers)
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | null, error: Error): void {
+    if (this.#done) return
+    this.#done = true
+    const slot = this.#slot!
+    const failure = slot.connection!.failureOf(error)
+    // A request refused before anything was written leaves its connection as it was (a closed
+    // one is seen as closed by the pool).
+    this.#pool.release(slot, failure.code !== 'invalid_request' && failure.code !== 'not_sent')
+    this.#handler.onResponseError?.(this, this.#reason !== null ? new Failure('aborted', this.#reason.message, { cause: this.#reason }) : failure)
+  }
+}

@@ -9,7 +9,8 @@ export interface EndpointSource {
   readonly state: { readonly tag: string }
   readonly statusCounts: Float64Array
   readonly errorCounts: ReadonlyMap<string, number>
-  readonly pool: { readonly size: number }
+  /** Connections open now. */
+  readonly connections: number
 }
 
 export interface UpstreamSource {

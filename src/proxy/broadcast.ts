@@ -4,30 +4,24 @@
 // The body is read whole first (bounded by maxBodySize): a copy is only worth sending if every
 // pod gets the same bytes, and a client that vanishes mid-body has not asked for anything yet.
 // Once the fan-out starts it is no longer the client's: it runs to its end (an invalidation must
-// not stop half-way) even if the client goes away.
+// not stop half-way) even if the client goes away. Each pod's copy is sent by the same attempt
+// engine as a balanced request (attempts.ts), as a `copy` target: retried on its own pod only.
 import { randomUUID } from 'node:crypto'
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
-import type { Socket } from 'node:net'
+import type { IncomingHttpHeaders } from 'node:http'
 import type { Dispatcher } from 'undici'
 import type { BroadcastConfig } from '../config/types.ts'
-import type { Connection } from '../transport/connection.ts'
-import { ConnectError } from '../transport/dial.ts'
-import { RefusedStreamError } from '../transport/h2-connection.ts'
-import { PoolClosedError, type Waiter } from '../transport/pool.ts'
 import type { Endpoint } from '../upstream/endpoint.ts'
 import type { BroadcastOutcome } from '../upstream/stats.ts'
 import type { Upstream } from '../upstream/upstream.ts'
-import { requestEnded, requestStarted, type InFlight } from './client-socket.ts'
+import { Admission } from './admission.ts'
+import { type Answerer, Attempts } from './attempts.ts'
+import type { Downstream } from './downstream.ts'
 import { type ErrorCode, isGrpcContentType } from './errors.ts'
-import { CLIENT_CLOSED, type RequestCounts } from './forward.ts'
 import { IDEMPOTENT_METHODS } from './headers.ts'
-import type { RequestHead } from './request-head.ts'
-import { type AppRequest, type AppResponse, sendError, writer } from './respond.ts'
+import { CLIENT_CLOSED, type RequestCounts } from './request-counts.ts'
 
 /** SPEC §6: each pod's body in the envelope is cut at 64 KiB. */
 const MAX_ENVELOPE_BODY = 64 * 1024
-/** Streams a pod refused unprocessed are sent again to the same pod this many times at most. */
-const MAX_REFUSED_RESENDS = 10
 /** An id the app supplies (to let receivers drop a broadcast it sends again) must look like one. */
 const BROADCAST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
@@ -42,20 +36,11 @@ interface PodResult {
   bodyTruncated?: true
 }
 
-export class Broadcast implements InFlight {
-  readonly #req: AppRequest
-  readonly #res: AppResponse
-  /** The app's HTTP/1.1 connection (null for HTTP/2), kept: Node may let go of req.socket first. */
-  readonly #clientSocket: Socket | null
-  readonly #method: string
-  readonly #path: string
-  readonly #head: RequestHead
-  readonly #hasBody: boolean
+export class Broadcast {
+  readonly #downstream: Downstream
   readonly #upstream: Upstream
   readonly #config: BroadcastConfig
-  readonly #counts: RequestCounts
-  readonly #startedAt = performance.now()
-  readonly #mayRetry: boolean
+  readonly #admission: Admission
   #chunks: Buffer[] = []
   #bodyLength = 0
   #copies: PodCopy[] = []
@@ -63,56 +48,41 @@ export class Broadcast implements InFlight {
   #fanOutAt = 0
   #deadline: NodeJS.Timeout | null = null
   #id = ''
-  #admitted = false
   /** The client went away: the fan-out goes on, the answer goes nowhere. */
   #clientGone = false
-  #answered = false
 
-  constructor(req: AppRequest, res: AppResponse, method: string, path: string, head: RequestHead, hasBody: boolean, upstream: Upstream, counts: RequestCounts) {
-    this.#req = req
-    this.#res = res
-    this.#clientSocket = 'stream' in res ? null : (req as IncomingMessage).socket
-    this.#method = method
-    this.#path = path
-    this.#head = head
-    this.#hasBody = hasBody
+  constructor(downstream: Downstream, upstream: Upstream, counts: RequestCounts) {
+    this.#downstream = downstream
     this.#upstream = upstream
     this.#config = upstream.config.broadcast!
-    this.#counts = counts
-    this.#mayRetry = IDEMPOTENT_METHODS.has(method) || head.retryAlways
+    this.#admission = new Admission(upstream, downstream, counts)
   }
 
   start(): void {
-    if (isGrpcContentType(this.#head.contentType)) {
+    const downstream = this.#downstream
+    if (isGrpcContentType(downstream.head.contentType)) {
       // The answer is a JSON envelope, which no gRPC client can read.
-      this.#refuse('bad_request', `upstream ${this.#upstream.name} is a broadcast upstream, which answers JSON; gRPC calls cannot be broadcast`, true)
+      this.#admission.refuse('bad_request', `upstream ${this.#upstream.name} is a broadcast upstream, which answers JSON; gRPC calls cannot be broadcast`, true)
       return
     }
-    const upstream = this.#upstream
-    if (upstream.inFlight >= upstream.config.limits.maxConcurrentRequests) {
-      this.#refuse('overloaded', 'too many concurrent requests for the upstream', false)
-      return
-    }
-    upstream.inFlight++
-    this.#admitted = true
-    if ('stream' in this.#res) this.#res.stream.once('close', () => this.clientGone())
-    else requestStarted(this.#clientSocket!, this)
-    const declared = this.#head.contentLength === undefined ? NaN : Number(this.#head.contentLength)
+    if (!this.#admission.enter(false)) return
+    downstream.onGone(() => this.#gone())
+    const declared = downstream.head.contentLength === undefined ? NaN : Number(downstream.head.contentLength)
     if (declared > this.#config.maxBodySize) {
       // Refused on the declared length: not a byte read, no pod contacted.
       this.#tooLarge()
       return
     }
-    if (!this.#hasBody) {
+    if (!downstream.hasBody) {
       this.#fanOut()
       return
     }
-    const req = this.#req
+    const body = downstream.body
     const onData = (chunk: Buffer): void => {
       this.#bodyLength += chunk.length
       if (this.#bodyLength > this.#config.maxBodySize) {
-        req.off('data', onData)
-        req.off('end', onEnd)
+        body.off('data', onData)
+        body.off('end', onEnd)
         this.#chunks = []
         this.#tooLarge()
         return
@@ -122,34 +92,29 @@ export class Broadcast implements InFlight {
     const onEnd = (): void => {
       if (!this.#clientGone) this.#fanOut()
     }
-    req.on('data', onData)
-    req.once('end', onEnd)
-    req.on('error', () => {})
+    body.on('data', onData)
+    body.once('end', onEnd)
+    body.on('error', () => {})
   }
 
   /** The app's connection or stream closed. Before the fan-out: nothing is sent. After: it goes on. */
-  clientGone(): void {
-    if (this.#clientGone || this.#answered) return
+  #gone(): void {
+    if (this.#clientGone || this.#admission.settled) return
     this.#clientGone = true
-    if (this.#fanOutAt === 0) this.#end(CLIENT_CLOSED)
+    if (this.#fanOutAt === 0) this.#admission.settle(CLIENT_CLOSED)
   }
 
   #tooLarge(): void {
     // The rest of the body is not read: the connection cannot carry another request.
-    if (!('stream' in this.#res)) this.#res.shouldKeepAlive = false
-    this.#answered = true
-    const status = sendError(this.#res, 'body_too_large', `the request body is over broadcast.maxBodySize (${this.#config.maxBodySize} bytes)`, this.#upstream.name, false)
-    this.#end(status)
-  }
-
-  #refuse(code: ErrorCode, message: string, grpc: boolean): void {
-    this.#answered = true
-    this.#counts.byStatus[sendError(this.#res, code, message, this.#upstream.name, grpc)]++
+    this.#downstream.closeAfter()
+    this.#admission.refuse('body_too_large', `the request body is over broadcast.maxBodySize (${this.#config.maxBodySize} bytes)`, false)
   }
 
   #fanOut(): void {
     this.#fanOutAt = performance.now()
-    const supplied = this.#head.broadcastId
+    const downstream = this.#downstream
+    const head = downstream.head
+    const supplied = head.broadcastId
     this.#id = supplied !== null && BROADCAST_ID.test(supplied) ? supplied : randomUUID()
     // Every pod in discovery, ejected ones too: ejection steers balanced traffic away from a
     // failing pod, but an invalidation must still reach it. Sorted for a stable envelope.
@@ -160,41 +125,39 @@ export class Broadcast implements InFlight {
     }
     const body = this.#bodyLength === 0 ? null : this.#chunks.length === 1 ? this.#chunks[0] : Buffer.concat(this.#chunks, this.#bodyLength)
     this.#chunks = []
-    const base = this.#head.upstreamHeaders.slice(0, -2)
-    const keepHost = this.#upstream.config.hostRewrite === 'keep' && this.#head.host !== null
+    const base = head.upstreamHeaders.slice(0, -2)
+    const keepHost = this.#upstream.config.hostRewrite === 'keep' && head.host !== null
+    const idempotent = IDEMPOTENT_METHODS.has(downstream.method) || head.retryAlways
     this.#pending = endpoints.length
     for (const endpoint of endpoints) {
-      const headers = [...base, 'host', keepHost ? this.#head.host! : endpoint.authority, 'x-spoke-broadcast-id', this.#id]
-      this.#copies.push(new PodCopy(this, endpoint, { path: this.#path, method: this.#method as Dispatcher.HttpMethod, headers, body }))
+      const headers = [...base, 'host', keepHost ? head.host! : endpoint.authority, 'x-spoke-broadcast-id', this.#id]
+      const copy = new PodCopy(endpoint, this.#config.includeBodies, () => this.#copyDone())
+      copy.attempts = new Attempts(this.#upstream, {
+        target: 'copy',
+        pod: endpoint,
+        reroute: null,
+        method: downstream.method as Dispatcher.HttpMethod,
+        path: downstream.path,
+        headersFor: () => headers,
+        body,
+        idempotent,
+        // The broadcast's timeout ends every copy; it is each copy's only deadline.
+        bounded: true,
+        perTryMs: 0,
+      }, copy)
+      this.#copies.push(copy)
     }
     this.#deadline = setTimeout(() => this.#timedOut(), this.#config.timeoutMs)
-    for (const copy of this.#copies) copy.send()
+    for (const copy of this.#copies) copy.start(this.#fanOutAt)
   }
 
-  get fanOutAt(): number {
-    return this.#fanOutAt
-  }
-
-  get mayRetry(): boolean {
-    return this.#mayRetry
-  }
-
-  get upstream(): Upstream {
-    return this.#upstream
-  }
-
-  get includeBodies(): boolean {
-    return this.#config.includeBodies
-  }
-
-  /** Called once per pod, when its copy has an answer or an error. */
-  copyDone(): void {
+  #copyDone(): void {
     if (--this.#pending === 0) this.#complete()
   }
 
   #timedOut(): void {
     this.#deadline = null
-    for (const copy of this.#copies) copy.expire()
+    for (const copy of this.#copies) copy.attempts!.expire(`no answer within broadcast.timeout (${this.#config.timeoutMs}ms)`)
   }
 
   #complete(): void {
@@ -208,7 +171,7 @@ export class Broadcast implements InFlight {
   #answer(outcome: BroadcastOutcome, results: PodResult[] = [], succeeded = 0): void {
     this.#upstream.stats.broadcastDone(outcome)
     if (this.#clientGone) {
-      this.#end(CLIENT_CLOSED)
+      this.#admission.settle(CLIENT_CLOSED)
       return
     }
     const envelope = {
@@ -225,21 +188,9 @@ export class Broadcast implements InFlight {
     const status = outcome === 'success' ? 200 : outcome === 'failure' ? 502 : 503
     const headers = ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(body)), 'x-spoke-broadcast-id', this.#id]
     if (outcome === 'no_endpoints') headers.push('x-spoke-error', 'no_endpoints')
-    this.#answered = true
-    const out = writer(this.#res)
-    out.writeHead(status, headers)
-    out.end(body)
-    this.#end(status)
-  }
-
-  #end(status: number): void {
-    if (this.#clientSocket !== null) requestEnded(this.#clientSocket, this)
-    if (this.#admitted) {
-      this.#admitted = false
-      this.#upstream.inFlight--
-    }
-    this.#counts.byStatus[status]++
-    this.#upstream.stats.duration.observe((performance.now() - this.#startedAt) / 1000)
+    this.#downstream.respond(status, headers)
+    this.#downstream.end(null, body)
+    this.#admission.settle(status)
   }
 }
 
@@ -254,120 +205,65 @@ export function met(require: BroadcastConfig['require'], succeeded: number, tota
 }
 
 /**
- * The copy for one pod: a connection from the pod's pool, the request, the answer's status (and
- * body, when the envelope carries bodies; else it is read and dropped so the connection goes
- * back to the pool). A copy that fails before any answer is sent again to the same pod where a
- * balanced request would be retried: another pod cannot stand in for this one.
+ * One pod's copy: its attempts, and its line in the envelope. The answer's body is kept when the
+ * envelope carries bodies (else read and dropped, so the connection goes back to the pool).
  */
-class PodCopy implements Waiter {
-  readonly #broadcast: Broadcast
+class PodCopy implements Answerer {
   readonly #endpoint: Endpoint
-  readonly #options: Dispatcher.DispatchOptions
-  #attempt: CopyAttempt | null = null
-  #waiting = false
-  #attempts = 0
-  #refusals = 0
+  readonly #keepBody: boolean
+  readonly #done: () => void
+  attempts: Attempts | null = null
+  #startedAt = 0
+  #status = 0
+  #chunks: Buffer[] = []
+  #kept = 0
+  #truncated = false
   result: PodResult | null = null
 
-  constructor(broadcast: Broadcast, endpoint: Endpoint, options: Dispatcher.DispatchOptions) {
-    this.#broadcast = broadcast
+  constructor(endpoint: Endpoint, keepBody: boolean, done: () => void) {
     this.#endpoint = endpoint
-    this.#options = options
+    this.#keepBody = keepBody
+    this.#done = done
   }
 
-  send(): void {
-    this.#attempts++
-    const connection = this.#endpoint.pool.acquire(this)
-    if (connection !== null) this.#dispatch(connection)
-    else if (this.result === null) this.#waiting = true
+  start(fanOutAt: number): void {
+    this.#startedAt = fanOutAt
+    this.attempts!.start()
   }
 
-  granted(connection: Connection): void {
-    this.#waiting = false
-    if (this.result !== null) {
-      this.#endpoint.pool.release(connection)
-      return
+  head(status: number, _headers: IncomingHttpHeaders): void {
+    this.#status = status
+    // A retried copy's earlier answer, had one begun, never reaches the envelope.
+    this.#chunks = []
+    this.#kept = 0
+    this.#truncated = false
+  }
+
+  data(chunk: Buffer): boolean {
+    if (!this.#keepBody) return true
+    const room = MAX_ENVELOPE_BODY - this.#kept
+    if (chunk.length > room) {
+      this.#truncated = true
+      if (room === 0) return true
+      chunk = chunk.subarray(0, room)
     }
-    this.#dispatch(connection)
+    // h2 chunks can be views of a larger buffer: copy the slice.
+    this.#chunks.push(Buffer.from(chunk))
+    this.#kept += chunk.length
+    return true
   }
 
-  failed(error: Error): void {
-    this.#waiting = false
-    if (this.result !== null) return
-    // A pool closed under us: the pod left discovery after the fan-out began.
-    if (error instanceof ConnectError || error instanceof PoolClosedError) this.#failed('connect_failed', 'connect-failure')
-    else this.#failed('upstream_reset', 'reset-before-response')
-  }
-
-  /** The broadcast deadline passed: whatever has not answered is a timeout. */
-  expire(): void {
-    if (this.result !== null) return
-    if (this.#waiting) {
-      this.#endpoint.pool.cancel(this)
-      this.#waiting = false
-    }
-    this.#attempt?.abort()
-    this.#endpoint.countError('timeout')
-    this.#settle({ error: 'timeout' })
-  }
-
-  #dispatch(connection: Connection): void {
-    const endpoint = this.#endpoint
-    endpoint.inFlight++
-    endpoint.requests++
-    const attempt = new CopyAttempt(this, connection, endpoint, this.#broadcast.includeBodies)
-    this.#attempt = attempt
-    try {
-      connection.dispatch(this.#options, attempt)
-    } catch {
-      attempt.release()
-      this.#failed('upstream_reset', 'reset-before-response')
-    }
-  }
-
-  /** From the current attempt: the pod answered in full. */
-  answered(status: number, body: Buffer | null, truncated: boolean): void {
-    if (this.result !== null) return
-    this.#endpoint.countStatus(status)
-    const result: Partial<PodResult> = { status }
-    if (body !== null) {
-      result.body = utf8Prefix(body)
-      if (truncated) result.bodyTruncated = true
+  end(): void {
+    const result: Partial<PodResult> = { status: this.#status }
+    if (this.#keepBody) {
+      result.body = utf8Prefix(Buffer.concat(this.#chunks, this.#kept))
+      if (this.#truncated) result.bodyTruncated = true
     }
     this.#settle(result)
   }
 
-  /** From the current attempt: no complete answer. */
-  broke(error: Error, started: boolean): void {
-    if (this.result !== null) return
-    if (!started && error instanceof RefusedStreamError) {
-      this.#failed('upstream_reset', 'refused-stream')
-      return
-    }
-    // A response cut mid-body is a failure whatever its status: never a success on half an answer.
-    this.#failed('upstream_reset', started ? null : 'reset-before-response')
-  }
-
-  #failed(code: ErrorCode, reason: 'connect-failure' | 'reset-before-response' | 'refused-stream' | null): void {
-    this.#attempt = null
-    const upstream = this.#broadcast.upstream
-    const retries = upstream.config.retries
-    if (reason === 'refused-stream') {
-      // RFC 9113 §8.7: not processed, safe to send again whatever the method.
-      if (this.#refusals < MAX_REFUSED_RESENDS && retries.on.includes('refused-stream')) {
-        this.#refusals++
-        this.#attempts--
-        upstream.stats.retries++
-        this.send()
-        return
-      }
-    } else if (reason !== null && this.#attempts <= retries.attempts && retries.on.includes(reason) && this.#broadcast.mayRetry) {
-      this.#endpoint.countError(code)
-      upstream.stats.retries++
-      this.send()
-      return
-    }
-    this.#endpoint.countError(code)
+  /** A response cut mid-body is a failure whatever its status: never a success on half an answer. */
+  failed(code: ErrorCode): void {
     this.#settle({ error: code })
   }
 
@@ -377,81 +273,9 @@ class PodCopy implements Waiter {
       endpoint: e.key,
       ...(e.hostname === null ? {} : { hostname: e.hostname }),
       ...outcome,
-      durationMs: Math.round((performance.now() - this.#broadcast.fanOutAt) * 1000) / 1000,
+      durationMs: Math.round((performance.now() - this.#startedAt) * 1000) / 1000,
     }
-    this.#broadcast.copyDone()
-  }
-}
-
-/** undici's handler for one copy on one connection; gives the connection back exactly once. */
-class CopyAttempt implements Dispatcher.DispatchHandler {
-  readonly #copy: PodCopy
-  readonly #connection: Connection
-  readonly #endpoint: Endpoint
-  readonly #keepBody: boolean
-  #controller: Dispatcher.DispatchController | null = null
-  #aborted = false
-  #released = false
-  #status = 0
-  #started = false
-  #chunks: Buffer[] = []
-  #kept = 0
-  #truncated = false
-
-  constructor(copy: PodCopy, connection: Connection, endpoint: Endpoint, keepBody: boolean) {
-    this.#copy = copy
-    this.#connection = connection
-    this.#endpoint = endpoint
-    this.#keepBody = keepBody
-  }
-
-  abort(): void {
-    this.#aborted = true
-    this.#controller?.abort(new Error('broadcast timeout'))
-  }
-
-  release(): void {
-    if (this.#released) return
-    this.#released = true
-    this.#endpoint.inFlight--
-    this.#endpoint.pool.release(this.#connection)
-  }
-
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.#controller = controller
-    if (this.#aborted) controller.abort(new Error('broadcast timeout'))
-  }
-
-  onResponseStart(_controller: Dispatcher.DispatchController, status: number, _headers: IncomingHttpHeaders): void {
-    this.#started = true
-    this.#status = status
-  }
-
-  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (!this.#keepBody || this.#kept >= MAX_ENVELOPE_BODY) {
-      if (this.#keepBody) this.#truncated = true
-      return
-    }
-    const room = MAX_ENVELOPE_BODY - this.#kept
-    if (chunk.length > room) {
-      this.#truncated = true
-      chunk = chunk.subarray(0, room)
-    }
-    // undici may reuse nothing here, but h2 chunks can be views of a larger buffer: copy the slice.
-    this.#chunks.push(Buffer.from(chunk))
-    this.#kept += chunk.length
-  }
-
-  onResponseEnd(_controller: Dispatcher.DispatchController, _trailers: IncomingHttpHeaders): void {
-    this.release()
-    if (this.#aborted) return
-    this.#copy.answered(this.#status, this.#keepBody ? Buffer.concat(this.#chunks, this.#kept) : null, this.#truncated)
-  }
-
-  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
-    this.release()
-    if (this.#aborted) return
-    this.#copy.broke(error, this.#started)
+    this.#done()
   }
 }
 

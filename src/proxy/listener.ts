@@ -13,7 +13,9 @@ import type { Upstream } from '../upstream/upstream.ts'
 import { type ErrorCode, rawHttp1Error } from './errors.ts'
 import { Broadcast } from './broadcast.ts'
 import { afterLastAnswer, closeAfterCurrentAnswer, endAfterAnswers, lastAnswer, partialRequestArrived, responseCreated, watchClientSocket } from './client-socket.ts'
-import { CLIENT_CLOSED, Exchange, type RequestCounts } from './forward.ts'
+import { Exchange } from './forward.ts'
+import { CLIENT_CLOSED, type RequestCounts } from './request-counts.ts'
+import { LegacyDownstream } from './legacy-downstream.ts'
 import { readRequestHead, type RequestHead } from './request-head.ts'
 import { endsStream, H2Response } from './h2-response.ts'
 import { type AppRequest, type AppResponse, sendError } from './respond.ts'
@@ -248,8 +250,8 @@ export class HttpListener {
       lastAnswer(req.socket)
     }
     const hasBody = head.transferEncoding || (head.contentLength !== undefined && head.contentLength !== '0')
-    if (this.#broadcast) new Broadcast(req, h1, req.method!, path, head, hasBody, this.upstream, this.counts).start()
-    else new Exchange(req, h1, req.method!, path, head, hasBody, this.upstream, this.counts).start()
+    if (this.#broadcast) new Broadcast(new LegacyDownstream(req, h1, req.method!, path, head, hasBody), this.upstream, this.counts).start()
+    else new Exchange(new LegacyDownstream(req, h1, req.method!, path, head, hasBody), this.upstream, this.counts).start()
   }
 
   #handleH2(stream: http2.ServerHttp2Stream, res: H2Response, headers: http2.IncomingHttpHeaders, flags: number, raw: string[]): void {
@@ -278,8 +280,8 @@ export class HttpListener {
       return
     }
     // HTTP/2 has no framing headers: the request has a body unless its HEADERS ended the stream.
-    if (this.#broadcast) new Broadcast(stream, res, method, path, head, !endsStream(flags), this.upstream, this.counts).start()
-    else new Exchange(stream, res, method, path, head, !endsStream(flags), this.upstream, this.counts).start()
+    if (this.#broadcast) new Broadcast(new LegacyDownstream(stream, res, method, path, head, !endsStream(flags)), this.upstream, this.counts).start()
+    else new Exchange(new LegacyDownstream(stream, res, method, path, head, !endsStream(flags)), this.upstream, this.counts).start()
   }
 
   #logged(req: AppRequest, res: AppResponse, method: string, path: string, handle: () => void): void {

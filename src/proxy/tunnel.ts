@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream'
 import { dial } from '../transport/dial.ts'
 import type { Upstream } from '../upstream/upstream.ts'
 import { httpStatusOf, rawHttp1Error } from './errors.ts'
-import { CLIENT_CLOSED, type RequestCounts } from './forward.ts'
+import { CLIENT_CLOSED, type RequestCounts } from './request-counts.ts'
 import { DROPPED_REQUEST_HEADERS } from './request-head.ts'
 import { pinnedPod, RouteRefusal } from './route.ts'
 

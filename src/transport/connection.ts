@@ -12,6 +12,11 @@ import type { Failure } from './failure.ts'
  */
 export interface SpokeDispatchController extends Dispatcher.DispatchController {
   readonly headersEndedStream?: boolean
+  /**
+   * The pool sent the request at once on an HTTP/1.1 connection that had sat idle: the pod may
+   * have been closing it as idle (the keep-alive race), so a reset is not the pod failing.
+   */
+  readonly reusedIdle?: boolean
 }
 
 /** One request for a pod, as undici's dispatch takes it (path, method, flat headers, body). */

@@ -29,25 +29,27 @@ export interface Cause {
   readonly mayHaveReachedPod: boolean
   /** Whether it speaks against the pod (an outlier-detection strike, another pod for the resend). */
   readonly podAtFault: boolean
+  /** Whether it counts in the pod's error counters (spoke_upstream_errors_total): the pod was tried. */
+  readonly counted: boolean
 }
 
 export const CAUSES: Readonly<Record<FailureCode, Cause>> = {
   /** The connection to the pod could not be opened (refused, timed out, no HTTP/2 SETTINGS). */
-  connect_failed: { answer: 'connect_failed', retryOn: 'connect-failure', mayHaveReachedPod: false, podAtFault: true },
+  connect_failed: { answer: 'connect_failed', retryOn: 'connect-failure', mayHaveReachedPod: false, podAtFault: true, counted: true },
   /** The pod refused the stream unprocessed: REFUSED_STREAM, a stream above GOAWAY's last id, a session gone. */
-  refused_stream: { answer: 'upstream_reset', retryOn: 'refused-stream', mayHaveReachedPod: false, podAtFault: false },
+  refused_stream: { answer: 'upstream_reset', retryOn: 'refused-stream', mayHaveReachedPod: false, podAtFault: false, counted: true },
   /** The pooled connection turned out closed before any byte of the request was written. */
-  not_sent: { answer: 'upstream_reset', retryOn: 'reset-before-response', mayHaveReachedPod: false, podAtFault: false },
+  not_sent: { answer: 'upstream_reset', retryOn: 'reset-before-response', mayHaveReachedPod: false, podAtFault: false, counted: true },
   /** The pod left discovery while the request waited for one of its connections. */
-  pool_closed: { answer: 'connect_failed', retryOn: null, mayHaveReachedPod: false, podAtFault: false },
+  pool_closed: { answer: 'connect_failed', retryOn: null, mayHaveReachedPod: false, podAtFault: false, counted: false },
   /** The connection or stream broke before the whole answer (the pod may have processed the request). */
-  reset: { answer: 'upstream_reset', retryOn: 'reset-before-response', mayHaveReachedPod: true, podAtFault: true },
+  reset: { answer: 'upstream_reset', retryOn: 'reset-before-response', mayHaveReachedPod: true, podAtFault: true, counted: true },
   /** No response head within timeouts.perTry (Envoy's per_try_timeout, retried as a reset). */
-  try_timeout: { answer: 'timeout', retryOn: 'reset-before-response', mayHaveReachedPod: true, podAtFault: true },
+  try_timeout: { answer: 'timeout', retryOn: 'reset-before-response', mayHaveReachedPod: true, podAtFault: true, counted: true },
   /** The transport refused the request as given (a header undici will not send). */
-  invalid_request: { answer: 'bad_request', retryOn: null, mayHaveReachedPod: false, podAtFault: false },
+  invalid_request: { answer: 'bad_request', retryOn: null, mayHaveReachedPod: false, podAtFault: false, counted: false },
   /** spoke abandoned the attempt itself (the app went away, a deadline passed). */
-  aborted: { answer: 'upstream_reset', retryOn: null, mayHaveReachedPod: true, podAtFault: false },
+  aborted: { answer: 'upstream_reset', retryOn: null, mayHaveReachedPod: true, podAtFault: false, counted: false },
 }
 
 /** One failure: its cause code and a message for logs and spoke's error body. */

@@ -1,0 +1,281 @@
+// The attempts of one request until it has an answer or a final failure: pick the pod, send
+// through its pool, time the try, ask the retry policy what a failure means, count everything.
+// Used by balance-mode exchanges (forward.ts) and by each pod's copy of a broadcast
+// (broadcast.ts), which differ only in their Target and in what they do with the answer.
+//
+// One try is in flight at a time, and the pool gives each exactly one final callback: a try that
+// spoke abandons (per-try timeout) ends through that same callback, so nothing here asks whether
+// a callback is still current.
+import type { IncomingHttpHeaders } from 'node:http'
+import type { Readable } from 'node:stream'
+import type { Dispatcher } from 'undici'
+import type { SpokeDispatchController } from '../transport/connection.ts'
+import { CAUSES, Failure } from '../transport/failure.ts'
+import type { RequestBody } from '../transport/request-body.ts'
+import type { Endpoint } from '../upstream/endpoint.ts'
+import type { Upstream } from '../upstream/upstream.ts'
+import type { ErrorCode } from './errors.ts'
+import { decide, type Target } from './retry-policy.ts'
+import { RouteRefusal } from './route.ts'
+
+/** What the owner of the attempts does with the pod's answer. */
+export interface Answerer {
+  /** `complete`: the head is the whole answer (gRPC's trailers-only response). */
+  head(status: number, headers: IncomingHttpHeaders, complete: boolean): void
+  /** One chunk of the answer's body; false to make the pod wait (then Attempts.resume). */
+  data(chunk: Buffer): boolean
+  end(trailers: IncomingHttpHeaders): void
+  /** No complete answer, finally: the SPEC §5 code to answer with. */
+  failed(code: ErrorCode, message: string): void
+}
+
+export interface AttemptPlan {
+  readonly target: Target
+  /** The pod of a `key` or `copy` target; null for `any`. */
+  readonly pod: Endpoint | null
+  /** Routes a `key` target afresh after its pod left discovery. */
+  readonly reroute: (() => Endpoint | RouteRefusal) | null
+  readonly method: Dispatcher.HttpMethod
+  readonly path: string
+  /** The request's headers as `endpoint` gets them (flat name/value list). */
+  headersFor(endpoint: Endpoint): string[]
+  /** A body streamed from the app (with its kept copy), one held whole, or none. */
+  readonly body: RequestBody | Buffer | null
+  readonly idempotent: boolean
+  /** Something other than a count ends resends (timeouts.request, a broadcast's deadline). */
+  readonly bounded: boolean
+  /** timeouts.perTry: no answer's head by then, and the try is abandoned as a failure; 0: none. */
+  readonly perTryMs: number
+}
+
+export class Attempts implements Dispatcher.DispatchHandler {
+  readonly #upstream: Upstream
+  readonly #plan: AttemptPlan
+  readonly #answerer: Answerer
+  #endpoint: Endpoint | null
+  #tried: Set<Endpoint> | null = null
+  #attempts = 0
+  #resends = 0
+  #staleResends = 0
+  /** The try in flight: its controller from the pool. */
+  #controller: SpokeDispatchController | null = null
+  #answerStarted = false
+  /** Why spoke abandoned the try in flight (its final callback carries this instead). */
+  #abandoned: Failure | null = null
+  #tryTimer: NodeJS.Timeout | null = null
+  #resendTimer: NodeJS.Timeout | null = null
+  /** The request has its answer, its final failure, or was given up from outside. */
+  #over = false
+  #last: { code: ErrorCode; message: string } | null = null
+
+  constructor(upstream: Upstream, plan: AttemptPlan, answerer: Answerer) {
+    this.#upstream = upstream
+    this.#plan = plan
+    this.#answerer = answerer
+    this.#endpoint = plan.pod
+  }
+
+  /** The pod of the latest try. */
+  get endpoint(): Endpoint | null {
+    return this.#endpoint
+  }
+
+  start(): void {
+    this.#next()
+  }
+
+  /** The app's connection can take more of the answer. */
+  resume(): void {
+    this.#controller?.resume()
+  }
+
+  /** The request is over from outside (the app went away): the try in flight is abandoned. */
+  abandon(why: string): void {
+    if (this.#end()) this.#controller?.abort(new Failure('aborted', why))
+  }
+
+  /** The request's deadline passed: a timeout, charged to the pod that had it. */
+  expire(message: string): void {
+    if (!this.#end()) return
+    const endpoint = this.#endpoint
+    if (endpoint !== null) {
+      endpoint.countError('timeout')
+      if (this.#plan.target !== 'copy') this.#upstream.recordFailure(endpoint)
+    }
+    this.#controller?.abort(new Failure('aborted', message))
+    this.#answerer.failed('timeout', message)
+  }
+
+  #end(): boolean {
+    if (this.#over) return false
+    this.#over = true
+    this.#stopTryTimer()
+    if (this.#resendTimer !== null) clearTimeout(this.#resendTimer)
+    return true
+  }
+
+  #next(): void {
+    const endpoint = this.#choose()
+    if (endpoint === null) return
+    this.#endpoint = endpoint
+    this.#attempts++
+    this.#answerStarted = false
+    this.#abandoned = null
+    const plan = this.#plan
+    const body = plan.body
+    let sent: Readable | Buffer | null | undefined
+    const request = {
+      path: plan.path,
+      method: plan.method,
+      headers: plan.headersFor(endpoint),
+      // Taken when a connection takes the request, not when it queues: from then on the app's
+      // stream is read, and what it yields while the request waits must not flow past it.
+      get body(): Readable | Buffer | null {
+        return sent ??= body === null || Buffer.isBuffer(body) ? body : body.next()
+      },
+    }
+    if (plan.perTryMs > 0) this.#tryTimer = setTimeout(() => this.#tryTimedOut(), plan.perTryMs)
+    endpoint.dispatch(request, this)
+  }
+
+  /** The pod for the next try, or null when the request has failed instead. */
+  #choose(): Endpoint | null {
+    const plan = this.#plan
+    if (plan.target === 'copy') return plan.pod
+    if (plan.target === 'key') {
+      // A pinned pod that left discovery since the last try: its key may have a new owner, or none.
+      const pod = this.#endpoint!
+      return pod.state.tag === 'draining' ? this.#reroute() : pod
+    }
+    const endpoint = this.#upstream.pick(this.#tried)
+    if (endpoint === null) {
+      const last = this.#last
+      if (last !== null) this.#fail(last.code, last.message)
+      else this.#fail('no_endpoints', `no endpoints available for upstream ${this.#upstream.name}`)
+    }
+    return endpoint
+  }
+
+  #reroute(): Endpoint | null {
+    const routed = this.#plan.reroute!()
+    if (routed instanceof RouteRefusal) {
+      this.#fail(routed.code, routed.message)
+      return null
+    }
+    this.#endpoint = routed
+    return routed
+  }
+
+  #tryTimedOut(): void {
+    this.#tryTimer = null
+    const ms = this.#plan.perTryMs
+    // Envoy's per-try timeout: abandoned, and retried as a reset before the response where allowed.
+    this.#abandoned = new Failure('try_timeout', `no answer from ${this.#endpoint!.key} within ${ms}ms (timeouts.perTry)`)
+    this.#controller?.abort(this.#abandoned)
+  }
+
+  #stopTryTimer(): void {
+    if (this.#tryTimer === null) return
+    clearTimeout(this.#tryTimer)
+    this.#tryTimer = null
+  }
+
+  // The pool's callbacks for the try in flight.
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller
+  }
+
+  onResponseStart(controller: SpokeDispatchController, status: number, headers: IncomingHttpHeaders): void {
+    this.#stopTryTimer()
+    const endpoint = this.#endpoint!
+    endpoint.countStatus(status)
+    if (this.#plan.target !== 'copy') {
+      if (status >= 500) this.#upstream.recordFailure(endpoint)
+      else this.#upstream.recordSuccess(endpoint)
+    }
+    if (this.#over) return
+    this.#answerStarted = true
+    this.#answerer.head(status, headers, controller.headersEndedStream === true)
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.#over && !this.#answerer.data(chunk)) controller.pause()
+  }
+
+  onResponseEnd(_controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
+    this.#controller = null
+    if (!this.#end()) return
+    this.#answerer.end(trailers)
+  }
+
+  onResponseError(controller: SpokeDispatchController, error: Error): void {
+    this.#controller = null
+    this.#stopTryTimer()
+    if (this.#over) return
+    const failure = this.#abandoned ?? (error instanceof Failure ? error : new Failure('reset', error.message, { cause: error }))
+    this.#failed(failure, controller.reusedIdle === true)
+  }
+
+  #failed(failure: Failure, reusedIdle: boolean): void {
+    const plan = this.#plan
+    const endpoint = this.#endpoint!
+    const cause = CAUSES[failure.code]
+    const body = plan.body
+    const decision = decide(failure.code, {
+      target: plan.target,
+      idempotent: plan.idempotent,
+      answerStarted: this.#answerStarted,
+      bodyResendable: body === null || Buffer.isBuffer(body) || body.canSendAgain,
+      attempts: this.#attempts,
+      resends: this.#resends,
+      staleResends: this.#staleResends,
+      reusedIdle,
+      bounded: plan.bounded,
+      retries: this.#upstream.config.retries,
+    })
+    if (cause.counted) endpoint.countError(cause.answer)
+    if (decision.strike) this.#upstream.recordFailure(endpoint)
+    const message = failure.code === 'reset' && !this.#answerStarted
+      ? `the endpoint closed the connection before answering: ${failure.message}`
+      : failure.message
+    this.#last = { code: cause.answer, message }
+    if (!decision.again) {
+      this.#fail(cause.answer, this.#resends > 0 ? `${message} (not sent after ${this.#resends + 1} tries)` : message)
+      return
+    }
+    if (decision.spends !== 'attempt') this.#attempts--
+    if (decision.spends === 'resend') this.#resends++
+    else if (decision.spends === 'stale') this.#staleResends++
+    if (decision.spends !== 'none') this.#upstream.stats.retries++
+    if (decision.exclude) (this.#tried ??= new Set()).add(endpoint)
+    if (decision.reroute && this.#reroute() === null) return
+    if (decision.delayMs === 0) {
+      this.#resend()
+      return
+    }
+    this.#resendTimer = setTimeout(() => {
+      this.#resendTimer = null
+      this.#resend()
+    }, decision.delayMs)
+  }
+
+  /** The next try, once the body copy it needs has arrived whole (the app may still be sending). */
+  #resend(): void {
+    const body = this.#plan.body
+    if (body === null || Buffer.isBuffer(body) || !body.pending) {
+      this.#next()
+      return
+    }
+    body.whenComplete(() => {
+      if (this.#over) return
+      // Outgrew the copy while arriving: it can no longer be sent again.
+      if (!body.canSendAgain) this.#fail(this.#last!.code, this.#last!.message)
+      else this.#next()
+    })
+  }
+
+  #fail(code: ErrorCode, message: string): void {
+    if (this.#end()) this.#answerer.failed(code, message)
+  }
+}

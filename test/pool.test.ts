@@ -258,3 +258,11 @@ t.test('a dead pod is not connected to in a loop: reconnects back off', async (t
   // 2 at start, then a round after 100 ms, 400 ms, 1600 ms…: a handful, not hundreds.
   t.ok(tp.connectFailures.length >= 2 && tp.connectFailures.length <= 8, `${tp.connectFailures.length} connects in a second`)
 })
+t.test('a pod that accepts connections and closes them at once is not connected to in a loop', async (t) => {
+  const pod = await ScriptedPod.start(HOST, t)
+  pod.onConnection = (socket) => socket.destroy()
+  const tp = startPool(t, pod)
+  await sleep(1000)
+  t.ok(pod.accepted >= 2 && pod.accepted <= 10, `${pod.accepted} connections in a second`)
+  t.equal(tp.pool.size, 0)
+})

@@ -151,6 +151,9 @@ export class Pool {
       if (slot.inFlight === 0) this.#end(slot, state.reason, false)
       return
     }
+    // The pod answers: connecting to it is worth no more back-off. (Not on connect alone: a pod
+    // that accepts and closes at once would be reconnected to in a loop.)
+    if (!hurt) this.#reconnectFailures = 0
     if (hurt && slot.connection!.exclusive) {
       this.#end(slot, 'error', true)
       return
@@ -236,7 +239,6 @@ export class Pool {
   }
 
   #opened(slot: Slot, connection: Connection): void {
-    this.#reconnectFailures = 0
     slot.connection = connection
     slot.lastActiveAt = performance.now()
     if (this.#closed) {
@@ -323,6 +325,8 @@ export class Pool {
   #lost(slot: Slot, reason: CloseReason): void {
     const state = slot.state
     if (state.tag === 'closed') return
+    // Closed by the pod before carrying a request: for back-off, as good as refused.
+    if (slot.requests === 0) this.#reconnectFailures++
     if (state.tag === 'connecting') {
       slot.state = { tag: 'closed', reason }
       return

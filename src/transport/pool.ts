@@ -225,7 +225,8 @@ export class Pool {
     for (; !this.#closed && n < this.#config.perEndpoint; n++) this.#open()
   }
 
-  #open(): Promise<void> {
+  /** Resolves to whether the new connection is open and taking requests. */
+  #open(): Promise<boolean> {
     const slot = new Slot()
     this.#slots.push(slot)
     const events: ConnectionEvents = {
@@ -233,8 +234,14 @@ export class Pool {
       shedding: () => this.#lost(slot, 'remote_close'),
     }
     return this.#connector(events).then(
-      (connection) => this.#opened(slot, connection),
-      (error: unknown) => this.#connectFailed(slot, error),
+      (connection) => {
+        this.#opened(slot, connection)
+        return slot.state.tag === 'open'
+      },
+      (error: unknown) => {
+        this.#connectFailed(slot, error)
+        return false
+      },
     )
   }
 
@@ -278,12 +285,15 @@ export class Pool {
     for (const s of this.#slots) if (s.state.tag === 'open' || s.state.tag === 'connecting') n++
     if (n >= this.#config.perEndpoint) return
     // Back off while the pod refuses, so a dead pod costs a connect every few seconds, not a loop.
-    const delay = this.#reconnectFailures === 0 ? 0 : Math.min(MAX_RECONNECT_DELAY_MS, 50 * 2 ** this.#reconnectFailures)
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = null
       this.#fill()
-    }, delay)
+    }, this.#backOffMs())
     this.#reconnectTimer.unref()
+  }
+
+  #backOffMs(): number {
+    return this.#reconnectFailures === 0 ? 0 : Math.min(MAX_RECONNECT_DELAY_MS, 50 * 2 ** this.#reconnectFailures)
   }
 
   #lifetime(slot: Slot): NodeJS.Timeout | null {
@@ -299,8 +309,17 @@ export class Pool {
   #recycle(slot: Slot): void {
     if (this.#closed || slot.state.tag !== 'open') return
     slot.state = { tag: 'open', lifetime: null }
-    this.#open().then(() => {
-      if (slot.state.tag === 'open') this.#retire(slot, 'max_lifetime')
+    void this.#open().then((replaced) => {
+      if (slot.state.tag !== 'open') return
+      if (replaced) {
+        this.#retire(slot, 'max_lifetime')
+        return
+      }
+      // No replacement (the pod refuses new connections): retiring this one would leave the pod
+      // with none. It serves on, and is recycled again after the reconnect back-off.
+      const retry = setTimeout(() => this.#recycle(slot), Math.max(this.#backOffMs(), 50))
+      retry.unref()
+      slot.state = { tag: 'open', lifetime: retry }
     })
   }
 

@@ -405,3 +405,35 @@ t.test('drain: at the deadline the connection is destroyed and the request in fl
   t.same(tp.closed, ['shutdown'])
   await waitFor(() => pod.open === 0, 2000, 'the pod sees the connection closed')
 })
+t.test('drain twice (the pod left, then spoke shuts down): both resolve', async (t) => {
+  const pod = await ScriptedPod.start(HOST, t)
+  const tp = startPool(t, pod)
+  await waitFor(() => tp.pool.connected, 2000, 'the up-front connection')
+  const a = get(tp.pool)
+  const ra = await pod.next()
+  let first = false
+  let second = false
+  const d1 = tp.pool.drain('endpoint_removed', 2000).then(() => { first = true })
+  const d2 = tp.pool.drain('shutdown', 2000).then(() => { second = true })
+  ra.ok()
+  await Promise.race([Promise.all([d1, d2]), sleep(1000)])
+  t.same([first, second], [true, true])
+  t.same(tp.closed, ['endpoint_removed'])
+  await allSettled(t, [a], tp)
+})
+
+t.test('drain: a connection already retiring (max_lifetime) is held to the drain\'s deadline, not its own', async (t) => {
+  const pod = await ScriptedPod.start(HOST, t)
+  const tp = startPool(t, pod, { maxLifetimeMs: 100, drainTimeoutMs: 10_000 })
+  await waitFor(() => tp.pool.connected, 2000, 'the up-front connection')
+  const a = get(tp.pool)
+  await pod.next()
+  await waitFor(() => pod.accepted === 2 && tp.pool.size === 2, 2000, 'the replacement; the old one retiring')
+  const started = performance.now()
+  await Promise.race([tp.pool.drain('shutdown', 100), sleep(2000)])
+  const took = performance.now() - started
+  t.ok(took < 1000, `resolved at the drain's deadline (${Math.round(took)} ms)`)
+  await allSettled(t, [a], tp)
+  t.equal(a.failure?.code, 'reset')
+  t.same(tp.closed.sort(), ['max_lifetime', 'shutdown'])
+})

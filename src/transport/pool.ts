@@ -55,6 +55,7 @@ export class Pool {
   #reconnectFailures = 0
   #reconnectTimer: NodeJS.Timeout | null = null
   #drained: (() => void) | null = null
+  #draining: Promise<void> | null = null
   #connected = false
   readonly #config: ConnectionConfig
   readonly #connector: Connector
@@ -187,12 +188,23 @@ export class Pool {
    * finish what they carry within drainTimeoutMs. Resolves when every connection is closed.
    */
   drain(reason: CloseReason, drainTimeoutMs: number): Promise<void> {
+    // A pod that left discovery is drained again when spoke shuts down: the same promise, or
+    // the first caller would wait for good.
+    if (this.#draining !== null) return this.#draining
     this.#closed = true
     if (this.#reconnectTimer !== null) clearTimeout(this.#reconnectTimer)
     for (const job of this.#queue.splice(0)) job.fail(new Failure('pool_closed', 'the pod left discovery'))
-    for (const s of [...this.#slots]) if (s.state.tag === 'open') this.#retire(s, reason, drainTimeoutMs)
-    if (this.size === 0) return Promise.resolve()
-    return new Promise((resolve) => { this.#drained = resolve })
+    for (const s of [...this.#slots]) {
+      const state = s.state
+      if (state.tag === 'open') this.#retire(s, reason, drainTimeoutMs)
+      else if (state.tag === 'retiring') {
+        // Retired earlier (age, request count) with the config's deadline: this one holds now.
+        if (state.deadline !== null) clearTimeout(state.deadline)
+        s.state = { ...state, deadline: this.#deadline(s, state.reason, drainTimeoutMs) }
+      }
+    }
+    this.#draining = this.size === 0 ? Promise.resolve() : new Promise((resolve) => { this.#drained = resolve })
+    return this.#draining
   }
 
   #free(): Slot | null {
@@ -331,13 +343,17 @@ export class Pool {
     if (slot.inFlight === 0) {
       this.#end(slot, reason, false)
     } else {
-      const deadline = setTimeout(() => this.#end(slot, reason, true), drainTimeoutMs)
-      deadline.unref()
-      slot.state = { tag: 'retiring', reason, deadline }
+      slot.state = { tag: 'retiring', reason, deadline: this.#deadline(slot, reason, drainTimeoutMs) }
       slot.connection!.retire()
     }
     this.#fill()
     this.#connectedChanged()
+  }
+
+  #deadline(slot: Slot, reason: CloseReason, ms: number): NodeJS.Timeout {
+    const deadline = setTimeout(() => this.#end(slot, reason, true), ms)
+    deadline.unref()
+    return deadline
   }
 
   /** The transport closed by itself: a retiring connection keeps the reason it retired for. */

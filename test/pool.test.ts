@@ -437,3 +437,68 @@ t.test('drain: a connection already retiring (max_lifetime) is held to the drain
   t.equal(a.failure?.code, 'reset')
   t.same(tp.closed.sort(), ['max_lifetime', 'shutdown'])
 })
+
+/** Answers a held h2 stream with 200 and `body`. */
+function answer(stream: http2.ServerHttp2Stream, body = 'ok'): void {
+  if (stream.closed) return
+  stream.respond({ ':status': 200 })
+  stream.end(body)
+}
+
+t.test('h2c: streams up to the pod\'s SETTINGS_MAX_CONCURRENT_STREAMS per session, and one more session per that many queued, not one per request', async (t) => {
+  const pod = await H2Pod.start(HOST, { maxConcurrentStreams: 2 }, t)
+  pod.onStream = () => {}
+  const tp = startPool(t, pod, { perEndpoint: 1, maxPerEndpoint: 4 }, { protocol: 'h2c' })
+  await waitFor(() => tp.pool.connected, 2000, 'the up-front session')
+  const calls = [1, 2, 3, 4].map((i) => get(tp.pool, `/${i}`))
+  await waitFor(() => pod.streams.length === 4, 2000, 'four streams at the pod')
+  await sleep(30)
+  t.equal(pod.accepted, 2, 'two sessions for four streams')
+  t.equal(tp.pool.size, 2)
+  t.equal(tp.counters.inFlight, 4)
+  for (const s of pod.streams) answer(s)
+  await allSettled(t, calls, tp)
+  t.same(calls.map((c) => c.body), ['ok', 'ok', 'ok', 'ok'])
+  t.equal(calls[0].controller!.reusedIdle, false, 'h2c has no keep-alive race')
+})
+
+t.test('h2c: maxRequests, the last request on a session is answered, then the session closes as max_requests', async (t) => {
+  const pod = await H2Pod.start(HOST, {}, t)
+  const tp = startPool(t, pod, { maxRequests: 2 }, { protocol: 'h2c' })
+  await waitFor(() => tp.pool.connected, 2000, 'the up-front session')
+  const calls: Call[] = []
+  for (let i = 0; i < 3; i++) calls.push(await get(tp.pool, `/${i}`).settled())
+  await allSettled(t, calls, tp)
+  t.same(calls.map((c) => c.failure?.code ?? c.status), [200, 200, 200])
+  await waitFor(() => tp.closed.length === 1, 2000, 'the first session closed')
+  t.same(tp.closed, ['max_requests'])
+  t.equal(pod.accepted, 2)
+})
+
+t.test('h2c: a stream the pod refuses fails as refused_stream, and the session is left for a new one', async (t) => {
+  const pod = await H2Pod.start(HOST, {}, t)
+  pod.onStream = (stream) => stream.close(http2.constants.NGHTTP2_REFUSED_STREAM)
+  const tp = startPool(t, pod, {}, { protocol: 'h2c' })
+  await waitFor(() => tp.pool.connected, 2000, 'the up-front session')
+  const a = get(tp.pool)
+  await allSettled(t, [a], tp)
+  t.equal(a.failure?.code, 'refused_stream')
+  await waitFor(() => pod.accepted === 2 && tp.pool.connected, 2000, 'a new session')
+  await waitFor(() => tp.closed.length === 1, 2000, 'the refusing session closed')
+  t.same(tp.closed, ['remote_close'])
+  pod.onStream = (stream) => answer(stream)
+  const b = get(tp.pool)
+  await allSettled(t, [b], tp)
+  t.equal(b.status, 200)
+  t.equal(pod.accepted, 2)
+})
+
+t.test('h2c: a session the pod closes is remote_close, and another opens', async (t) => {
+  const pod = await H2Pod.start(HOST, {}, t)
+  const tp = startPool(t, pod, {}, { protocol: 'h2c' })
+  await waitFor(() => tp.pool.connected, 2000, 'the up-front session')
+  for (const s of pod.sessions) s.destroy()
+  await waitFor(() => pod.accepted === 2 && tp.pool.connected, 2000, 'a new session')
+  t.same(tp.closed, ['remote_close'])
+  t.equal(tp.pool.size, 1)
+})

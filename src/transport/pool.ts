@@ -243,7 +243,7 @@ export class Pool {
     this.#slots.push(slot)
     const events: ConnectionEvents = {
       lost: (reason) => this.#lost(slot, reason),
-      shedding: () => this.#lost(slot, 'remote_close'),
+      shedding: () => this.#shed(slot),
     }
     return this.#connector(events).then(
       (connection) => {
@@ -354,6 +354,15 @@ export class Pool {
     const deadline = setTimeout(() => this.#end(slot, reason, true), ms)
     deadline.unref()
     return deadline
+  }
+
+  /**
+   * The pod takes no new requests on it (GOAWAY, a refused stream) but finishes those it took:
+   * retiring, so that it still counts (size) and closes once they are done.
+   */
+  #shed(slot: Slot): void {
+    if (slot.state.tag === 'open') this.#retire(slot, 'remote_close')
+    else if (slot.state.tag === 'connecting') slot.state = { tag: 'closed', reason: 'remote_close' }
   }
 
   /** The transport closed by itself: a retiring connection keeps the reason it retired for. */

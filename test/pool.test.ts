@@ -525,3 +525,20 @@ t.test('h2c: a GOAWAY from the pod lets the streams it accepted finish, closes t
   t.same(tp.closed, ['remote_close'])
   t.equal(tp.pool.size, 1)
 })
+t.test('h2c: requests queued while the only session is replaced open one session, not one each', async (t) => {
+  const pod = await H2Pod.start(HOST, {}, t)
+  let releaseSecond: () => void = () => {}
+  const tp = startPool(t, pod, { maxPerEndpoint: 4 }, {
+    protocol: 'h2c',
+    connect: (n, connect) => n === 2 ? new Promise((resolve) => { releaseSecond = () => resolve(connect()) }) : connect(),
+  })
+  await waitFor(() => tp.pool.connected, 2000, 'the up-front session')
+  for (const s of pod.sessions) s.goaway(http2.constants.NGHTTP2_NO_ERROR)
+  await waitFor(() => tp.closed.length === 1, 2000, 'the session gone')
+  const calls = [1, 2, 3, 4].map(() => get(tp.pool))
+  await sleep(30)
+  releaseSecond()
+  await allSettled(t, calls, tp)
+  t.same(calls.map((c) => c.status), [200, 200, 200, 200])
+  t.equal(pod.accepted, 2, 'one replacement session carried all four')
+})

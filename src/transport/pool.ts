@@ -57,6 +57,11 @@ export class Pool {
   #drained: (() => void) | null = null
   #draining: Promise<void> | null = null
   #connected = false
+  /**
+   * What one connection carries, as the last one open said: still known while none is open (all
+   * replaced, or lost), when an h2c pod would otherwise get a connection per queued request.
+   */
+  #capacity = 1
   readonly #config: ConnectionConfig
   readonly #connector: Connector
   readonly #hooks: PoolHooks
@@ -120,15 +125,14 @@ export class Pool {
     // stream limit for h2c), not one per queued request.
     let open = 0
     let connecting = 0
-    let perConnection = 1
     for (const s of this.#slots) {
       if (s.state.tag === 'connecting') connecting++
       else if (s.state.tag === 'open') {
         open++
-        perConnection = Math.max(1, s.connection!.capacity)
+        this.#capacity = Math.max(1, s.connection!.capacity)
       }
     }
-    if (connecting * perConnection < this.#queue.length && open + connecting < this.#config.maxPerEndpoint) this.#open()
+    if (connecting * this.#capacity < this.#queue.length && open + connecting < this.#config.maxPerEndpoint) this.#open()
   }
 
   /** A queued request was aborted: it leaves the queue. */
@@ -274,6 +278,7 @@ export class Pool {
       return
     }
     slot.state = { tag: 'open', lifetime: this.#lifetime(slot) }
+    this.#capacity = Math.max(1, connection.capacity)
     this.#connectedChanged()
     this.#serveQueue(slot)
   }

@@ -47,7 +47,7 @@ export interface Connection {
   dispatch(request: UpstreamRequest, handler: Dispatcher.DispatchHandler): void
   /** The cause of an error the transport reported for a request on it. */
   failureOf(error: Error): Failure
-  /** No request follows: tell the pod where the protocol can (HTTP/2 GOAWAY); in-flight ones go on. */
+  /** No request follows; in-flight ones go on (close() follows once they are done, or destroy()). */
   retire(): void
   /** Close it; nothing is in flight. */
   close(): void

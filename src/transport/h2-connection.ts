@@ -90,10 +90,12 @@ export class H2Connection implements Connection {
     this.#events.shedding()
   }
 
-  /** GOAWAY to the pod; the session closes once its open streams are done. */
-  retire(): void {
-    if (!this.#session.closed) this.#session.close()
-  }
+  /**
+   * Nothing yet: the GOAWAY goes with close(), once the pool has seen its streams end. Sent now,
+   * it would refuse the stream submitted in this same tick and not yet written (nghttp2 starts
+   * no stream once a GOAWAY is queued): the request that made the session reach maxRequests.
+   */
+  retire(): void {}
 
   close(): void {
     if (!this.#session.closed) this.#session.close()

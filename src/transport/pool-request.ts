@@ -4,7 +4,8 @@
 import type { Dispatcher } from 'undici'
 import type { SpokeDispatchController, UpstreamRequest } from './connection.ts'
 import { Failure } from './failure.ts'
-import type { Pool, Slot } from './pool.ts'
+import type { Pool } from './pool.ts'
+import type { Slot } from './slot.ts'
 
 export class PoolRequest implements SpokeDispatchController, Dispatcher.DispatchHandler {
   readonly #pool: Pool

@@ -2,13 +2,15 @@
 // connection with room, or queues it until one frees up or opens; callers never see a connection.
 // Keeps `perEndpoint` connections open from discovery on, opens more (up to `maxPerEndpoint`)
 // while all are busy, recycles them by age and request count make-before-break, and drains them
-// when the pod leaves or spoke shuts down. Each connection's state is one tagged union, here.
+// when the pod leaves or spoke shuts down. Each connection's state is one tagged union (slot.ts).
 import type { Dispatcher } from 'undici'
 import type { ConnectionConfig } from '../config/types.ts'
 import type { CloseReason, Connection, ConnectionEvents, UpstreamRequest } from './connection.ts'
+import { Backoff } from './backoff.ts'
 import { ConnectError } from './dial.ts'
 import { Failure } from './failure.ts'
 import { PoolRequest } from './pool-request.ts'
+import { count, Slot, unrefTimer } from './slot.ts'
 
 /** Opens one connection to the pod; rejects with ConnectError. */
 export type Connector = (events: ConnectionEvents) => Promise<Connection>
@@ -29,33 +31,19 @@ export interface PodCounters {
   requests: number
 }
 
-type SlotState =
-  | { readonly tag: 'connecting' }
-  | { readonly tag: 'open'; readonly lifetime: NodeJS.Timeout | null }
-  | { readonly tag: 'retiring'; readonly reason: CloseReason; readonly deadline: NodeJS.Timeout | null }
-  | { readonly tag: 'closed'; readonly reason: CloseReason }
-
-/** One connection of the pool and the pool's view of it. */
-export class Slot {
-  state: SlotState = { tag: 'connecting' }
-  connection: Connection | null = null
-  inFlight = 0
-  requests = 0
-  /** performance.now() when the last request ended (idle accounting). */
-  lastActiveAt = 0
-}
-
-const MAX_RECONNECT_DELAY_MS = 5000
-
 export class Pool {
   /** Connecting, open and retiring connections, oldest first; a closed one leaves at once. */
   #slots: Slot[] = []
   #queue: PoolRequest[] = []
-  #closed = false
-  #reconnectFailures = 0
-  #reconnectTimer: NodeJS.Timeout | null = null
-  #drained: (() => void) | null = null
+  readonly #reconnect = new Backoff()
+  /** Set by the first drain, from which on the pool takes no request; resolved once all is closed. */
+  #drain: PromiseWithResolvers<void> | null = null
   #connected = false
+  /**
+   * What one connection carries, as the last one open said: still known while none is open (all
+   * replaced, or lost), when an h2c pod would otherwise get a connection per queued request.
+   */
+  #capacity = 1
   readonly #config: ConnectionConfig
   readonly #connector: Connector
   readonly #hooks: PoolHooks
@@ -83,15 +71,11 @@ export class Pool {
 
   /** Connections open now (taking requests or finishing them). */
   get size(): number {
-    let n = 0
-    for (const s of this.#slots) if (s.state.tag !== 'connecting') n++
-    return n
+    return count(this.#slots, 'open', 'retiring')
   }
 
   connectionAgesSeconds(now: number): number[] {
-    const ages: number[] = []
-    for (const s of this.#slots) if (s.connection !== null) ages.push(Math.round((now - s.connection.connectedAt) / 100) / 10)
-    return ages
+    return this.#slots.flatMap((s) => s.connection === null ? [] : [Math.round((now - s.connection.connectedAt) / 100) / 10])
   }
 
   /**
@@ -103,12 +87,13 @@ export class Pool {
     const job = new PoolRequest(this, request, handler)
     handler.onRequestStart?.(job, {})
     if (job.aborted) return
-    if (this.#closed) {
+    if (this.#drain !== null) {
       job.fail(new Failure('pool_closed', 'the pod left discovery'))
       return
     }
-    const slot = this.#free()
-    if (slot !== null) {
+    // First fit keeps the up-front connections busiest, so the extras go idle and close.
+    const slot = this.#slots.find((s) => s.free)
+    if (slot !== undefined) {
       // A connection that was waiting in the pool: on HTTP/1.1 the pod may be closing it as idle.
       job.reusedIdle = slot.connection!.exclusive
       this.#send(slot, job)
@@ -117,17 +102,9 @@ export class Pool {
     this.#queue.push(job)
     // Enough new connections for the queue, counting what one holds (1 for HTTP/1.1, the pod's
     // stream limit for h2c), not one per queued request.
-    let open = 0
-    let connecting = 0
-    let perConnection = 1
-    for (const s of this.#slots) {
-      if (s.state.tag === 'connecting') connecting++
-      else if (s.state.tag === 'open') {
-        open++
-        perConnection = Math.max(1, s.connection!.capacity)
-      }
-    }
-    if (connecting * perConnection < this.#queue.length && open + connecting < this.#config.maxPerEndpoint) this.#open()
+    for (const s of this.#slots) if (s.state.tag === 'open') this.#capacity = Math.max(1, s.connection!.capacity)
+    const connecting = count(this.#slots, 'connecting')
+    if (connecting * this.#capacity < this.#queue.length && count(this.#slots, 'open', 'connecting') < this.#config.maxPerEndpoint) this.#open()
   }
 
   /** A queued request was aborted: it leaves the queue. */
@@ -151,25 +128,21 @@ export class Pool {
       if (slot.inFlight === 0) this.#end(slot, state.reason, false)
       return
     }
-    if (hurt && slot.connection!.exclusive) {
-      this.#end(slot, 'error', true)
-      return
-    }
+    // The pod answers: connecting to it is worth no more back-off. (Not on connect alone: a pod
+    // that accepts and closes at once would be reconnected to in a loop.)
+    if (!hurt) this.#reconnect.succeeded()
+    if (hurt && slot.connection!.exclusive) this.#end(slot, 'error', true)
     // undici closes an HTTP/1.1 connection right after an answer that ends it (`Connection:
     // close`, an HTTP/1.0 answer, one that came before the request was fully sent): the pod's doing.
-    if (slot.connection!.closed) {
-      this.#end(slot, 'remote_close', true)
-      return
-    }
-    this.#serveQueue(slot)
+    else if (slot.connection!.closed) this.#end(slot, 'remote_close', true)
+    else this.#serveQueue(slot)
   }
 
   /** Closes connections beyond perEndpoint that have been idle for idleTimeout. */
   sweepIdle(now: number): void {
     const idleMs = this.#config.idleTimeoutMs
     if (idleMs === 0) return
-    let open = 0
-    for (const s of this.#slots) if (s.state.tag === 'open') open++
+    let open = count(this.#slots, 'open')
     for (let i = this.#slots.length - 1; i >= 0 && open > this.#config.perEndpoint; i--) {
       const s = this.#slots[i]
       if (s.state.tag === 'open' && s.inFlight === 0 && now - s.lastActiveAt >= idleMs) {
@@ -184,20 +157,20 @@ export class Pool {
    * finish what they carry within drainTimeoutMs. Resolves when every connection is closed.
    */
   drain(reason: CloseReason, drainTimeoutMs: number): Promise<void> {
-    this.#closed = true
-    if (this.#reconnectTimer !== null) clearTimeout(this.#reconnectTimer)
+    // A pod that left discovery is drained again when spoke shuts down: the same promise, or
+    // the first caller would wait for good.
+    if (this.#drain !== null) return this.#drain.promise
+    this.#drain = Promise.withResolvers()
+    this.#reconnect.cancel()
     for (const job of this.#queue.splice(0)) job.fail(new Failure('pool_closed', 'the pod left discovery'))
-    for (const s of [...this.#slots]) if (s.state.tag === 'open') this.#retire(s, reason, drainTimeoutMs)
-    if (this.size === 0) return Promise.resolve()
-    return new Promise((resolve) => { this.#drained = resolve })
-  }
-
-  #free(): Slot | null {
-    // First fit keeps the up-front connections busiest, so the extras go idle and close.
-    for (const s of this.#slots) {
-      if (s.state.tag === 'open' && s.inFlight < s.connection!.capacity && !s.connection!.closed) return s
+    for (const s of [...this.#slots]) {
+      const state = s.state
+      if (state.tag === 'open') this.#retire(s, reason, drainTimeoutMs)
+      // Retired earlier (age, request count) with the config's deadline: this one holds now.
+      else if (state.tag === 'retiring') s.enter({ ...state, deadline: this.#deadline(s, state.reason, drainTimeoutMs) })
     }
-    return null
+    if (this.size === 0) this.#drain.resolve()
+    return this.#drain.promise
   }
 
   #send(slot: Slot, job: PoolRequest): void {
@@ -217,32 +190,28 @@ export class Pool {
   }
 
   #fill(): void {
-    let n = 0
-    for (const s of this.#slots) if (s.state.tag === 'open' || s.state.tag === 'connecting') n++
-    for (; !this.#closed && n < this.#config.perEndpoint; n++) this.#open()
+    for (let n = count(this.#slots, 'open', 'connecting'); this.#drain === null && n < this.#config.perEndpoint; n++) this.#open()
   }
 
-  #open(): Promise<void> {
+  /** Resolves to whether the new connection is open and taking requests. */
+  #open(): Promise<boolean> {
     const slot = new Slot()
     this.#slots.push(slot)
     const events: ConnectionEvents = {
       lost: (reason) => this.#lost(slot, reason),
-      shedding: () => this.#lost(slot, 'remote_close'),
+      shedding: () => this.#shed(slot),
     }
-    return this.#connector(events).then(
-      (connection) => this.#opened(slot, connection),
-      (error: unknown) => this.#connectFailed(slot, error),
-    )
+    return this.#connector(events).then((connection) => this.#opened(slot, connection), (error: unknown) => this.#connectFailed(slot, error))
   }
 
-  #opened(slot: Slot, connection: Connection): void {
-    this.#reconnectFailures = 0
+  /** Returns whether it is open and taking requests. */
+  #opened(slot: Slot, connection: Connection): boolean {
     slot.connection = connection
     slot.lastActiveAt = performance.now()
-    if (this.#closed) {
+    if (this.#drain !== null) {
       this.#remove(slot)
       connection.close()
-      return
+      return false
     }
     this.#hooks.opened()
     // Lost in the moment between its socket connecting and now.
@@ -250,55 +219,51 @@ export class Pool {
       this.#remove(slot)
       this.#hooks.closed(slot.state.reason)
       this.#scheduleRefill()
-      return
+      return false
     }
     slot.state = { tag: 'open', lifetime: this.#lifetime(slot) }
+    this.#capacity = Math.max(1, connection.capacity)
     this.#connectedChanged()
     this.#serveQueue(slot)
+    return true
   }
 
-  #connectFailed(slot: Slot, error: unknown): void {
+  #connectFailed(slot: Slot, error: unknown): false {
     this.#remove(slot)
     const connectError = error instanceof ConnectError ? error : new ConnectError('ECONNECT', String(error), { cause: error })
     this.#hooks.connectFailed(connectError)
     // Queued requests fail only when nothing else could serve them; they go to another pod.
-    if (!this.#slots.some((s) => s.state.tag === 'open' || s.state.tag === 'connecting')) {
+    if (count(this.#slots, 'open', 'connecting') === 0) {
       const failure = new Failure('connect_failed', connectError.message, { cause: connectError })
       for (const job of this.#queue.splice(0)) job.fail(failure)
     }
-    this.#reconnectFailures++
+    this.#reconnect.failed()
     this.#scheduleRefill()
+    return false
   }
 
   #scheduleRefill(): void {
-    if (this.#closed || this.#reconnectTimer !== null) return
-    let n = 0
-    for (const s of this.#slots) if (s.state.tag === 'open' || s.state.tag === 'connecting') n++
-    if (n >= this.#config.perEndpoint) return
-    // Back off while the pod refuses, so a dead pod costs a connect every few seconds, not a loop.
-    const delay = this.#reconnectFailures === 0 ? 0 : Math.min(MAX_RECONNECT_DELAY_MS, 50 * 2 ** this.#reconnectFailures)
-    this.#reconnectTimer = setTimeout(() => {
-      this.#reconnectTimer = null
-      this.#fill()
-    }, delay)
-    this.#reconnectTimer.unref()
+    if (this.#drain !== null || count(this.#slots, 'open', 'connecting') >= this.#config.perEndpoint) return
+    this.#reconnect.schedule(() => this.#fill())
   }
 
   #lifetime(slot: Slot): NodeJS.Timeout | null {
     const max = this.#config.maxLifetimeMs
     if (max === 0) return null
     // Drawn from [max × (1 − jitter), max]: jitter only shortens, so none outlives maxLifetime.
-    const timer = setTimeout(() => this.#recycle(slot), max * (1 - this.#config.lifetimeJitter * Math.random()))
-    timer.unref()
-    return timer
+    return unrefTimer(() => this.#recycle(slot), max * (1 - this.#config.lifetimeJitter * Math.random()))
   }
 
   /** Make-before-break: the replacement is connected before the old connection stops taking requests. */
   #recycle(slot: Slot): void {
-    if (this.#closed || slot.state.tag !== 'open') return
+    if (this.#drain !== null || slot.state.tag !== 'open') return
     slot.state = { tag: 'open', lifetime: null }
-    this.#open().then(() => {
-      if (slot.state.tag === 'open') this.#retire(slot, 'max_lifetime')
+    void this.#open().then((replaced) => {
+      if (slot.state.tag !== 'open') return
+      if (replaced) this.#retire(slot, 'max_lifetime')
+      // No replacement (the pod refuses new connections): retiring this one would leave the pod
+      // with none. It serves on, and is recycled again after the reconnect back-off.
+      else slot.state = { tag: 'open', lifetime: unrefTimer(() => this.#recycle(slot), Math.max(this.#reconnect.delayMs, 50)) }
     })
   }
 
@@ -306,28 +271,37 @@ export class Pool {
   #retire(slot: Slot, reason: CloseReason, drainTimeoutMs = this.#config.drainTimeoutMs): void {
     const state = slot.state
     if (state.tag !== 'open') return
-    if (state.lifetime !== null) clearTimeout(state.lifetime)
     if (slot.inFlight === 0) {
       this.#end(slot, reason, false)
     } else {
-      const deadline = setTimeout(() => this.#end(slot, reason, true), drainTimeoutMs)
-      deadline.unref()
-      slot.state = { tag: 'retiring', reason, deadline }
+      slot.enter({ tag: 'retiring', reason, deadline: this.#deadline(slot, reason, drainTimeoutMs) })
       slot.connection!.retire()
     }
     this.#fill()
     this.#connectedChanged()
   }
 
+  #deadline(slot: Slot, reason: CloseReason, ms: number): NodeJS.Timeout {
+    return unrefTimer(() => this.#end(slot, reason, true), ms)
+  }
+
+  /**
+   * The pod takes no new requests on it (GOAWAY, a refused stream) but finishes those it took:
+   * retiring, so that it still counts (size) and closes once they are done.
+   */
+  #shed(slot: Slot): void {
+    if (slot.state.tag === 'open') this.#retire(slot, 'remote_close')
+    else if (slot.state.tag === 'connecting') slot.state = { tag: 'closed', reason: 'remote_close' }
+  }
+
   /** The transport closed by itself: a retiring connection keeps the reason it retired for. */
   #lost(slot: Slot, reason: CloseReason): void {
     const state = slot.state
     if (state.tag === 'closed') return
-    if (state.tag === 'connecting') {
-      slot.state = { tag: 'closed', reason }
-      return
-    }
-    this.#gone(slot, state.tag === 'retiring' ? state.reason : reason)
+    // Closed by the pod before carrying a request: for back-off, as good as refused.
+    if (slot.requests === 0) this.#reconnect.failed()
+    if (state.tag === 'connecting') slot.state = { tag: 'closed', reason }
+    else this.#gone(slot, state.tag === 'retiring' ? state.reason : reason)
   }
 
   /** spoke closes it: gracefully when nothing is in flight, else at once. */
@@ -339,21 +313,15 @@ export class Pool {
   }
 
   #gone(slot: Slot, reason: CloseReason): void {
-    const state = slot.state
-    if (state.tag === 'open' && state.lifetime !== null) clearTimeout(state.lifetime)
-    if (state.tag === 'retiring' && state.deadline !== null) clearTimeout(state.deadline)
-    slot.state = { tag: 'closed', reason }
+    slot.enter({ tag: 'closed', reason })
     this.#remove(slot)
     this.#hooks.closed(reason)
     this.#connectedChanged()
-    if (this.#closed) {
-      if (this.size === 0 && this.#drained !== null) {
-        this.#drained()
-        this.#drained = null
-      }
+    if (this.#drain !== null) {
+      if (this.size === 0) this.#drain?.resolve()
       return
     }
-    if (this.#queue.length > 0 && !this.#slots.some((s) => s.state.tag === 'connecting')) this.#open()
+    if (this.#queue.length > 0 && count(this.#slots, 'connecting') === 0) this.#open()
     this.#scheduleRefill()
   }
 
@@ -364,7 +332,7 @@ export class Pool {
 
   /** Tells the hooks when `connected` flips. */
   #connectedChanged(): void {
-    const now = this.#slots.some((s) => s.state.tag === 'open')
+    const now = count(this.#slots, 'open') > 0
     if (now === this.#connected) return
     this.#connected = now
     this.#hooks.connectedChanged()

@@ -184,11 +184,13 @@ export class Upstream {
     const next = new Map<string, DiscoveredEndpoint>()
     for (const d of discovered) next.set(endpointKey(d.address, d.port), d)
     let changed = false
+    const removed: Endpoint[] = []
     for (const [key, endpoint] of this.#endpoints) {
       const d = next.get(key)
       // Same address, other pod (StatefulSet host name changed): treat as leave + join.
       if (d === undefined || d.hostname !== endpoint.hostname) {
         this.#remove(endpoint)
+        removed.push(endpoint)
         changed = true
       }
     }
@@ -206,6 +208,9 @@ export class Upstream {
       this.#podNames = indexPodNames(this.#endpoints.values())
       this.#shards?.update(this.#endpoints.values())
     }
+    // Drained once the new set is in place: requests queued for a removed pod are picked again
+    // as their pool closes, and must find the pods that joined, not the ones leaving with it.
+    for (const endpoint of removed) this.#drain(endpoint)
   }
 
   /** A pod without an ordinal below `replicas` is reachable only by x-spoke-pod: worth a word. */
@@ -221,6 +226,9 @@ export class Upstream {
     endpoint.state = { tag: 'draining', since: Date.now() }
     this.#draining.add(endpoint)
     this.#log.info('endpoint removed', { upstream: this.name, endpoint: endpoint.key })
+  }
+
+  #drain(endpoint: Endpoint): void {
     const drained = endpoint.pool?.drain('endpoint_removed', this.config.connection.drainTimeoutMs) ?? Promise.resolve()
     drained.then(() => {
       this.#draining.delete(endpoint)

@@ -239,11 +239,12 @@ export class Attempts implements Dispatcher.DispatchHandler {
     const message = failure.code === 'reset' && !this.#answerStarted
       ? `the endpoint closed the connection before answering: ${failure.message}`
       : failure.message
-    this.#last = { code: cause.answer, message }
     if (!decision.again) {
       this.#fail(cause.answer, this.#resends > 0 ? `${message} (not sent after ${this.#resends + 1} tries)` : message)
       return
     }
+    // What the app is answered if no pod is left to try; a pod that left discovery was not tried.
+    if (cause.counted) this.#last = { code: cause.answer, message }
     if (decision.spends !== 'attempt') this.#attempts--
     if (decision.spends === 'resend') this.#resends++
     else if (decision.spends === 'stale') this.#staleResends++
@@ -270,8 +271,12 @@ export class Attempts implements Dispatcher.DispatchHandler {
     body.whenComplete(() => {
       if (this.#over) return
       // Outgrew the copy while arriving: it can no longer be sent again.
-      if (!body.canSendAgain) this.#fail(this.#last!.code, this.#last!.message)
-      else this.#next()
+      if (body.canSendAgain) {
+        this.#next()
+        return
+      }
+      const last = this.#last
+      this.#fail(last?.code ?? 'upstream_reset', last?.message ?? 'the body outgrew the copy kept for sending it again')
     })
   }
 

@@ -1,7 +1,8 @@
-// A/B of spoke's request-body path between two builds: `node bench/ab-post.ts REV [ROUNDS]` builds
-// REV in a temporary git worktree, then runs it and this checkout's build (`npm run build` first)
-// one after the other, in alternating order, against the same nginx pods: POSTs of 512 bytes from
-// wrk (HTTP/1.1 app, http1 pods) and from h2load (h2c app, h2c pods). spoke is pinned to core 1,
+// A/B of two builds of spoke: `node bench/ab.ts REV [ROUNDS] [get|post|all]` builds REV in a
+// temporary git worktree, then runs it and this checkout's build (`npm run build` first) one after
+// the other, in alternating order, against the same nginx pods: GETs (the loads of `npm run bench`
+// and `npm run bench:h2`) and POSTs of 512 bytes, from wrk (HTTP/1.1 app, http1 pods) and from
+// h2load (h2c app, h2c pods). spoke is pinned to core 1,
 // the load generator to core 0. Prints each pair's req/s and spoke's CPU per request (utime +
 // stime from /proc over the measured run), then the median of the pairs' CPU ratios, which is
 // what to read: single runs on a shared 2-core machine vary by ±20 %.
@@ -13,9 +14,9 @@ import { join } from 'node:path'
 import { startDnsServer } from '../src/demo/dns-server.ts'
 import { startNginxPods } from '../test/helpers/nginx.ts'
 
-const [rev, roundsArg] = process.argv.slice(2)
-if (rev === undefined) {
-  console.error('usage: node bench/ab-post.ts REV [ROUNDS]   (compares REV with this checkout)')
+const [rev, roundsArg, methodsArg = 'all'] = process.argv.slice(2)
+if (rev === undefined || !['get', 'post', 'all'].includes(methodsArg)) {
+  console.error('usage: node bench/ab.ts REV [ROUNDS] [get|post|all]   (compares REV with this checkout)')
   process.exit(2)
 }
 const ROUNDS = Number(roundsArg ?? 8)
@@ -40,10 +41,16 @@ writeFileSync(body, Buffer.alloc(512, 0x61))
 const lua = join(tmp, 'post.lua')
 writeFileSync(lua, 'wrk.method = "POST"\nwrk.body = string.rep("a", 512)\nwrk.headers["Content-Type"] = "application/octet-stream"\n')
 
-type Scenario = 'wrk→http1' | 'h2load→h2c'
-const load = (scenario: Scenario, url: string, seconds: number): string[] => scenario === 'wrk→http1'
-  ? ['-c', '0', 'wrk', '-t1', '-c50', `-d${seconds}s`, '-s', lua, url]
-  : ['-c', '0', 'h2load', '-t1', '-c10', '-m10', '-D', String(seconds), '-d', body, url]
+type Scenario = 'GET wrk→http1' | 'GET h2load→h2c' | 'POST wrk→http1' | 'POST h2load→h2c'
+const SCENARIOS: Scenario[] = (['GET wrk→http1', 'GET h2load→h2c', 'POST wrk→http1', 'POST h2load→h2c'] as const)
+  .filter((s) => methodsArg === 'all' || s.startsWith(methodsArg.toUpperCase()))
+const http1 = (scenario: Scenario): boolean => scenario.endsWith('http1')
+const load = (scenario: Scenario, url: string, seconds: number): string[] => {
+  const post = scenario.startsWith('POST')
+  return http1(scenario)
+    ? ['-c', '0', 'wrk', '-t1', '-c50', `-d${seconds}s`, ...(post ? ['-s', lua] : []), url]
+    : ['-c', '0', 'h2load', '-t1', '-c10', '-m10', '-D', String(seconds), ...(post ? ['-d', body] : []), url]
+}
 const cpuTicks = (pid: number): number => {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
   return Number(fields[11]) + Number(fields[12])
@@ -52,7 +59,7 @@ const cpuTicks = (pid: number): number => {
 let nextPort = 20000 + Math.floor(Math.random() * 30000)
 async function run(tree: string, scenario: Scenario): Promise<{ rps: number; cpuUs: number }> {
   const port = (nextPort += 2)
-  const upstream = scenario === 'wrk→http1'
+  const upstream = http1(scenario)
     ? `{ name: p, service: ${H1}, port: ${h1Pods.port} }`
     : `{ name: p, service: ${H2}, port: ${h2Pods.port}, protocol: h2c }`
   const config = join(tmp, 'spoke.yaml')
@@ -71,7 +78,7 @@ async function run(tree: string, scenario: Scenario): Promise<{ rps: number; cpu
     const before = cpuTicks(spoke.pid!)
     const out = execFileSync('taskset', load(scenario, url, 5)).toString()
     const cpuSeconds = (cpuTicks(spoke.pid!) - before) / 100
-    const [rps, done, failed] = scenario === 'wrk→http1'
+    const [rps, done, failed] = http1(scenario)
       ? [Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]), Number(/(\d+) requests in/.exec(out)![1]), Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0)]
       : [Number(/finished in [^,]+, ([\d.]+) req\/s/.exec(out)![1]), Number(/requests: \d+ total, \d+ started, (\d+) done/.exec(out)![1]), Number(/(\d+) failed/.exec(out)![1])]
     if (failed > 0) throw new Error(`${failed} requests failed`)
@@ -82,20 +89,20 @@ async function run(tree: string, scenario: Scenario): Promise<{ rps: number; cpu
   }
 }
 
-const ratios: Record<Scenario, number[]> = { 'wrk→http1': [], 'h2load→h2c': [] }
+const ratios = new Map<Scenario, number[]>(SCENARIOS.map((s) => [s, []]))
 try {
-  console.log(`A = ${rev}, B = this checkout; POST 512 B; spoke CPU per request in µs`)
+  console.log(`A = ${rev}, B = this checkout; POST bodies 512 B; spoke CPU per request in µs`)
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const scenario of Object.keys(ratios) as Scenario[]) {
+    for (const scenario of SCENARIOS) {
       // Alternate which build goes first, so that a drift of the machine favours neither.
       const a = round % 2 === 1 ? await run(OLD, scenario) : null
       const b = await run(HERE, scenario)
       const a2 = a ?? await run(OLD, scenario)
-      ratios[scenario].push(b.cpuUs / a2.cpuUs)
-      console.log(`round ${round} ${scenario.padEnd(11)} A ${a2.rps.toFixed(0).padStart(6)} req/s ${a2.cpuUs.toFixed(1).padStart(6)} µs | B ${b.rps.toFixed(0).padStart(6)} req/s ${b.cpuUs.toFixed(1).padStart(6)} µs | B/A ${(b.cpuUs / a2.cpuUs).toFixed(3)}`)
+      ratios.get(scenario)!.push(b.cpuUs / a2.cpuUs)
+      console.log(`round ${round} ${scenario.padEnd(15)} A ${a2.rps.toFixed(0).padStart(6)} req/s ${a2.cpuUs.toFixed(1).padStart(6)} µs | B ${b.rps.toFixed(0).padStart(6)} req/s ${b.cpuUs.toFixed(1).padStart(6)} µs | B/A ${(b.cpuUs / a2.cpuUs).toFixed(3)}`)
     }
   }
-  for (const [scenario, list] of Object.entries(ratios)) {
+  for (const [scenario, list] of ratios) {
     const sorted = [...list].sort((x, y) => x - y)
     const median = sorted.length % 2 === 1 ? sorted[(sorted.length - 1) / 2] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2
     console.log(`${scenario}: CPU per request B/A median ${median.toFixed(3)} (pairs ${sorted[0].toFixed(2)}–${sorted.at(-1)!.toFixed(2)}, ${list.filter((r) => r > 1).length} of ${list.length} above 1)`)

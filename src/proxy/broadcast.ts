@@ -6,8 +6,7 @@
 // Once the fan-out starts it is no longer the client's: it runs to its end (an invalidation must
 // not stop half-way) even if the client goes away.
 import { randomUUID } from 'node:crypto'
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
-import type { Socket } from 'node:net'
+import type { IncomingHttpHeaders } from 'node:http'
 import type { Dispatcher } from 'undici'
 import type { BroadcastConfig } from '../config/types.ts'
 import type { Connection } from '../transport/connection.ts'
@@ -17,12 +16,11 @@ import { PoolClosedError, type Waiter } from '../transport/pool.ts'
 import type { Endpoint } from '../upstream/endpoint.ts'
 import type { BroadcastOutcome } from '../upstream/stats.ts'
 import type { Upstream } from '../upstream/upstream.ts'
-import { requestEnded, requestStarted, type InFlight } from './client-socket.ts'
+import type { Downstream } from './downstream.ts'
 import { type ErrorCode, isGrpcContentType } from './errors.ts'
-import { CLIENT_CLOSED, type RequestCounts } from './forward.ts'
 import { IDEMPOTENT_METHODS } from './headers.ts'
+import { CLIENT_CLOSED, type RequestCounts } from './request-counts.ts'
 import type { RequestHead } from './request-head.ts'
-import { type AppRequest, type AppResponse, sendError, writer } from './respond.ts'
 
 /** SPEC §6: each pod's body in the envelope is cut at 64 KiB. */
 const MAX_ENVELOPE_BODY = 64 * 1024
@@ -42,11 +40,8 @@ interface PodResult {
   bodyTruncated?: true
 }
 
-export class Broadcast implements InFlight {
-  readonly #req: AppRequest
-  readonly #res: AppResponse
-  /** The app's HTTP/1.1 connection (null for HTTP/2), kept: Node may let go of req.socket first. */
-  readonly #clientSocket: Socket | null
+export class Broadcast {
+  readonly #app: Downstream
   readonly #method: string
   readonly #path: string
   readonly #head: RequestHead
@@ -68,14 +63,13 @@ export class Broadcast implements InFlight {
   #clientGone = false
   #answered = false
 
-  constructor(req: AppRequest, res: AppResponse, method: string, path: string, head: RequestHead, hasBody: boolean, upstream: Upstream, counts: RequestCounts) {
-    this.#req = req
-    this.#res = res
-    this.#clientSocket = 'stream' in res ? null : (req as IncomingMessage).socket
+  constructor(downstream: Downstream, upstream: Upstream, counts: RequestCounts) {
+    const { method, head } = downstream
+    this.#app = downstream
     this.#method = method
-    this.#path = path
+    this.#path = downstream.path
     this.#head = head
-    this.#hasBody = hasBody
+    this.#hasBody = downstream.hasBody
     this.#upstream = upstream
     this.#config = upstream.config.broadcast!
     this.#counts = counts
@@ -95,8 +89,7 @@ export class Broadcast implements InFlight {
     }
     upstream.inFlight++
     this.#admitted = true
-    if ('stream' in this.#res) this.#res.stream.once('close', () => this.clientGone())
-    else requestStarted(this.#clientSocket!, this)
+    this.#app.onGone(() => this.clientGone())
     const declared = this.#head.contentLength === undefined ? NaN : Number(this.#head.contentLength)
     if (declared > this.#config.maxBodySize) {
       // Refused on the declared length: not a byte read, no pod contacted.
@@ -107,7 +100,7 @@ export class Broadcast implements InFlight {
       this.#fanOut()
       return
     }
-    const req = this.#req
+    const req = this.#app.body
     const onData = (chunk: Buffer): void => {
       this.#bodyLength += chunk.length
       if (this.#bodyLength > this.#config.maxBodySize) {
@@ -136,15 +129,16 @@ export class Broadcast implements InFlight {
 
   #tooLarge(): void {
     // The rest of the body is not read: the connection cannot carry another request.
-    if (!('stream' in this.#res)) this.#res.shouldKeepAlive = false
+    this.#app.closeAfter()
     this.#answered = true
-    const status = sendError(this.#res, 'body_too_large', `the request body is over broadcast.maxBodySize (${this.#config.maxBodySize} bytes)`, this.#upstream.name, false)
+    const status = this.#app.fail('body_too_large', `the request body is over broadcast.maxBodySize (${this.#config.maxBodySize} bytes)`, this.#upstream.name, false)
     this.#end(status)
   }
 
   #refuse(code: ErrorCode, message: string, grpc: boolean): void {
     this.#answered = true
-    this.#counts.byStatus[sendError(this.#res, code, message, this.#upstream.name, grpc)]++
+    this.#counts.byStatus[this.#app.fail(code, message, this.#upstream.name, grpc)]++
+    this.#app.finished()
   }
 
   #fanOut(): void {
@@ -226,14 +220,13 @@ export class Broadcast implements InFlight {
     const headers = ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(body)), 'x-spoke-broadcast-id', this.#id]
     if (outcome === 'no_endpoints') headers.push('x-spoke-error', 'no_endpoints')
     this.#answered = true
-    const out = writer(this.#res)
-    out.writeHead(status, headers)
-    out.end(body)
+    this.#app.respond(status, headers)
+    this.#app.end(null, body)
     this.#end(status)
   }
 
   #end(status: number): void {
-    if (this.#clientSocket !== null) requestEnded(this.#clientSocket, this)
+    this.#app.finished()
     if (this.#admitted) {
       this.#admitted = false
       this.#upstream.inFlight--

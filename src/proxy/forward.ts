@@ -1,7 +1,6 @@
 // One request through spoke in balance mode: pick a pod, take a connection, stream the request
 // and the response both ways with backpressure, retry where SPEC §4 allows, count everything.
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
-import type { Socket } from 'node:net'
+import type { IncomingHttpHeaders } from 'node:http'
 import type { Dispatcher } from 'undici'
 import type { RetryReason } from '../config/types.ts'
 import { RequestBody } from '../transport/request-body.ts'
@@ -12,17 +11,11 @@ import { PoolClosedError, type Waiter } from '../transport/pool.ts'
 import type { Endpoint } from '../upstream/endpoint.ts'
 import type { Upstream } from '../upstream/upstream.ts'
 import { type ErrorCode, isGrpcContentType } from './errors.ts'
-import { requestEnded, requestStarted, type InFlight } from './client-socket.ts'
+import type { Downstream } from './downstream.ts'
 import { downstreamResponseHeaders, IDEMPOTENT_METHODS } from './headers.ts'
 import { type RequestHead, setAuthority } from './request-head.ts'
+import { CLIENT_CLOSED, type RequestCounts } from './request-counts.ts'
 import { pinnedPod, RouteRefusal } from './route.ts'
-import { H2Response } from './h2-response.ts'
-import { abortResponse, type AppRequest, type AppResponse, sendError, writer } from './respond.ts'
-
-/** What the listener counts: answers to the app by HTTP status (spoke_requests_total). */
-export interface RequestCounts {
-  readonly byStatus: Float64Array
-}
 
 /**
  * Requests that never reached a pod are sent again without using up `retries.attempts` (gRPC's
@@ -43,9 +36,6 @@ const MAX_RESENDS_WITHOUT_TIMEOUT = 20
  */
 const MAX_STALE_RESENDS = 3
 
-/** nginx's convention for "the client went away before an answer": no status reached it. */
-export const CLIENT_CLOSED = 499
-
 class AbortedByProxy extends Error {
   constructor(why: string) {
     super(why)
@@ -53,11 +43,9 @@ class AbortedByProxy extends Error {
   }
 }
 
-export class Exchange implements Waiter, InFlight {
+export class Exchange implements Waiter {
   readonly #head: RequestHead
-  readonly #res: AppResponse
-  /** The same object as #res, typed by the methods both protocols share. */
-  readonly #out: ServerResponse
+  readonly #app: Downstream
   readonly #upstream: Upstream
   readonly #counts: RequestCounts
   readonly #startedAt = performance.now()
@@ -88,20 +76,15 @@ export class Exchange implements Waiter, InFlight {
   #lastError: { code: ErrorCode; message: string } | null = null
   /** Listening for 'drain' only once the app's connection first pushes back. */
   #drainWatched = false
-  /**
-   * The app's HTTP/1.1 connection, kept from the start: once undici has consumed and destroyed a
-   * request body, `req.socket` is null, and the request would never be marked ended.
-   */
-  readonly #clientSocket: Socket | null
   /** The body as each attempt sends it, with the copy kept for sending it again. */
   readonly #body: RequestBody | null
 
   readonly #method: string
 
-  constructor(req: AppRequest, res: AppResponse, method: string, path: string, head: RequestHead, hasBody: boolean, upstream: Upstream, counts: RequestCounts) {
-    this.#res = res
-    this.#out = writer(res)
-    this.#path = path
+  constructor(downstream: Downstream, upstream: Upstream, counts: RequestCounts) {
+    const { method, head } = downstream
+    this.#app = downstream
+    this.#path = downstream.path
     this.#head = head
     this.#upstream = upstream
     this.#counts = counts
@@ -115,8 +98,7 @@ export class Exchange implements Waiter, InFlight {
     // must not destroy); spoke's h2c streams read the app's stream themselves.
     const h2cPods = upstream.config.protocol === 'h2c'
     const keep = h2cPods || this.#mayRetry
-    this.#body = hasBody ? new RequestBody(req, { keep, view: !h2cPods && (keep || 'stream' in res) }) : null
-    this.#clientSocket = 'stream' in res ? null : (req as IncomingMessage).socket
+    this.#body = downstream.hasBody ? new RequestBody(downstream.body, { keep, view: !h2cPods && (keep || downstream.protocol === 'h2') }) : null
   }
 
   start(): void {
@@ -129,12 +111,7 @@ export class Exchange implements Waiter, InFlight {
     this.#admitted = true
     const timeoutMs = upstream.config.timeouts.requestMs
     if (timeoutMs > 0) this.#timer = setTimeout(() => this.#timedOut(), timeoutMs)
-    if ('stream' in this.#res) {
-      // An HTTP/2 request ends with its stream (RST_STREAM), not with the connection.
-      this.#res.stream.once('close', () => this.clientGone())
-    } else {
-      requestStarted(this.#clientSocket!, this)
-    }
+    this.#app.onGone(() => this.clientGone())
     if (this.#grpc && upstream.config.protocol === 'http1') {
       this.#fail('bad_request', `gRPC needs HTTP/2 to the pods; upstream ${upstream.name} speaks HTTP/1.1 (set protocol: h2c)`)
       return
@@ -246,28 +223,22 @@ export class Exchange implements Waiter, InFlight {
     if (status >= 500) this.#upstream.recordFailure(endpoint)
     else this.#upstream.recordSuccess(endpoint)
     if (this.#done) return
-    if (complete && this.#res instanceof H2Response) this.#res.writeHead(status, downstreamResponseHeaders(headers), true)
-    else this.#out.writeHead(status, downstreamResponseHeaders(headers))
+    this.#app.respond(status, downstreamResponseHeaders(headers), complete)
   }
 
   responseData(chunk: Buffer): boolean {
-    if (this.#out.write(chunk)) return true
+    if (this.#app.write(chunk)) return true
     if (!this.#drainWatched) {
       this.#drainWatched = true
-      this.#out.on('drain', () => this.#attempt?.resume())
+      this.#app.onDrain(() => this.#attempt?.resume())
     }
     return false
   }
 
   responseEnded(trailers: IncomingHttpHeaders): void {
     if (this.#done) return
-    for (const _ in trailers) {
-      // Delivered only where the response is chunked (Node drops them otherwise).
-      this.#out.addTrailers(trailers as Record<string, string>)
-      break
-    }
-    this.#out.end()
-    this.#finish(this.#res.statusCode)
+    this.#app.end(trailers)
+    this.#finish(this.#app.status)
   }
 
   responseFailed(attempt: Attempt, error: Error): void {
@@ -276,8 +247,8 @@ export class Exchange implements Waiter, InFlight {
       // Mid-body: the only honest signal left is a broken connection.
       attempt.endpoint.countError('upstream_reset')
       this.#upstream.recordFailure(attempt.endpoint)
-      abortResponse(this.#res)
-      this.#finish(this.#res.statusCode)
+      this.#app.abort()
+      this.#finish(this.#app.status)
       return
     }
     if (error instanceof RefusedStreamError || error instanceof NotSentError) {
@@ -380,7 +351,7 @@ export class Exchange implements Waiter, InFlight {
 
   #maySendAgain(): boolean {
     // A body that already went to a pod can be sent again only from the kept copy.
-    return !this.#res.headersSent && (this.#body === null || this.#body.canSendAgain)
+    return !this.#app.headersSent && (this.#body === null || this.#body.canSendAgain)
   }
 
   #startTryTimer(): void {
@@ -403,7 +374,7 @@ export class Exchange implements Waiter, InFlight {
    */
   #tryTimedOut(ms: number): void {
     this.#tryTimer = null
-    if (this.#done || this.#res.headersSent) return
+    if (this.#done || this.#app.headersSent) return
     this.#abortAttempt(`no answer within timeouts.perTry (${ms}ms)`)
     this.#attempt = null
     this.#attemptFailed('timeout', 'reset-before-response', `no answer from ${this.#endpoint!.key} within ${ms}ms (timeouts.perTry)`)
@@ -440,14 +411,14 @@ export class Exchange implements Waiter, InFlight {
 
   #fail(code: ErrorCode, message: string): void {
     if (this.#done) return
-    const status = sendError(this.#res, code, message, this.#upstream.name, this.#grpc)
+    const status = this.#app.fail(code, message, this.#upstream.name, this.#grpc)
     this.#finish(status)
   }
 
   #finish(status: number): void {
     if (this.#done) return
     this.#done = true
-    if (this.#clientSocket !== null) requestEnded(this.#clientSocket, this)
+    this.#app.finished()
     if (this.#timer !== null) clearTimeout(this.#timer)
     if (this.#resendTimer !== null) clearTimeout(this.#resendTimer)
     this.#stopTryTimer()

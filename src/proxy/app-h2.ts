@@ -5,6 +5,7 @@ import http2 from 'node:http2'
 import type { Socket } from 'node:net'
 import { logRequest } from './access-log.ts'
 import type { AppSide } from './app-side.ts'
+import { type ErrorCode, isGrpcContentType } from './errors.ts'
 import { H2Downstream } from './h2-downstream.ts'
 import { hostProblem, readRequestHead } from './request-head.ts'
 
@@ -110,12 +111,12 @@ export class AppH2 {
       side.serve(downstream)
       return
     }
-    const grpc = head.contentType?.startsWith('application/grpc') === true
-    side.counts.byStatus[downstream.fail(refusal.code, refusal.message, side.upstream.name, grpc)]++
+    side.counts.byStatus[downstream.fail(refusal.code, refusal.message, side.upstream.name, isGrpcContentType(head.contentType))]++
   }
 }
 
-function refusalOf(downstream: H2Downstream, raw: readonly string[], maxHeaderSize: number): { code: 'headers_too_large' | 'bad_request'; message: string } | null {
+/** What nghttp2 lets through but spoke refuses in a request's head. */
+function refusalOf(downstream: H2Downstream, raw: readonly string[], maxHeaderSize: number): { code: ErrorCode; message: string } | null {
   if (headerListSize(raw) > maxHeaderSize) return { code: 'headers_too_large', message: 'request headers too large' }
   const path = downstream.path
   // CONNECT and absolute :path forms have no place on a sidecar's loopback port.

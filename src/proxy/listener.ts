@@ -10,6 +10,7 @@ import { listenOn } from '../net.ts'
 import type { Upstream } from '../upstream/upstream.ts'
 import { AppH1 } from './app-h1.ts'
 import { AppH2 } from './app-h2.ts'
+import type { AppSide } from './app-side.ts'
 import { Broadcast } from './broadcast.ts'
 import type { Downstream } from './downstream.ts'
 import { rawHttp1Error } from './errors.ts'
@@ -36,7 +37,7 @@ export class HttpListener {
     this.config = config
     this.upstream = upstream
     this.#broadcast = upstream.config.mode === 'broadcast'
-    const side = {
+    const side: AppSide = {
       config, upstream, counts: this.counts, log, accessLog,
       serve: (downstream: Downstream) => this.#serve(downstream),
       upgrade: (request: Upgrade) => this.#upgrade(request),

@@ -1,4 +1,5 @@
-// What the listener counts of the answers it gives the app.
+// What every listener counts of the answers the app got, whichever path answered it (forwarding,
+// broadcast, a tunnel, a refusal of the adapters): spoke_requests_total by status.
 
 /** Answers to the app by HTTP status (spoke_requests_total). */
 export interface RequestCounts {

@@ -118,3 +118,18 @@ function withoutTokens(flat: string[], tokens: Set<string>): string[] {
   for (let i = 0; i < flat.length; i += 2) if (!tokens.has(flat[i].toLowerCase())) out.push(flat[i], flat[i + 1])
   return out
 }
+
+/**
+ * RFC 9112 §3.2 and RFC 9113 §8.3.1: one Host, agreeing with :authority, shaped like
+ * uri-host[:port] (RFC 3986). A Host with "@", "/" or spaces in it only ever serves to confuse
+ * whatever builds URLs from it behind the proxy.
+ */
+export function hostProblem(head: RequestHead): string | null {
+  if (head.hosts > 1) return 'more than one Host'
+  if (head.authority !== null && head.hosts === 1 && head.host !== head.authority) return 'Host differs from :authority'
+  if (head.host !== null && !HOST.test(head.host)) return `invalid Host ${JSON.stringify(head.host.slice(0, 100))}`
+  return null
+}
+
+/** IP-literal or reg-name (unreserved, sub-delims, pct-encoded), then an optional port. */
+const HOST = /^(?:\[[0-9A-Za-z:.%_~-]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(?::\d*)?$/

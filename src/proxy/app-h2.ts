@@ -1,0 +1,135 @@
+// The app's h2c sessions: nghttp2 parses them, with its limits pinned below; each stream that
+// passes spoke's checks becomes an H2Downstream. Node's idle handling is patched here too: a
+// client stalled mid-frame would otherwise keep a session open for ever.
+import http2 from 'node:http2'
+import type { Socket } from 'node:net'
+import { logRequest } from './access-log.ts'
+import type { AppSide } from './app-side.ts'
+import { type ErrorCode, isGrpcContentType } from './errors.ts'
+import { H2Downstream } from './h2-downstream.ts'
+import { hostProblem, readRequestHead } from './request-head.ts'
+
+/** SETTINGS_MAX_CONCURRENT_STREAMS spoke advertises to the app. */
+export const MAX_CONCURRENT_STREAMS = 250
+
+const { NGHTTP2_FLAG_END_STREAM } = http2.constants
+
+/** Streams of an app's session that spoke has not finished with (the idle close needs to know). */
+const kOpenStreams = Symbol('spoke.openStreams')
+type CountedSession = http2.ServerHttp2Session & { [kOpenStreams]?: number }
+
+export class AppH2 {
+  readonly #side: AppSide
+  /** Never listens: the listener hands it the connections that open with the preface. */
+  readonly #server: http2.Http2Server
+  readonly #sessions = new Set<http2.ServerHttp2Session>()
+  #draining = false
+
+  constructor(side: AppSide) {
+    this.#side = side
+    this.#server = http2.createServer({
+      // Large enough that an oversized block reaches spoke and gets its 431; nghttp2 resets
+      // anything beyond.
+      maxSendHeaderBlockLength: 64 * 1024,
+      settings: {
+        maxHeaderListSize: side.config.maxHeaderSize * 2,
+        enablePush: false,
+        // Node advertises no limit by default: one connection could then take every one of the
+        // upstream's maxConcurrentRequests and starve the app's other connections. 250 is Go's
+        // net/http2 default; HTTP/2 clients queue streams beyond it themselves.
+        maxConcurrentStreams: MAX_CONCURRENT_STREAMS,
+      },
+      // The limits below are Node's defaults, pinned so that a change of default cannot loosen
+      // them unnoticed (test/hostile-h2.test.ts measures each). Rapid reset (CVE-2023-44487):
+      // nghttp2 takes a burst of 1000 RST_STREAM, then 33 a second, and ends the session beyond.
+      streamResetBurst: 1000,
+      streamResetRate: 33,
+      // Streams refused past maxConcurrentStreams, and frames nghttp2 finds invalid, end the
+      // session once there are this many.
+      maxSessionRejectedStreams: 100,
+      maxSessionInvalidFrames: 1000,
+      // At most this many entries in one SETTINGS frame (ENHANCE_YOUR_CALM beyond), at most 128
+      // header fields per request, and 10 MB of session state beyond which new streams are refused.
+      maxSettings: 32,
+      maxHeaderListPairs: 128,
+      maxSessionMemory: 10,
+    })
+    this.#server.on('stream', (stream, headers, flags, raw) => this.#stream(stream, headers, flags, raw))
+    this.#server.on('session', (session) => this.#trackSession(session))
+  }
+
+  /** A connection that opened with the preface, paused, its first bytes put back. */
+  accept(socket: Socket): void {
+    this.#server.emit('connection', socket)
+  }
+
+  /** GOAWAY: the app opens no new streams; the open ones finish. */
+  stopAccepting(): void {
+    this.#draining = true
+    for (const session of this.#sessions) session.close()
+  }
+
+  closeAllConnections(): void {
+    for (const session of this.#sessions) session.destroy()
+  }
+
+  #trackSession(session: http2.ServerHttp2Session): void {
+    this.#sessions.add(session)
+    session.once('close', () => this.#sessions.delete(session))
+    if (this.#draining) session.close()
+    // idleTimeout: no frame for that long closes the session with GOAWAY (streams in flight
+    // exchange frames, so a busy session is not idle). Another idle period with no stream open
+    // means a client stalled in the middle of a frame, which keeps nghttp2's graceful close from
+    // ever completing: the session is destroyed then.
+    const idleMs = this.#side.config.idleTimeoutMs
+    const idle = (): void => {
+      if (!session.closed) session.close()
+      else if (((session as CountedSession)[kOpenStreams] ?? 0) === 0) {
+        session.destroy()
+        return
+      }
+      session.setTimeout(idleMs, idle)
+    }
+    session.setTimeout(idleMs, idle)
+  }
+
+  #stream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, raw: string[]): void {
+    const side = this.#side
+    const method = String(headers[':method'])
+    const head = readRequestHead(raw, side.upstream.keyHeader)
+    // HTTP/2 has no framing headers: the request has a body unless its HEADERS ended the stream.
+    const downstream = new H2Downstream(stream, method, String(headers[':path'] ?? ''), head, (flags & NGHTTP2_FLAG_END_STREAM) === 0)
+    if (side.accessLog) logRequest(side, method, String(headers[':path']), stream, () => downstream)
+    stream.on('error', () => {})
+    // Gone when the session was destroyed in the same turn (a fatal frame after this stream's).
+    const session = stream.session as CountedSession | undefined
+    if (session === undefined) return
+    session[kOpenStreams] = (session[kOpenStreams] ?? 0) + 1
+    stream.once('close', () => { session[kOpenStreams]!-- })
+    const refusal = refusalOf(downstream, raw, side.config.maxHeaderSize)
+    if (refusal === null) {
+      side.serve(downstream)
+      return
+    }
+    side.counts.byStatus[downstream.fail(refusal.code, refusal.message, side.upstream.name, isGrpcContentType(head.contentType))]++
+  }
+}
+
+/** What nghttp2 lets through but spoke refuses in a request's head. */
+function refusalOf(downstream: H2Downstream, raw: readonly string[], maxHeaderSize: number): { code: ErrorCode; message: string } | null {
+  if (headerListSize(raw) > maxHeaderSize) return { code: 'headers_too_large', message: 'request headers too large' }
+  const path = downstream.path
+  // CONNECT and absolute :path forms have no place on a sidecar's loopback port.
+  if (downstream.method === 'CONNECT' || path.charCodeAt(0) !== 47 /* '/' */ || path.includes('#')) {
+    return { code: 'bad_request', message: `unsupported request target ${JSON.stringify(path.slice(0, 100))}` }
+  }
+  const host = hostProblem(downstream.head)
+  return host === null ? null : { code: 'bad_request', message: host }
+}
+
+/** RFC 9113 §6.5.2: a header list's size counts each field's name and value plus 32 octets. */
+function headerListSize(raw: readonly string[]): number {
+  let size = 0
+  for (let i = 0; i < raw.length; i += 2) size += raw[i].length + raw[i + 1].length + 32
+  return size
+}

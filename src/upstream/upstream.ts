@@ -1,7 +1,7 @@
 // An upstream: the pods of one headless Service as discovery reports them, the routing state
 // over them (eligible list, picker, outlier ejection) and their connection pools.
-import type { Config, UpstreamConfig } from '../config/types.ts'
-import { createPicker, createShardPicker, ordinalOf, type Picker, type ShardMiss, type ShardPicker } from '../balance/index.ts'
+import { type Config, isSharded, type UpstreamConfig } from '../config/types.ts'
+import { createPicker, ordinalOf, type Picker, type ShardMiss } from '../balance/index.ts'
 import { type DiscoveredEndpoint, type Discovery, type DiscoveryUpdate, endpointKey } from '../discovery/types.ts'
 import type { Logger } from '../log.ts'
 import type { Connection, OnConnectionClosed } from '../transport/connection.ts'
@@ -10,7 +10,7 @@ import { H1Connection } from '../transport/h1-connection.ts'
 import { H2Connection } from '../transport/h2-connection.ts'
 import { type Connector, Pool } from '../transport/pool.ts'
 import { Endpoint } from './endpoint.ts'
-import { indexPodNames } from './pod-names.ts'
+import { RoutingTable } from './routing-table.ts'
 import { type DnsResult, UpstreamStats } from './stats.ts'
 
 export type DnsConfig = Config['dns']
@@ -35,10 +35,8 @@ export class Upstream {
   #connected: Endpoint[] = []
   #draining = new Set<Endpoint>()
   #picker: Picker<Endpoint>
-  /** consistent_hash / ordinal: key → owning pod, over every pod in discovery. Null otherwise. */
-  #shards: ShardPicker<Endpoint> | null
-  /** x-spoke-pod names → pod, rebuilt when the pods in discovery change. */
-  #podNames = new Map<string, Endpoint>()
+  /** Pinned requests' pods: x-spoke-pod names and, when sharded, the key → pod table. */
+  #routes: RoutingTable<Endpoint>
   /** The request header a sharded upstream's key is read from (`cookie` for a cookie key); else null. */
   readonly keyHeader: string | null
   #discovery: Discovery
@@ -58,7 +56,7 @@ export class Upstream {
     this.#log = log
     this.#serviceHost = config.service.replace(/\.$/, '')
     this.#picker = createPicker<Endpoint>(config.policy)
-    this.#shards = createShardPicker<Endpoint>(config)
+    this.#routes = new RoutingTable<Endpoint>(config)
     const hashKey = config.hashKey
     this.keyHeader = hashKey === null ? null : 'header' in hashKey ? hashKey.header : 'cookie' in hashKey ? 'cookie' : null
     this.#firstDiscovery = new Promise((resolve) => { this.#resolveFirst = resolve })
@@ -118,17 +116,17 @@ export class Upstream {
 
   /** Whether requests are routed by key (consistent_hash, ordinal) rather than picked per attempt. */
   get sharded(): boolean {
-    return this.#shards !== null
+    return isSharded(this.config.policy)
   }
 
   /** The pod owning `key` on a sharded upstream, or why there is none. */
   shard(key: string): Endpoint | ShardMiss {
-    return this.#shards === null ? 'empty' : this.#shards.pick(key)
+    return this.#routes.shard(key)
   }
 
   /** The pod in discovery named by `x-spoke-pod` (host name, its first label, or ip:port), else null. */
   podNamed(name: string): Endpoint | null {
-    return this.#podNames.get(name) ?? this.#podNames.get(name.toLowerCase()) ?? null
+    return this.#routes.podNamed(name)
   }
 
   applyUpdate(update: DiscoveryUpdate): void {
@@ -162,7 +160,7 @@ export class Upstream {
     const threshold = this.config.outlierDetection.consecutiveFailures
     // A sharded upstream never ejects: a key has exactly one pod, so ejecting it could only turn
     // the failures of some keys (one bad account's 5xx) into 503s for every key of that pod.
-    if (threshold > 0 && this.#shards === null && endpoint.consecutiveFailures >= threshold && endpoint.state.tag === 'active') {
+    if (threshold > 0 && !this.sharded && endpoint.consecutiveFailures >= threshold && endpoint.state.tag === 'active') {
       this.#maybeEject(endpoint)
     }
   }
@@ -175,8 +173,7 @@ export class Upstream {
     for (const t of this.#ejectionTimers) clearTimeout(t)
     this.#eligible = []
     this.#connected = []
-    this.#podNames = new Map()
-    this.#shards?.update([])
+    this.#routes.update([])
     const drains = [...this.#endpoints.values(), ...this.#draining].map((e) => e.pool.drain('shutdown', drainTimeoutMs))
     await Promise.all(drains)
   }
@@ -204,8 +201,7 @@ export class Upstream {
     }
     if (changed) {
       this.#rebuildEligible()
-      this.#podNames = indexPodNames(this.#endpoints.values())
-      this.#shards?.update(this.#endpoints.values())
+      this.#routes.update([...this.#endpoints.values()])
     }
   }
 

@@ -10,6 +10,7 @@ import { H1Connection } from '../transport/h1-connection.ts'
 import { H2Connection } from '../transport/h2-connection.ts'
 import { type Connector, Pool } from '../transport/pool.ts'
 import { Endpoint } from './endpoint.ts'
+import { OutlierDetector } from './outliers.ts'
 import { RoutingTable } from './routing-table.ts'
 import { type DnsResult, UpstreamStats } from './stats.ts'
 
@@ -43,7 +44,7 @@ export class Upstream {
   #lastDiscovery: LastDiscovery | null = null
   #firstDiscovery: Promise<void>
   #resolveFirst!: () => void
-  #ejectionTimers = new Set<NodeJS.Timeout>()
+  #outliers: OutlierDetector<Endpoint>
   #sweeper: NodeJS.Timeout | null = null
   #closed = false
   #log: Logger
@@ -57,6 +58,17 @@ export class Upstream {
     this.#serviceHost = config.service.replace(/\.$/, '')
     this.#picker = createPicker<Endpoint>(config.policy)
     this.#routes = new RoutingTable<Endpoint>(config)
+    this.#outliers = new OutlierDetector<Endpoint>({
+      config: config.outlierDetection,
+      sharded: this.sharded,
+      pods: () => this.#endpoints.values(),
+      changed: (_, ejected) => {
+        if (ejected) this.stats.ejections++
+        this.#rebuildEligible()
+      },
+      log,
+      upstream: this.name,
+    })
     const hashKey = config.hashKey
     this.keyHeader = hashKey === null ? null : 'header' in hashKey ? hashKey.header : 'cookie' in hashKey ? 'cookie' : null
     this.#firstDiscovery = new Promise((resolve) => { this.#resolveFirst = resolve })
@@ -148,21 +160,15 @@ export class Upstream {
     this.#resolveFirst()
   }
 
-  /** Outlier detection: an answer that is not a 5xx resets the pod's failure streak. */
+  /** An answer that is not a 5xx (outlier detection: the pod's failure streak ends). */
   recordSuccess(endpoint: Endpoint): void {
-    endpoint.consecutiveFailures = 0
+    this.#outliers.recordSuccess(endpoint)
   }
 
   /** A 5xx answer or a failed attempt (connect failure, reset, timeout). */
   recordFailure(endpoint: Endpoint): void {
     endpoint.failures++
-    endpoint.consecutiveFailures++
-    const threshold = this.config.outlierDetection.consecutiveFailures
-    // A sharded upstream never ejects: a key has exactly one pod, so ejecting it could only turn
-    // the failures of some keys (one bad account's 5xx) into 503s for every key of that pod.
-    if (threshold > 0 && !this.sharded && endpoint.consecutiveFailures >= threshold && endpoint.state.tag === 'active') {
-      this.#maybeEject(endpoint)
-    }
+    this.#outliers.recordFailure(endpoint)
   }
 
   /** Graceful end: no new requests, in-flight ones finish within drainTimeoutMs. */
@@ -170,7 +176,7 @@ export class Upstream {
     this.#closed = true
     this.#discovery.close()
     if (this.#sweeper !== null) clearInterval(this.#sweeper)
-    for (const t of this.#ejectionTimers) clearTimeout(t)
+    this.#outliers.close()
     this.#eligible = []
     this.#connected = []
     this.#routes.update([])
@@ -255,32 +261,6 @@ export class Upstream {
       case 'udp':
         return (): Promise<Connection> => Promise.reject(new Error('udp pods take datagrams, not connections'))
     }
-  }
-
-  #maybeEject(endpoint: Endpoint): void {
-    const total = this.#endpoints.size
-    let ejected = 0
-    for (const e of this.#endpoints.values()) if (e.state.tag === 'ejected') ejected++
-    // Never beyond maxEjectedPercent, and never the last eligible pod: ejecting every pod would
-    // turn a partial outage into a total one (Envoy's panic threshold makes the same call).
-    if ((ejected + 1) * 100 > this.config.outlierDetection.maxEjectedPercent * total) return
-    if (this.#eligible.length <= 1) return
-    const now = Date.now()
-    const ejectionMs = this.config.outlierDetection.ejectionTimeMs
-    endpoint.state = { tag: 'ejected', since: now, until: now + ejectionMs }
-    this.stats.ejections++
-    this.#rebuildEligible()
-    this.#log.warn('endpoint ejected', { upstream: this.name, endpoint: endpoint.key, consecutiveFailures: endpoint.consecutiveFailures, ejectionMs })
-    const timer = setTimeout(() => {
-      this.#ejectionTimers.delete(timer)
-      if (endpoint.state.tag !== 'ejected' || this.#endpoints.get(endpoint.key) !== endpoint) return
-      endpoint.state = { tag: 'active', since: Date.now() }
-      endpoint.consecutiveFailures = 0
-      this.#rebuildEligible()
-      this.#log.info('endpoint returned from ejection', { upstream: this.name, endpoint: endpoint.key })
-    }, ejectionMs)
-    timer.unref()
-    this.#ejectionTimers.add(timer)
   }
 
   #rebuildEligible(): void {

@@ -29,12 +29,17 @@ export class Upstream {
   readonly stats = new UpstreamStats()
   /** Requests in flight through this upstream (limits.maxConcurrentRequests). */
   inFlight = 0
+  /** The pods in discovery, by key. */
   #endpoints = new Map<string, Endpoint>()
+  /**
+   * Every pod whose pool is open: those in discovery and those that left it and still finish
+   * their requests, until their pool has drained. Which is which is the pod's state, nothing else.
+   */
+  #pods = new Set<Endpoint>()
   /** Active, not ejected: what the picker chooses from. Rebuilt on every change, read per request. */
   #eligible: Endpoint[] = []
   /** The eligible pods with an open connection: picked from first while there are any (SPEC §4). */
   #connected: Endpoint[] = []
-  #draining = new Set<Endpoint>()
   #picker: Picker<Endpoint>
   /** Pinned requests' pods: x-spoke-pod names and, when sharded, the key → pod table. */
   #routes: RoutingTable<Endpoint>
@@ -104,6 +109,11 @@ export class Upstream {
   /** Pods that left discovery and still finish requests. */
   get drainingEndpoints(): Iterable<Endpoint> {
     return this.#draining
+  }
+
+  /** Derived rather than kept: a pod's state is the one record of its draining. */
+  get #draining(): Endpoint[] {
+    return [...this.#pods].filter((e) => e.state.tag === 'draining')
   }
 
   get endpointCount(): number {
@@ -202,6 +212,7 @@ export class Upstream {
       this.#endpoints.set(key, endpoint)
       endpoint.pool.start()
       changed = true
+      this.#pods.add(endpoint)
       this.#log.info('endpoint added', { upstream: this.name, endpoint: key, hostname: d.hostname })
       if (this.config.policy === 'ordinal') this.#warnWithoutOrdinal(d, key)
     }
@@ -222,10 +233,9 @@ export class Upstream {
   #remove(endpoint: Endpoint): void {
     this.#endpoints.delete(endpoint.key)
     endpoint.state = { tag: 'draining', since: Date.now() }
-    this.#draining.add(endpoint)
     this.#log.info('endpoint removed', { upstream: this.name, endpoint: endpoint.key })
     endpoint.pool.drain('endpoint_removed', this.config.connection.drainTimeoutMs).then(() => {
-      this.#draining.delete(endpoint)
+      this.#pods.delete(endpoint)
     })
   }
 

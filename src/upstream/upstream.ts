@@ -2,7 +2,7 @@
 // over them (eligible list, picker, outlier ejection) and their connection pools.
 import { type Config, isSharded, type UpstreamConfig } from '../config/types.ts'
 import { createPicker, ordinalOf, type Picker, type ShardMiss } from '../balance/index.ts'
-import { type DiscoveredEndpoint, type Discovery, type DiscoveryUpdate, endpointKey } from '../discovery/types.ts'
+import { type DiscoveredEndpoint, type Discovery, type DiscoveryUpdate, endpointKey, type LastQuery } from '../discovery/types.ts'
 import type { Logger } from '../log.ts'
 import type { Connection, OnConnectionClosed } from '../transport/connection.ts'
 import { dial } from '../transport/dial.ts'
@@ -12,21 +12,16 @@ import { type Connector, Pool } from '../transport/pool.ts'
 import { Endpoint } from './endpoint.ts'
 import { OutlierDetector } from './outliers.ts'
 import { RoutingTable } from './routing-table.ts'
-import { type DnsResult, UpstreamStats } from './stats.ts'
+import { UpstreamStats } from './stats.ts'
 
 export type DnsConfig = Config['dns']
 
 export type DiscoveryFactory = (config: UpstreamConfig, dns: DnsConfig, onUpdate: (u: DiscoveryUpdate) => void) => Discovery
 
-export interface LastDiscovery {
-  readonly at: Date
-  readonly result: DnsResult
-}
-
 export class Upstream {
   readonly name: string
   readonly config: UpstreamConfig
-  readonly stats = new UpstreamStats()
+  readonly stats: UpstreamStats
   /** Requests in flight through this upstream (limits.maxConcurrentRequests). */
   inFlight = 0
   /** The pods in discovery, by key. */
@@ -46,7 +41,6 @@ export class Upstream {
   /** The request header a sharded upstream's key is read from (`cookie` for a cookie key); else null. */
   readonly keyHeader: string | null
   #discovery: Discovery
-  #lastDiscovery: LastDiscovery | null = null
   #firstDiscovery: Promise<void>
   #resolveFirst!: () => void
   #outliers: OutlierDetector<Endpoint>
@@ -78,6 +72,7 @@ export class Upstream {
     this.keyHeader = hashKey === null ? null : 'header' in hashKey ? hashKey.header : 'cookie' in hashKey ? 'cookie' : null
     this.#firstDiscovery = new Promise((resolve) => { this.#resolveFirst = resolve })
     this.#discovery = discoveryFactory(config, dns, (u) => this.applyUpdate(u))
+    this.stats = new UpstreamStats(this.#discovery)
   }
 
   start(): void {
@@ -97,8 +92,9 @@ export class Upstream {
     return this.#firstDiscovery
   }
 
-  get lastDiscovery(): LastDiscovery | null {
-    return this.#lastDiscovery
+  /** The last completed discovery query (/endpoints). */
+  get lastDiscovery(): LastQuery | null {
+    return this.#discovery.lastQuery
   }
 
   /** Every pod in discovery (active or ejected). */
@@ -153,14 +149,9 @@ export class Upstream {
 
   applyUpdate(update: DiscoveryUpdate): void {
     if (this.#closed) return
-    const result: DnsResult = update.kind === 'reset' ? 'success' : update.kind === 'empty' ? 'empty' : 'error'
-    this.stats.dnsQueries[result]++
-    this.#lastDiscovery = { at: new Date(), result }
     if (update.kind === 'error') {
       this.#log.warn('dns query failed; keeping the last endpoints', { upstream: this.name, error: update.error.message })
     } else {
-      // An empty answer is an answer: DNS works and says there are no pods.
-      this.stats.dnsLastSuccess = Date.now() / 1000
       if (update.kind === 'reset' && update.failed !== undefined) {
         const { kept, waiting, error } = update.failed
         this.#log.warn('dns query failed for some SRV targets; kept their last addresses', { upstream: this.name, kept, waiting, error: error.message })

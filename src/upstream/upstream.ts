@@ -1,5 +1,6 @@
-// An upstream: the pods of one headless Service as discovery reports them, the routing state
-// over them (eligible list, picker, outlier ejection) and their connection pools.
+// An upstream: the pods of one headless Service as discovery reports them, the lists the picker
+// chooses from and their connection pools. Outlier ejection (outliers.ts) and the pinned requests'
+// indexes (routing-table.ts) are kept apart and fed from here.
 import { type Config, isSharded, type UpstreamConfig } from '../config/types.ts'
 import { createPicker, ordinalOf, type Picker, type ShardMiss } from '../balance/index.ts'
 import { type DiscoveredEndpoint, type Discovery, type DiscoveryUpdate, endpointKey, type LastQuery } from '../discovery/types.ts'

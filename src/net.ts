@@ -1,4 +1,5 @@
 // Small network helpers shared by every module that names or binds an address.
+import dgram from 'node:dgram'
 import type { AddressInfo, Server } from 'node:net'
 
 /** `10.0.0.1:80`, `[::1]:80`. */
@@ -7,22 +8,26 @@ export function formatHostPort(host: string, port: number): string {
 }
 
 /**
- * Binds `server`; a failure becomes one clear line naming what failed to bind and where
- * (SPEC §2: exit 1 "with one clear line naming the listener and address").
+ * Binds `server`, a TCP server or a UDP socket; a failure becomes one clear line naming what
+ * failed to bind and where (SPEC §2: exit 1 "with one clear line naming the listener and
+ * address"), `udp` before the address of a UDP socket.
  */
-export function listenOn(server: Server, address: { host: string; port: number }, what: string): Promise<AddressInfo> {
+export function listenOn(server: Server | dgram.Socket, address: { host: string; port: number }, what: string): Promise<AddressInfo> {
   const { host, port } = address
+  const udp = server instanceof dgram.Socket
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
-      const error: NodeJS.ErrnoException = new Error(`${what}: cannot listen on ${formatHostPort(host, port)}: ${err.code ?? err.message}`, { cause: err })
+      const error: NodeJS.ErrnoException = new Error(`${what}: cannot listen on ${udp ? 'udp ' : ''}${formatHostPort(host, port)}: ${err.code ?? err.message}`, { cause: err })
       error.code = err.code
       reject(error)
     }
-    server.once('error', onError)
-    server.listen({ host, port }, () => {
+    const onBound = (): void => {
       server.off('error', onError)
       resolve(server.address() as AddressInfo)
-    })
+    }
+    server.once('error', onError)
+    if (server instanceof dgram.Socket) server.bind({ address: host, port }, onBound)
+    else server.listen({ host, port }, onBound)
   })
 }
 

@@ -15,6 +15,17 @@ export type ListenerProtocol = 'http' | 'udp'
 export type UpstreamProtocol = 'http1' | 'h2c' | 'udp'
 export type UpstreamMode = 'balance' | 'broadcast'
 export type Policy = 'round_robin' | 'least_request' | 'random' | 'consistent_hash' | 'ordinal'
+/** The policies that route a request by its key to the one pod owning it (README "Sharding"). */
+export type ShardedPolicy = Extract<Policy, 'consistent_hash' | 'ordinal'>
+
+/**
+ * Whether `policy` routes by key rather than picking a pod per attempt: the one place that says
+ * so, for validation (hashKey required), the balancer (a shard table, no picker) and the upstream
+ * (no ejection). Takes `unknown` because validation asks before the value is known to be a Policy.
+ */
+export function isSharded(policy: unknown): policy is ShardedPolicy {
+  return policy === 'consistent_hash' || policy === 'ordinal'
+}
 export type AddressFamily = 'auto' | 'ipv4' | 'ipv6'
 export type HostRewrite = 'service' | 'keep'
 export type RetryReason = 'connect-failure' | 'refused-stream' | 'reset-before-response'

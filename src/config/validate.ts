@@ -7,7 +7,7 @@ import {
   object, optional, percent, report, required, size, text,
 } from './schema.ts'
 import type { ConfigError, Ctx, Field, Parsed } from './schema.ts'
-import { RETRY_REASONS } from './types.ts'
+import { isSharded, RETRY_REASONS } from './types.ts'
 import type { Config } from './types.ts'
 
 export type { ConfigError } from './schema.ts'
@@ -214,7 +214,7 @@ function checkUpstream(v: Parsed, at: string, ctx: Ctx): void {
     report(ctx, path('mode'), 'must be broadcast for protocol: udp')
   }
   if (good(v.policy, v.hashKey)) {
-    const hashed = v.policy === 'consistent_hash' || v.policy === 'ordinal'
+    const hashed = isSharded(v.policy)
     if (hashed && v.hashKey === null) report(ctx, path('hashKey'), `is required for policy: ${v.policy}`)
     if (!hashed && v.hashKey !== null) report(ctx, path('hashKey'), 'is only for policy: consistent_hash or ordinal')
   }
@@ -226,7 +226,7 @@ function checkUpstream(v: Parsed, at: string, ctx: Ctx): void {
     report(ctx, path('hashBalanceFactor'), 'is only for policy: consistent_hash')
   }
   // Every pod gets every request of a broadcast: there is nothing to pick, least of all by key.
-  if (good(v.mode, v.policy) && v.mode === 'broadcast' && (v.policy === 'consistent_hash' || v.policy === 'ordinal')) {
+  if (good(v.mode, v.policy) && v.mode === 'broadcast' && isSharded(v.policy)) {
     report(ctx, path('policy'), `${v.policy} has no meaning for mode: broadcast (every pod gets every request)`)
   }
   // Ordinals come from the StatefulSet pods' host names, which only SRV gives.

@@ -6,15 +6,7 @@ import type { AddressFamily, HostPort } from '../config/types.ts'
 import { lookup, type LookupOutcome } from './lookup.ts'
 import { jittered, nextBackoff, refreshDelay } from './schedule.ts'
 import { KnownTargets } from './targets.ts'
-import { endpointKey, type Discovery, type DiscoveryUpdate } from './types.ts'
-
-export type DiscoveryResult = 'success' | 'empty' | 'error'
-
-export interface LastQuery {
-  /** When the query completed. */
-  readonly at: Date
-  readonly result: DiscoveryResult
-}
+import { endpointKey, type Discovery, type DiscoveryResult, type DiscoveryUpdate, type LastQuery } from './types.ts'
 
 export interface DnsDiscoveryOptions {
   /** FQDN; no search list is applied. */
@@ -113,17 +105,14 @@ export class DnsDiscovery implements Discovery {
     this.#now = opts.now ?? Date.now
   }
 
-  /** The last completed query, for /endpoints and /ready; null before the first completes. */
   get lastQuery(): LastQuery | null {
     return this.#lastQuery
   }
 
-  /** When a query last found endpoints (spoke_dns_last_success_timestamp_seconds). */
   get lastSuccess(): Date | null {
     return this.#lastSuccess
   }
 
-  /** Completed queries by result since start (spoke_dns_queries_total). */
   get counts(): Readonly<Record<DiscoveryResult, number>> {
     return { ...this.#counts }
   }
@@ -175,7 +164,7 @@ export class DnsDiscovery implements Discovery {
     const result = RESULT[outcome.kind]
     this.#lastQuery = { at: new Date(this.#now()), result }
     this.#counts[result]++
-    if (result === 'success') this.#lastSuccess = this.#lastQuery.at
+    if (result !== 'error') this.#lastSuccess = this.#lastQuery.at
     this.#scheduleAfter(outcome)
     this.#opts.onUpdate(toUpdate(outcome))
   }

@@ -29,12 +29,31 @@ export type DiscoveryUpdate =
   /** Timeout, SERVFAIL, REFUSED…: keep the last good set. */
   | { readonly kind: 'error'; readonly error: Error }
 
+/** How a query ended: pods found, an answer without any (NXDOMAIN, no records), or no answer. */
+export type DiscoveryResult = 'success' | 'empty' | 'error'
+
+export interface LastQuery {
+  /** When the query completed. */
+  readonly at: Date
+  readonly result: DiscoveryResult
+}
+
 export interface Discovery {
   /** Starts the first query at once, then keeps refreshing. */
   start(): void
   /** Early re-resolve (a connect was refused); rate-limited by minRefresh. */
   requestRefresh(): void
   close(): void
+  // The DNS statistics, kept here only: the upstream's metrics and /endpoints read them.
+  /** The last completed query, for /endpoints; null before the first completes. */
+  readonly lastQuery: LastQuery | null
+  /**
+   * When DNS last answered, with pods or with none: an empty answer is an answer, DNS works and
+   * says there are no pods (spoke_dns_last_success_timestamp_seconds). Null before any answer.
+   */
+  readonly lastSuccess: Date | null
+  /** Completed queries by result since start (spoke_dns_queries_total). */
+  readonly counts: Readonly<Record<DiscoveryResult, number>>
 }
 
 export type DiscoveryListener = (update: DiscoveryUpdate) => void

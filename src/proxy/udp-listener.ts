@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net'
 import { isIPv6 } from 'node:net'
 import type { ListenerConfig } from '../config/types.ts'
 import type { Logger } from '../log.ts'
-import { formatHostPort } from '../net.ts'
+import { listenOn } from '../net.ts'
 import type { Upstream } from '../upstream/upstream.ts'
 
 /** The largest UDP payload over IPv4 (65 535 − 8 UDP − 20 IP header bytes). */
@@ -57,19 +57,7 @@ export class UdpListener {
   }
 
   listen(): Promise<AddressInfo> {
-    const { host, port } = this.config.address
-    return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException): void => {
-        const error: NodeJS.ErrnoException = new Error(`listener ${this.name}: cannot listen on udp ${formatHostPort(host, port)}: ${err.code ?? err.message}`, { cause: err })
-        error.code = err.code
-        reject(error)
-      }
-      this.#socket.once('error', onError)
-      this.#socket.bind({ address: host, port }, () => {
-        this.#socket.off('error', onError)
-        resolve(this.#socket.address())
-      })
-    })
+    return listenOn(this.#socket, this.config.address, `listener ${this.name}`)
   }
 
   get address(): AddressInfo | null {

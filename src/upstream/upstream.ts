@@ -1,50 +1,49 @@
-// An upstream: the pods of one headless Service as discovery reports them, the routing state
-// over them (eligible list, picker, outlier ejection) and their connection pools.
-import type { Config, UpstreamConfig } from '../config/types.ts'
-import { createPicker, createShardPicker, ordinalOf, type Picker, type ShardMiss, type ShardPicker } from '../balance/index.ts'
-import { type DiscoveredEndpoint, type Discovery, type DiscoveryUpdate, endpointKey } from '../discovery/types.ts'
+// An upstream: the pods of one headless Service as discovery reports them, the lists the picker
+// chooses from and their connection pools. Outlier ejection (outliers.ts) and the pinned requests'
+// indexes (routing-table.ts) are kept apart and fed from here.
+import { type Config, isSharded, type UpstreamConfig } from '../config/types.ts'
+import { createPicker, ordinalOf, type Picker, type ShardMiss } from '../balance/index.ts'
+import { type DiscoveredEndpoint, type Discovery, type DiscoveryUpdate, endpointKey, type LastQuery } from '../discovery/types.ts'
 import type { Logger } from '../log.ts'
 import { dial } from '../transport/dial.ts'
 import { H1Connection } from '../transport/h1-connection.ts'
 import { H2Connection } from '../transport/h2-connection.ts'
 import { type Connector, Pool } from '../transport/pool.ts'
 import { Endpoint } from './endpoint.ts'
-import { indexPodNames } from './pod-names.ts'
-import { type DnsResult, UpstreamStats } from './stats.ts'
+import { OutlierDetector } from './outliers.ts'
+import { RoutingTable } from './routing-table.ts'
+import { UpstreamStats } from './stats.ts'
 
 export type DnsConfig = Config['dns']
 
 export type DiscoveryFactory = (config: UpstreamConfig, dns: DnsConfig, onUpdate: (u: DiscoveryUpdate) => void) => Discovery
 
-export interface LastDiscovery {
-  readonly at: Date
-  readonly result: DnsResult
-}
-
 export class Upstream {
   readonly name: string
   readonly config: UpstreamConfig
-  readonly stats = new UpstreamStats()
+  readonly stats: UpstreamStats
   /** Requests in flight through this upstream (limits.maxConcurrentRequests). */
   inFlight = 0
+  /** The pods in discovery, by key. */
   #endpoints = new Map<string, Endpoint>()
+  /**
+   * Every pod whose pool is open: those in discovery and those that left it and still finish
+   * their requests, until their pool has drained. Which is which is the pod's state, nothing else.
+   */
+  #pods = new Set<Endpoint>()
   /** Active, not ejected: what the picker chooses from. Rebuilt on every change, read per request. */
   #eligible: Endpoint[] = []
   /** The eligible pods with an open connection: picked from first while there are any (SPEC §4). */
   #connected: Endpoint[] = []
-  #draining = new Set<Endpoint>()
   #picker: Picker<Endpoint>
-  /** consistent_hash / ordinal: key → owning pod, over every pod in discovery. Null otherwise. */
-  #shards: ShardPicker<Endpoint> | null
-  /** x-spoke-pod names → pod, rebuilt when the pods in discovery change. */
-  #podNames = new Map<string, Endpoint>()
+  /** Pinned requests' pods: x-spoke-pod names and, when sharded, the key → pod table. */
+  #routes: RoutingTable<Endpoint>
   /** The request header a sharded upstream's key is read from (`cookie` for a cookie key); else null. */
   readonly keyHeader: string | null
   #discovery: Discovery
-  #lastDiscovery: LastDiscovery | null = null
   #firstDiscovery: Promise<void>
   #resolveFirst!: () => void
-  #ejectionTimers = new Set<NodeJS.Timeout>()
+  #outliers: OutlierDetector<Endpoint>
   #sweeper: NodeJS.Timeout | null = null
   #closed = false
   #log: Logger
@@ -57,11 +56,23 @@ export class Upstream {
     this.#log = log
     this.#serviceHost = config.service.replace(/\.$/, '')
     this.#picker = createPicker<Endpoint>(config.policy)
-    this.#shards = createShardPicker<Endpoint>(config)
+    this.#routes = new RoutingTable<Endpoint>(config)
+    this.#outliers = new OutlierDetector<Endpoint>({
+      config: config.outlierDetection,
+      sharded: this.sharded,
+      pods: () => this.#endpoints.values(),
+      changed: (_, ejected) => {
+        if (ejected) this.stats.ejections++
+        this.#rebuildEligible()
+      },
+      log,
+      upstream: this.name,
+    })
     const hashKey = config.hashKey
     this.keyHeader = hashKey === null ? null : 'header' in hashKey ? hashKey.header : 'cookie' in hashKey ? 'cookie' : null
     this.#firstDiscovery = new Promise((resolve) => { this.#resolveFirst = resolve })
     this.#discovery = discoveryFactory(config, dns, (u) => this.applyUpdate(u))
+    this.stats = new UpstreamStats(this.#discovery)
   }
 
   start(): void {
@@ -81,8 +92,9 @@ export class Upstream {
     return this.#firstDiscovery
   }
 
-  get lastDiscovery(): LastDiscovery | null {
-    return this.#lastDiscovery
+  /** The last completed discovery query (/endpoints). */
+  get lastDiscovery(): LastQuery | null {
+    return this.#discovery.lastQuery
   }
 
   /** Every pod in discovery (active or ejected). */
@@ -93,6 +105,11 @@ export class Upstream {
   /** Pods that left discovery and still finish requests. */
   get drainingEndpoints(): Iterable<Endpoint> {
     return this.#draining
+  }
+
+  /** Derived rather than kept: a pod's state is the one record of its draining. */
+  get #draining(): Endpoint[] {
+    return [...this.#pods].filter((e) => e.state.tag === 'draining')
   }
 
   get endpointCount(): number {
@@ -117,29 +134,24 @@ export class Upstream {
 
   /** Whether requests are routed by key (consistent_hash, ordinal) rather than picked per attempt. */
   get sharded(): boolean {
-    return this.#shards !== null
+    return isSharded(this.config.policy)
   }
 
   /** The pod owning `key` on a sharded upstream, or why there is none. */
   shard(key: string): Endpoint | ShardMiss {
-    return this.#shards === null ? 'empty' : this.#shards.pick(key)
+    return this.#routes.shard(key)
   }
 
   /** The pod in discovery named by `x-spoke-pod` (host name, its first label, or ip:port), else null. */
   podNamed(name: string): Endpoint | null {
-    return this.#podNames.get(name) ?? this.#podNames.get(name.toLowerCase()) ?? null
+    return this.#routes.podNamed(name)
   }
 
   applyUpdate(update: DiscoveryUpdate): void {
     if (this.#closed) return
-    const result: DnsResult = update.kind === 'reset' ? 'success' : update.kind === 'empty' ? 'empty' : 'error'
-    this.stats.dnsQueries[result]++
-    this.#lastDiscovery = { at: new Date(), result }
     if (update.kind === 'error') {
       this.#log.warn('dns query failed; keeping the last endpoints', { upstream: this.name, error: update.error.message })
     } else {
-      // An empty answer is an answer: DNS works and says there are no pods.
-      this.stats.dnsLastSuccess = Date.now() / 1000
       if (update.kind === 'reset' && update.failed !== undefined) {
         const { kept, waiting, error } = update.failed
         this.#log.warn('dns query failed for some SRV targets; kept their last addresses', { upstream: this.name, kept, waiting, error: error.message })
@@ -149,21 +161,15 @@ export class Upstream {
     this.#resolveFirst()
   }
 
-  /** Outlier detection: an answer that is not a 5xx resets the pod's failure streak. */
+  /** An answer that is not a 5xx (outlier detection: the pod's failure streak ends). */
   recordSuccess(endpoint: Endpoint): void {
-    endpoint.consecutiveFailures = 0
+    this.#outliers.recordSuccess(endpoint)
   }
 
   /** A 5xx answer or a failed attempt (connect failure, reset, timeout). */
   recordFailure(endpoint: Endpoint): void {
     endpoint.failures++
-    endpoint.consecutiveFailures++
-    const threshold = this.config.outlierDetection.consecutiveFailures
-    // A sharded upstream never ejects: a key has exactly one pod, so ejecting it could only turn
-    // the failures of some keys (one bad account's 5xx) into 503s for every key of that pod.
-    if (threshold > 0 && this.#shards === null && endpoint.consecutiveFailures >= threshold && endpoint.state.tag === 'active') {
-      this.#maybeEject(endpoint)
-    }
+    this.#outliers.recordFailure(endpoint)
   }
 
   /** Graceful end: no new requests, in-flight ones finish within drainTimeoutMs. */
@@ -171,11 +177,10 @@ export class Upstream {
     this.#closed = true
     this.#discovery.close()
     if (this.#sweeper !== null) clearInterval(this.#sweeper)
-    for (const t of this.#ejectionTimers) clearTimeout(t)
+    this.#outliers.close()
     this.#eligible = []
     this.#connected = []
-    this.#podNames = new Map()
-    this.#shards?.update([])
+    this.#routes.update([])
     const drains = [...this.#endpoints.values(), ...this.#draining].map((e) => e.pool?.drain('shutdown', drainTimeoutMs))
     await Promise.all(drains)
   }
@@ -200,13 +205,13 @@ export class Upstream {
       this.#endpoints.set(key, endpoint)
       endpoint.pool?.start()
       changed = true
+      this.#pods.add(endpoint)
       this.#log.info('endpoint added', { upstream: this.name, endpoint: key, hostname: d.hostname })
       if (this.config.policy === 'ordinal') this.#warnWithoutOrdinal(d, key)
     }
     if (changed) {
       this.#rebuildEligible()
-      this.#podNames = indexPodNames(this.#endpoints.values())
-      this.#shards?.update(this.#endpoints.values())
+      this.#routes.update([...this.#endpoints.values()])
     }
     // Drained once the new set is in place: requests queued for a removed pod are picked again
     // as their pool closes, and must find the pods that joined, not the ones leaving with it.
@@ -224,14 +229,13 @@ export class Upstream {
   #remove(endpoint: Endpoint): void {
     this.#endpoints.delete(endpoint.key)
     endpoint.state = { tag: 'draining', since: Date.now() }
-    this.#draining.add(endpoint)
     this.#log.info('endpoint removed', { upstream: this.name, endpoint: endpoint.key })
   }
 
   #drain(endpoint: Endpoint): void {
     const drained = endpoint.pool?.drain('endpoint_removed', this.config.connection.drainTimeoutMs) ?? Promise.resolve()
     drained.then(() => {
-      this.#draining.delete(endpoint)
+      this.#pods.delete(endpoint)
     })
   }
 
@@ -259,32 +263,6 @@ export class Upstream {
       return (events) => dial(address, port, timeoutMs).then((socket) => new H1Connection(socket, origin, events))
     }
     return (events) => dial(address, port, timeoutMs).then((socket) => H2Connection.open(socket, endpointKey(address, port), timeoutMs, events))
-  }
-
-  #maybeEject(endpoint: Endpoint): void {
-    const total = this.#endpoints.size
-    let ejected = 0
-    for (const e of this.#endpoints.values()) if (e.state.tag === 'ejected') ejected++
-    // Never beyond maxEjectedPercent, and never the last eligible pod: ejecting every pod would
-    // turn a partial outage into a total one (Envoy's panic threshold makes the same call).
-    if ((ejected + 1) * 100 > this.config.outlierDetection.maxEjectedPercent * total) return
-    if (this.#eligible.length <= 1) return
-    const now = Date.now()
-    const ejectionMs = this.config.outlierDetection.ejectionTimeMs
-    endpoint.state = { tag: 'ejected', since: now, until: now + ejectionMs }
-    this.stats.ejections++
-    this.#rebuildEligible()
-    this.#log.warn('endpoint ejected', { upstream: this.name, endpoint: endpoint.key, consecutiveFailures: endpoint.consecutiveFailures, ejectionMs })
-    const timer = setTimeout(() => {
-      this.#ejectionTimers.delete(timer)
-      if (endpoint.state.tag !== 'ejected' || this.#endpoints.get(endpoint.key) !== endpoint) return
-      endpoint.state = { tag: 'active', since: Date.now() }
-      endpoint.consecutiveFailures = 0
-      this.#rebuildEligible()
-      this.#log.info('endpoint returned from ejection', { upstream: this.name, endpoint: endpoint.key })
-    }, ejectionMs)
-    timer.unref()
-    this.#ejectionTimers.add(timer)
   }
 
   #rebuildEligible(): void {

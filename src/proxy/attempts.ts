@@ -48,6 +48,33 @@ export interface AttemptPlan {
   readonly perTryMs: number
 }
 
+/**
+ * One try's request. Its body is taken when a connection takes the request, not when it queues:
+ * from then on the app's stream is read, and what it yields while the request waits must not
+ * flow past it. The getter is the class's: an object literal with a getter of its own gets a
+ * hidden class of its own, allocated where the collector keeps long-lived objects, per request.
+ */
+class OutboundRequest {
+  readonly path: string
+  readonly method: Dispatcher.HttpMethod
+  readonly headers: string[]
+  readonly #source: RequestBody | Buffer | null
+  #body: Readable | Buffer | null = null
+
+  constructor(path: string, method: Dispatcher.HttpMethod, headers: string[], source: RequestBody | Buffer | null) {
+    this.path = path
+    this.method = method
+    this.headers = headers
+    this.#source = source
+  }
+
+  get body(): Readable | Buffer | null {
+    const source = this.#source
+    if (source === null || Buffer.isBuffer(source)) return source
+    return this.#body ??= source.next()
+  }
+}
+
 export class Attempts implements Dispatcher.DispatchHandler {
   readonly #upstream: Upstream
   readonly #plan: AttemptPlan
@@ -122,18 +149,7 @@ export class Attempts implements Dispatcher.DispatchHandler {
     this.#answerStarted = false
     this.#abandoned = null
     const plan = this.#plan
-    const body = plan.body
-    let sent: Readable | Buffer | null | undefined
-    const request = {
-      path: plan.path,
-      method: plan.method,
-      headers: plan.headersFor(endpoint),
-      // Taken when a connection takes the request, not when it queues: from then on the app's
-      // stream is read, and what it yields while the request waits must not flow past it.
-      get body(): Readable | Buffer | null {
-        return sent ??= body === null || Buffer.isBuffer(body) ? body : body.next()
-      },
-    }
+    const request = new OutboundRequest(plan.path, plan.method, plan.headersFor(endpoint), plan.body)
     if (plan.perTryMs > 0) this.#tryTimer = setTimeout(() => this.#tryTimedOut(), plan.perTryMs)
     endpoint.dispatch(request, this)
   }

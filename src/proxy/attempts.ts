@@ -29,16 +29,16 @@ export interface Answerer {
   failed(code: ErrorCode, message: string): void
 }
 
+/**
+ * What the attempts send, and where: implemented by their owner (an exchange, a broadcast copy)
+ * rather than built per request.
+ */
 export interface AttemptPlan {
   readonly target: Target
   /** The pod of a `key` or `copy` target; null for `any`. */
   readonly pod: Endpoint | null
-  /** Routes a `key` target afresh after its pod left discovery. */
-  readonly reroute: (() => Endpoint | RouteRefusal) | null
   readonly method: Dispatcher.HttpMethod
   readonly path: string
-  /** The request's headers as `endpoint` gets them (flat name/value list). */
-  headersFor(endpoint: Endpoint): string[]
   /** A body streamed from the app (with its kept copy), one held whole, or none. */
   readonly body: RequestBody | Buffer | null
   readonly idempotent: boolean
@@ -46,6 +46,10 @@ export interface AttemptPlan {
   readonly bounded: boolean
   /** timeouts.perTry: no answer's head by then, and the try is abandoned as a failure; 0: none. */
   readonly perTryMs: number
+  /** The request's headers as `endpoint` gets them (flat name/value list). */
+  headersFor(endpoint: Endpoint): string[]
+  /** Routes a `key` target afresh after its pod left discovery. */
+  reroute(): Endpoint | RouteRefusal
 }
 
 /**
@@ -95,11 +99,12 @@ export class Attempts implements Dispatcher.DispatchHandler {
   #over = false
   #last: { code: ErrorCode; message: string } | null = null
 
-  constructor(upstream: Upstream, plan: AttemptPlan, answerer: Answerer) {
+  /** `owner` plans the attempts and takes their answer. */
+  constructor(upstream: Upstream, owner: AttemptPlan & Answerer) {
     this.#upstream = upstream
-    this.#plan = plan
-    this.#answerer = answerer
-    this.#endpoint = plan.pod
+    this.#plan = owner
+    this.#answerer = owner
+    this.#endpoint = owner.pod
   }
 
   /** The pod of the latest try. */
@@ -173,7 +178,7 @@ export class Attempts implements Dispatcher.DispatchHandler {
   }
 
   #reroute(): Endpoint | null {
-    const routed = this.#plan.reroute!()
+    const routed = this.#plan.reroute()
     if (routed instanceof RouteRefusal) {
       this.#fail(routed.code, routed.message)
       return null

@@ -14,7 +14,7 @@ import type { Endpoint } from '../upstream/endpoint.ts'
 import type { BroadcastOutcome } from '../upstream/stats.ts'
 import type { Upstream } from '../upstream/upstream.ts'
 import { Admission } from './admission.ts'
-import { type Answerer, Attempts } from './attempts.ts'
+import { type AttemptPlan, type Answerer, Attempts } from './attempts.ts'
 import type { Downstream } from './downstream.ts'
 import { type ErrorCode, isGrpcContentType } from './errors.ts'
 import { IDEMPOTENT_METHODS } from './headers.ts'
@@ -127,25 +127,16 @@ export class Broadcast {
     this.#chunks = []
     const base = head.upstreamHeaders.slice(0, -2)
     const keepHost = this.#upstream.config.hostRewrite === 'keep' && head.host !== null
-    const idempotent = IDEMPOTENT_METHODS.has(downstream.method) || head.retryAlways
+    const request: CopyRequest = {
+      method: downstream.method as Dispatcher.HttpMethod,
+      path: downstream.path,
+      body,
+      idempotent: IDEMPOTENT_METHODS.has(downstream.method) || head.retryAlways,
+    }
     this.#pending = endpoints.length
     for (const endpoint of endpoints) {
       const headers = [...base, 'host', keepHost ? head.host! : endpoint.authority, 'x-spoke-broadcast-id', this.#id]
-      const copy = new PodCopy(endpoint, this.#config.includeBodies, () => this.#copyDone())
-      copy.attempts = new Attempts(this.#upstream, {
-        target: 'copy',
-        pod: endpoint,
-        reroute: null,
-        method: downstream.method as Dispatcher.HttpMethod,
-        path: downstream.path,
-        headersFor: () => headers,
-        body,
-        idempotent,
-        // The broadcast's timeout ends every copy; it is each copy's only deadline.
-        bounded: true,
-        perTryMs: 0,
-      }, copy)
-      this.#copies.push(copy)
+      this.#copies.push(new PodCopy(this.#upstream, endpoint, request, headers, this.#config.includeBodies, () => this.#copyDone()))
     }
     this.#deadline = setTimeout(() => this.#timedOut(), this.#config.timeoutMs)
     for (const copy of this.#copies) copy.start(this.#fanOutAt)
@@ -157,7 +148,7 @@ export class Broadcast {
 
   #timedOut(): void {
     this.#deadline = null
-    for (const copy of this.#copies) copy.attempts!.expire(`no answer within broadcast.timeout (${this.#config.timeoutMs}ms)`)
+    for (const copy of this.#copies) copy.expire(`no answer within broadcast.timeout (${this.#config.timeoutMs}ms)`)
   }
 
   #complete(): void {
@@ -204,15 +195,33 @@ export function met(require: BroadcastConfig['require'], succeeded: number, tota
   }
 }
 
+/** What every pod's copy sends. */
+interface CopyRequest {
+  readonly method: Dispatcher.HttpMethod
+  readonly path: string
+  readonly body: Buffer | null
+  readonly idempotent: boolean
+}
+
 /**
- * One pod's copy: its attempts, and its line in the envelope. The answer's body is kept when the
- * envelope carries bodies (else read and dropped, so the connection goes back to the pool).
+ * One pod's copy: its attempts (a `copy` target: retried on its own pod only), and its line in
+ * the envelope. The answer's body is kept when the envelope carries bodies (else read and
+ * dropped, so the connection goes back to the pool).
  */
-class PodCopy implements Answerer {
-  readonly #endpoint: Endpoint
+class PodCopy implements AttemptPlan, Answerer {
+  readonly target = 'copy'
+  readonly pod: Endpoint
+  readonly method: Dispatcher.HttpMethod
+  readonly path: string
+  readonly body: Buffer | null
+  readonly idempotent: boolean
+  // The broadcast's timeout ends every copy; it is each copy's only deadline.
+  readonly bounded = true
+  readonly perTryMs = 0
+  readonly #headers: string[]
   readonly #keepBody: boolean
   readonly #done: () => void
-  attempts: Attempts | null = null
+  readonly #attempts: Attempts
   #startedAt = 0
   #status = 0
   #chunks: Buffer[] = []
@@ -220,15 +229,35 @@ class PodCopy implements Answerer {
   #truncated = false
   result: PodResult | null = null
 
-  constructor(endpoint: Endpoint, keepBody: boolean, done: () => void) {
-    this.#endpoint = endpoint
+  constructor(upstream: Upstream, endpoint: Endpoint, request: CopyRequest, headers: string[], keepBody: boolean, done: () => void) {
+    this.pod = endpoint
+    this.method = request.method
+    this.path = request.path
+    this.body = request.body
+    this.idempotent = request.idempotent
+    this.#headers = headers
     this.#keepBody = keepBody
     this.#done = done
+    this.#attempts = new Attempts(upstream, this)
   }
 
   start(fanOutAt: number): void {
     this.#startedAt = fanOutAt
-    this.attempts!.start()
+    this.#attempts.start()
+  }
+
+  /** The broadcast's deadline passed: whatever has not answered is a timeout. */
+  expire(message: string): void {
+    this.#attempts.expire(message)
+  }
+
+  headersFor(): string[] {
+    return this.#headers
+  }
+
+  /** Never called: a copy stays on its pod. */
+  reroute(): Endpoint {
+    return this.pod
   }
 
   head(status: number, _headers: IncomingHttpHeaders): void {
@@ -268,7 +297,7 @@ class PodCopy implements Answerer {
   }
 
   #settle(outcome: Partial<PodResult>): void {
-    const e = this.#endpoint
+    const e = this.pod
     this.result = {
       endpoint: e.key,
       ...(e.hostname === null ? {} : { hostname: e.hostname }),

@@ -7,20 +7,25 @@ import { RequestBody } from '../transport/request-body.ts'
 import type { Endpoint } from '../upstream/endpoint.ts'
 import type { Upstream } from '../upstream/upstream.ts'
 import { Admission } from './admission.ts'
-import { type Answerer, Attempts } from './attempts.ts'
+import { type AttemptPlan, type Answerer, Attempts } from './attempts.ts'
 import type { Downstream } from './downstream.ts'
 import { type ErrorCode, isGrpcContentType } from './errors.ts'
 import { downstreamResponseHeaders, IDEMPOTENT_METHODS } from './headers.ts'
 import { CLIENT_CLOSED, type RequestCounts } from './request-counts.ts'
 import { setAuthority } from './request-head.ts'
+import type { Target } from './retry-policy.ts'
 import { pinnedPod, RouteRefusal } from './route.ts'
 
-export class Exchange implements Answerer {
+export class Exchange implements AttemptPlan, Answerer {
   readonly #downstream: Downstream
   readonly #upstream: Upstream
   readonly #admission: Admission
   readonly #grpc: boolean
   #attempts: Attempts | null = null
+  /** x-spoke-pod's pod, or the key's owner on a sharded upstream: every attempt goes there. */
+  #pinned: Endpoint | null = null
+  #idempotent = false
+  #body: RequestBody | null = null
   /** timeouts.request: no complete answer by then, and the app gets `timeout`. */
   #timer: NodeJS.Timeout | null = null
   /** Listening for the app's connection to take more only once it first pushes back. */
@@ -50,7 +55,9 @@ export class Exchange implements Answerer {
       this.failed(pinned.code, pinned.message)
       return
     }
+    this.#pinned = pinned
     const idempotent = IDEMPOTENT_METHODS.has(downstream.method) || head.retryAlways
+    this.#idempotent = idempotent
     // A copy is of use where a body that went out may go again: h2c's refused streams (any
     // method), and retries of requests that may be retried; elsewhere a resend only happens while
     // the body is untouched (a connect failure). undici needs a view of the app's stream whenever
@@ -58,34 +65,37 @@ export class Exchange implements Answerer {
     // must not destroy); spoke's h2c streams read the app's stream themselves.
     const h2cPods = config.protocol === 'h2c'
     const keep = h2cPods || idempotent
-    const body = downstream.hasBody ? new RequestBody(downstream.body, { keep, view: !h2cPods && (keep || downstream.protocol === 'h2') }) : null
+    if (downstream.hasBody) this.#body = new RequestBody(downstream.body, { keep, view: !h2cPods && (keep || downstream.protocol === 'h2') })
     const timeoutMs = config.timeouts.requestMs
-    this.#attempts = new Attempts(upstream, {
-      target: pinned === null ? 'any' : 'key',
-      pod: pinned,
-      reroute: () => this.#route() ?? new RouteRefusal('no_endpoints', `no endpoints available for upstream ${upstream.name}`),
-      method: downstream.method as Dispatcher.HttpMethod,
-      path: downstream.path,
-      headersFor: (endpoint) => this.#headersFor(endpoint),
-      body,
-      idempotent,
-      bounded: timeoutMs > 0,
-      perTryMs: config.timeouts.perTryMs,
-    }, this)
+    this.#attempts = new Attempts(upstream, this)
     if (timeoutMs > 0) this.#timer = setTimeout(() => this.#timedOut(timeoutMs), timeoutMs)
     this.#attempts.start()
   }
 
-  /** x-spoke-pod's pod, or the key's owner on a sharded upstream: every attempt goes there. */
   #route(): Endpoint | RouteRefusal | null {
     const downstream = this.#downstream
     return pinnedPod(this.#upstream, downstream.head.pod, downstream.head.keyField, downstream.path)
   }
 
-  #headersFor(endpoint: Endpoint): string[] {
+  // AttemptPlan: what the attempts send, and where.
+
+  get target(): Target { return this.#pinned === null ? 'any' : 'key' }
+  get pod(): Endpoint | null { return this.#pinned }
+  get method(): Dispatcher.HttpMethod { return this.#downstream.method as Dispatcher.HttpMethod }
+  get path(): string { return this.#downstream.path }
+  get body(): RequestBody | null { return this.#body }
+  get idempotent(): boolean { return this.#idempotent }
+  get bounded(): boolean { return this.#upstream.config.timeouts.requestMs > 0 }
+  get perTryMs(): number { return this.#upstream.config.timeouts.perTryMs }
+
+  headersFor(endpoint: Endpoint): string[] {
     const head = this.#downstream.head
     setAuthority(head, this.#upstream.config.hostRewrite === 'service' || head.host === null ? endpoint.authority : head.host)
     return head.upstreamHeaders
+  }
+
+  reroute(): Endpoint | RouteRefusal {
+    return this.#route() ?? new RouteRefusal('no_endpoints', `no endpoints available for upstream ${this.#upstream.name}`)
   }
 
   // Answerer: what the attempts got.

@@ -90,9 +90,10 @@ export class PoolRequest implements SpokeDispatchController, Dispatcher.Dispatch
     if (this.#done) return
     this.#done = true
     const slot = this.#slot!
-    // After undici has decided whether to keep the socket (it closes it right after this call
-    // when the answer ends the connection), so that the pool sees the connection as it is.
-    queueMicrotask(() => this.#pool.release(slot, false))
+    // HTTP/1.1: after undici has decided whether to keep the socket (it closes it right after
+    // this call when the answer ends the connection), so that the pool sees the connection as it is.
+    if (slot.connection!.exclusive) queueMicrotask(() => this.#pool.release(slot, false))
+    else this.#pool.release(slot, false)
     this.#handler.onResponseEnd?.(this, trailers)
   }
 

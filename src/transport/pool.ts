@@ -13,6 +13,9 @@ import { PoolRequest } from './pool-request.ts'
 import { count, Slot, unrefTimer } from './slot.ts'
 
 /** Opens one connection to the pod; rejects with ConnectError. */
+
+/** undici's per-request context, which spoke does not use: one object for all. */
+const NO_CONTEXT = Object.freeze({})
 export type Connector = (events: ConnectionEvents) => Promise<Connection>
 
 export interface PoolHooks {
@@ -85,7 +88,7 @@ export class Pool {
    */
   dispatch(request: UpstreamRequest, handler: Dispatcher.DispatchHandler): void {
     const job = new PoolRequest(this, request, handler)
-    handler.onRequestStart?.(job, {})
+    handler.onRequestStart?.(job, NO_CONTEXT)
     if (job.aborted) return
     if (this.#drain !== null) {
       job.fail(new Failure('pool_closed', 'the pod left discovery'))

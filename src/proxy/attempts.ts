@@ -15,7 +15,7 @@ import type { RequestBody } from '../transport/request-body.ts'
 import type { Endpoint } from '../upstream/endpoint.ts'
 import type { Upstream } from '../upstream/upstream.ts'
 import type { ErrorCode } from './errors.ts'
-import { decide, type Target } from './retry-policy.ts'
+import { decide, judgesPods, type Target } from './retry-policy.ts'
 import { RouteRefusal } from './route.ts'
 
 /** What the owner of the attempts does with the pod's answer. */
@@ -107,11 +107,6 @@ export class Attempts implements Dispatcher.DispatchHandler {
     this.#endpoint = owner.pod
   }
 
-  /** The pod of the latest try. */
-  get endpoint(): Endpoint | null {
-    return this.#endpoint
-  }
-
   start(): void {
     this.#next()
   }
@@ -132,7 +127,7 @@ export class Attempts implements Dispatcher.DispatchHandler {
     const endpoint = this.#endpoint
     if (endpoint !== null) {
       endpoint.countError('timeout')
-      if (this.#plan.target !== 'copy') this.#upstream.recordFailure(endpoint)
+      if (judgesPods(this.#plan.target)) this.#upstream.recordFailure(endpoint)
     }
     this.#controller?.abort(new Failure('aborted', message))
     this.#answerer.failed('timeout', message)
@@ -211,7 +206,7 @@ export class Attempts implements Dispatcher.DispatchHandler {
     this.#stopTryTimer()
     const endpoint = this.#endpoint!
     endpoint.countStatus(status)
-    if (this.#plan.target !== 'copy') {
+    if (judgesPods(this.#plan.target)) {
       if (status >= 500) this.#upstream.recordFailure(endpoint)
       else this.#upstream.recordSuccess(endpoint)
     }

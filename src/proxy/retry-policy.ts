@@ -62,10 +62,17 @@ const MAX_RESEND_BACKOFF_MS = 1000
 /** Idempotent requests that met the keep-alive race go again this many times at most, for free. */
 export const MAX_STALE_RESENDS = 3
 
+/**
+ * Whether the target's answers count for outlier detection. Not a broadcast copy's: a copy goes
+ * to every pod, ejected or not, and ejection steers balanced traffic only.
+ */
+export function judgesPods(target: Target): boolean {
+  return target !== 'copy'
+}
+
 export function decide(code: FailureCode, s: AttemptState): Decision {
   const cause = CAUSES[code]
-  // Broadcast answers never count for outlier detection: a copy goes to every pod, ejected or not.
-  const strike = cause.podAtFault && s.target !== 'copy'
+  const strike = cause.podAtFault && judgesPods(s.target)
   const fail = { again: false, strike } as const
   // Once the pod's answer began, a second answer cannot be spliced onto it.
   if (s.answerStarted || code === 'invalid_request' || code === 'aborted') return fail

@@ -23,6 +23,7 @@ if (!Number.isInteger(H2_ROUNDS) || H2_ROUNDS < 1 || H2_ROUNDS > 10) {
 }
 const IDLE_MS = 5_000
 // MEMORY_LOAD_S and MEMORY_AFTER_S shorten a run to try the script; the figures need the defaults.
+// MEMORY_SKIP_H1=1 runs the h2c scenario only.
 const LOAD_S = Number(process.env.MEMORY_LOAD_S ?? 20)
 const AFTER_MS = Number(process.env.MEMORY_AFTER_S ?? 60) * 1000
 const SAMPLE_MS = 250

@@ -123,7 +123,9 @@ HAPROXY_RSS_IDLE_KB=$(rss_kb)
 start_rss_sampler
 run_h2load haproxy-$MANY "$MANY" "$HAPROXY_URL"
 stop_rss_sampler
+haproxy_requests >"$TMP/haproxy.before"
 run_h2load haproxy-1 1 "$HAPROXY_URL"
+haproxy_requests >"$TMP/haproxy.after"
 stop_haproxy
 
 # ---- report ---------------------------------------------------------------------------------
@@ -153,6 +155,8 @@ HAPROXY_P99=$(calc "%.3f" "$(pct haproxy-1 99) - $(pct direct-1 99)")
 HAPROXY_RSS_MAX_MB=$(calc "%.1f" "$RSS_MAX_KB / 1024")
 HAPROXY_ANON_MAX_MB=$(calc "%.1f" "$ANON_MAX_KB / 1024")
 HAPROXY_RSS_IDLE_MB=$(calc "%.1f" "$HAPROXY_RSS_IDLE_KB / 1024")
+HAPROXY_SHARES=$(pod_shares "$TMP/haproxy.before" "$TMP/haproxy.after")
+HAPROXY_SPREAD=$(share_spread "$TMP/haproxy.before" "$TMP/haproxy.after")
 
 {
   echo "## spoke HTTP/2 (h2c) benchmark"
@@ -195,6 +199,7 @@ HAPROXY_RSS_IDLE_MB=$(calc "%.1f" "$HAPROXY_RSS_IDLE_KB / 1024")
   echo "| memory right after the -c$MANY -m$STREAMS run | ${MEMORY_BREAKDOWN:-not read} | — | — |"
   echo "| h2c sessions per pod after the -c$MANY -m$STREAMS run | $POOLS | — | — |"
   echo "| per-pod shares, -c1 -m$STREAMS through spoke | $SHARES (max − min = $SHARE_SPREAD pts) | each within 1 pt of even over $POD_COUNT pods | $(yes_no "$SHARE_DEVIATION <= 1") (largest distance $SHARE_DEVIATION pts) |"
+  echo "| per-pod shares, -c1 -m$STREAMS through HAProxy (2xx per server) | $HAPROXY_SHARES | — | max − min = $HAPROXY_SPREAD pts |"
   echo
   echo "For scale (issue figures, same shape of run): @fastify/http-proxy 0.07 ×, a bare 40-line node:http2 proxy 0.19 ×, HAProxy 1.2 × direct."
 } >"$TMP/results.md"

@@ -86,10 +86,11 @@ wait_until() {
   die "timed out after ${seconds}s waiting for $what"
 }
 
-# NGINX_PORT (on every pod address), SPOKE_PORT, ADMIN_PORT and HAPROXY_PORT (on 127.0.0.1).
+# NGINX_PORT (on every pod address), SPOKE_PORT, ADMIN_PORT, HAPROXY_PORT and HAPROXY_STATS_PORT
+# (on 127.0.0.1).
 pick_ports() {
-  read -r NGINX_PORT SPOKE_PORT ADMIN_PORT HAPROXY_PORT < <(node bench/ports.ts 4 "${POD_IPS[@]}" 127.0.0.1 | paste -sd' ') || true
-  [ -n "${HAPROXY_PORT:-}" ] || die "could not find free ports on ${POD_IPS[*]} and 127.0.0.1"
+  read -r NGINX_PORT SPOKE_PORT ADMIN_PORT HAPROXY_PORT HAPROXY_STATS_PORT < <(node bench/ports.ts 5 "${POD_IPS[@]}" 127.0.0.1 | paste -sd' ') || true
+  [ -n "${HAPROXY_STATS_PORT:-}" ] || die "could not find free ports on ${POD_IPS[*]} and 127.0.0.1"
 }
 
 # ---- pods: one nginx master, one worker, a server block per pod address --------------------
@@ -228,6 +229,12 @@ start_haproxy() {
     echo "backend pods"
     echo "  balance roundrobin"
     for i in "${!POD_IPS[@]}"; do echo "  server pod-$i ${POD_IPS[$i]}:$NGINX_PORT$proto"; done
+    # Per-server counters (CSV) on a port of their own, so the measured frontend has no stats
+    # rule to check; read by haproxy_requests.
+    echo "frontend stats"
+    echo "  bind 127.0.0.1:$HAPROXY_STATS_PORT"
+    echo "  stats enable"
+    echo "  stats uri /stats"
   } >"$TMP/haproxy/haproxy.cfg"
   haproxy -c -q -f "$TMP/haproxy/haproxy.cfg" >"$TMP/haproxy/check.log" 2>&1 ||
     { cat "$TMP/haproxy/check.log" >&2; die "HAProxy rejected its configuration"; }
@@ -243,6 +250,15 @@ start_haproxy() {
     sleep 0.1
   done
   die "a request through HAProxy still failed after 10s"
+}
+
+# "address requests" per pod, as endpoint_requests gives them (for pod_shares), from HAProxy's
+# stats: 2xx answers per server. The CSV's addr column is empty here, so the address comes from
+# the server's name (pod-N is POD_IPS[N]).
+haproxy_requests() {
+  curl -sf "http://127.0.0.1:$HAPROXY_STATS_PORT/stats;csv" | awk -F, -v ips="${POD_IPS[*]}" '
+    NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; split(ips, ip, " "); next }
+    $1 == "pods" && $2 ~ /^pod-/ { n = substr($2, 5) + 1; print ip[n], $(col["hrsp_2xx"]) }'
 }
 
 stop_haproxy() {

@@ -80,7 +80,9 @@ HAPROXY_RSS_IDLE_KB=$(rss_kb)
 start_rss_sampler
 run_wrk haproxy-$CONNS "$CONNS" "$HAPROXY_URL"
 stop_rss_sampler
+haproxy_requests >"$TMP/haproxy.before"
 run_wrk haproxy-1 1 "$HAPROXY_URL"
+haproxy_requests >"$TMP/haproxy.after"
 stop_haproxy
 
 # ---- report ---------------------------------------------------------------------------------
@@ -107,6 +109,8 @@ HAPROXY_P99=$(calc "%.3f" "$(pct haproxy-1 99) - $(pct direct-1 99)")
 HAPROXY_RSS_MAX_MB=$(calc "%.1f" "$RSS_MAX_KB / 1024")
 HAPROXY_ANON_MAX_MB=$(calc "%.1f" "$ANON_MAX_KB / 1024")
 HAPROXY_RSS_IDLE_MB=$(calc "%.1f" "$HAPROXY_RSS_IDLE_KB / 1024")
+HAPROXY_SHARES=$(pod_shares "$TMP/haproxy.before" "$TMP/haproxy.after")
+HAPROXY_SPREAD=$(share_spread "$TMP/haproxy.before" "$TMP/haproxy.after")
 
 {
   echo "## spoke HTTP/1.1 benchmark"
@@ -145,6 +149,7 @@ HAPROXY_RSS_IDLE_MB=$(calc "%.1f" "$HAPROXY_RSS_IDLE_KB / 1024")
   echo "| memory right after the $CONNS-connection run | ${MEMORY_BREAKDOWN:-not read} | — | — |"
   echo "| upstream connections per pod after the $CONNS-connection run | $POOLS | — | — |"
   echo "| per-pod shares, 1 connection through spoke | $SHARES | even over $POD_COUNT pods | max − min = $SHARE_SPREAD pts |"
+  echo "| per-pod shares, 1 connection through HAProxy (2xx per server) | $HAPROXY_SHARES | — | max − min = $HAPROXY_SPREAD pts |"
 } >"$TMP/results.md"
 
 if [ "$PROFILE" = 1 ]; then

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # HTTP/2 (h2c) benchmark of spoke against three nginx h2c "pods" on loopback, with h2load
-# (docs/benchmarks.md, section HTTP/2).
+# (docs/benchmarks.md, section HTTP/2), with HAProxy (h2c on both sides) in front of the same
+# pods in the same run for scale (issue 13).
 #
 #   bash bench/h2.sh                  # or: npm run bench:h2
 #   BENCH_PROFILE=1 bash bench/h2.sh  # also a V8 CPU profile of spoke, top functions printed
@@ -22,7 +23,8 @@ MANY=10
 # bench/run.sh.
 source bench/lib.sh
 
-check_tools "apt-get install nghttp2-client nginx-light curl util-linux coreutils (and Node >= 22.18)" h2load nginx node curl taskset timeout
+# HAProxy is required, not skipped: a report without it would lack the ratios it exists for.
+check_tools "apt-get install nghttp2-client nginx-light haproxy curl util-linux coreutils (and Node >= 22.18)" h2load nginx haproxy node curl taskset timeout
 check_node
 check_dist
 pin_cores
@@ -38,6 +40,7 @@ start_spoke h2c spoke-h2.cpuprofile --http2-prior-knowledge
 
 SPOKE_URL="http://127.0.0.1:$SPOKE_PORT/"
 DIRECT_URL="http://${POD_IPS[0]}:$NGINX_PORT/"
+HAPROXY_URL="http://127.0.0.1:$HAPROXY_PORT/"
 
 # ---- helpers --------------------------------------------------------------------------------
 # run_h2load NAME CLIENTS URL: one h2load run (h2c with prior knowledge, one thread, STREAMS
@@ -103,6 +106,7 @@ RSS_IDLE_KB=$(rss_kb)
 start_rss_sampler
 run_h2load spoke-$MANY "$MANY" "$SPOKE_URL"
 stop_rss_sampler
+SPOKE_RSS_MAX_KB=$RSS_MAX_KB SPOKE_ANON_MAX_KB=$ANON_MAX_KB
 MEMORY_BREAKDOWN=$(memory_breakdown)
 endpoint_requests >"$TMP/endpoints.loaded"
 
@@ -112,6 +116,17 @@ run_h2load spoke-1 1 "$SPOKE_URL"
 endpoint_requests >"$TMP/endpoints.after"
 
 stop_spoke
+
+# HAProxy after spoke has stopped, so each proxy had core 0 to itself; same runs, same pods.
+start_haproxy h2c --http2-prior-knowledge
+HAPROXY_RSS_IDLE_KB=$(rss_kb)
+start_rss_sampler
+run_h2load haproxy-$MANY "$MANY" "$HAPROXY_URL"
+stop_rss_sampler
+haproxy_requests >"$TMP/haproxy.before"
+run_h2load haproxy-1 1 "$HAPROXY_URL"
+haproxy_requests >"$TMP/haproxy.after"
+stop_haproxy
 
 # ---- report ---------------------------------------------------------------------------------
 # Per-pod shares over the one-client run through spoke: the delta of each endpoint's counter.
@@ -125,42 +140,66 @@ RATIO_MANY=$(calc "%.3f" "$(rps spoke-$MANY) / $(rps direct-$MANY)")
 RATIO_ONE=$(calc "%.3f" "$(rps spoke-1) / $(rps direct-1)")
 ADDED_P50=$(calc "%.3f" "$(pct spoke-1 50) - $(pct direct-1 50)")
 ADDED_P99=$(calc "%.3f" "$(pct spoke-1 99) - $(pct direct-1 99)")
-RSS_MAX_MB=$(calc "%.1f" "$RSS_MAX_KB / 1024")
-ANON_MAX_MB=$(calc "%.1f" "$ANON_MAX_KB / 1024")
+RSS_MAX_MB=$(calc "%.1f" "$SPOKE_RSS_MAX_KB / 1024")
+ANON_MAX_MB=$(calc "%.1f" "$SPOKE_ANON_MAX_KB / 1024")
 RSS_IDLE_MB=$(calc "%.1f" "$RSS_IDLE_KB / 1024")
+# Against HAProxy (issue 13): throughput, CPU (utime + stime) per request, latency, memory.
+HAPROXY_RATIO=$(calc "%.3f" "$(rps haproxy-$MANY) / $(rps direct-$MANY)")
+VS_HAPROXY=$(calc "%.3f" "$(rps spoke-$MANY) / $(rps haproxy-$MANY)")
+VS_HAPROXY_ONE=$(calc "%.3f" "$(rps spoke-1) / $(rps haproxy-1)")
+SPOKE_CPU_US=$(cpu_us spoke-$MANY "$(rps spoke-$MANY)")
+HAPROXY_CPU_US=$(cpu_us haproxy-$MANY "$(rps haproxy-$MANY)")
+CPU_VS_HAPROXY=$(calc "%.2f" "$SPOKE_CPU_US / $HAPROXY_CPU_US")
+HAPROXY_P50=$(calc "%.3f" "$(pct haproxy-1 50) - $(pct direct-1 50)")
+HAPROXY_P99=$(calc "%.3f" "$(pct haproxy-1 99) - $(pct direct-1 99)")
+HAPROXY_RSS_MAX_MB=$(calc "%.1f" "$RSS_MAX_KB / 1024")
+HAPROXY_ANON_MAX_MB=$(calc "%.1f" "$ANON_MAX_KB / 1024")
+HAPROXY_RSS_IDLE_MB=$(calc "%.1f" "$HAPROXY_RSS_IDLE_KB / 1024")
+HAPROXY_SHARES=$(pod_shares "$TMP/haproxy.before" "$TMP/haproxy.after")
+HAPROXY_SPREAD=$(share_spread "$TMP/haproxy.before" "$TMP/haproxy.after")
 
 {
   echo "## spoke HTTP/2 (h2c) benchmark"
   echo
   echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "- spoke: $(spoke_revision)"
-  echo "- machine: $(machine_summary), $(h2load --version 2>&1 | head -1 | sed 's|^h2load nghttp2/|h2load |')"
+  echo "- machine: $(machine_summary), $(h2load --version 2>&1 | head -1 | sed 's|^h2load nghttp2/|h2load |'), $(haproxy -v | head -1 | awk '{ print "HAProxy " $3 }')"
   echo "- pinning: ${PIN_SPOKE[*]:-none} for spoke, ${PIN_LOAD[*]:-none} for h2load and nginx"
+  echo "- HAProxy: same pinning as spoke, run after spoke has stopped; nbthread 1, mode http, proto h2 on the bind and to each h2c pod, balance roundrobin, http-reuse always"
   echo "- runs: h2load -t1 -m$STREAMS (h2c, prior knowledge), -D ${DURATION} --warm-up-time=${WARMUP}; pods: nginx, 1 worker, 3 addresses, http2_max_concurrent_streams 128"
   echo "- latency: p50/p99 from h2load's per-request log (--log-file); mean/max from h2load's own summary"
   echo "- load average at start (1, 5, 15 min): $LOAD_AT_START"
   echo "- CPU profiler: $([ "$PROFILE" = 1 ] && echo "ON (numbers include its overhead)" || echo off)"
   echo
-  echo "| scenario | clients × streams | req/s | p50 ms | p99 ms | mean ms | max ms | errors | spoke CPU (% of a core) | core 0 / core 1 busy |"
+  echo "| scenario | clients × streams | req/s | p50 ms | p99 ms | mean ms | max ms | errors | proxy CPU (% of a core) | core 0 / core 1 busy |"
   echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-  for row in "direct-$MANY:direct to one pod" "spoke-$MANY:through spoke" "direct-1:direct to one pod" "spoke-1:through spoke"; do
+  for row in "direct-$MANY:direct to one pod" "spoke-$MANY:through spoke" "haproxy-$MANY:through HAProxy" \
+    "direct-1:direct to one pod" "spoke-1:through spoke" "haproxy-1:through HAProxy"; do
     name=${row%%:*}
     printf '| %s | %s × %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "${row#*:}" "${name##*-}" "$STREAMS" "$(rps "$name")" \
       "$(pct "$name" 50)" "$(pct "$name" 99)" "$(request_time "$name" mean)" "$(request_time "$name" max)" \
       "$(errors "$name")" "$(spoke_cpu_cell "$name")" "$(cores_cell "$name")"
   done
-  suspect_note direct-$MANY spoke-$MANY direct-1 spoke-1
+  suspect_note direct-$MANY spoke-$MANY haproxy-$MANY direct-1 spoke-1 haproxy-1
   echo
   echo "| measure | result | target | reached |"
   echo "| --- | ---: | ---: | --- |"
   echo "| spoke / direct req/s at -c$MANY -m$STREAMS | $RATIO_MANY | ≥ 0.2 | $(yes_no "$RATIO_MANY >= 0.2") |"
   echo "| spoke / direct req/s at -c1 -m$STREAMS | $RATIO_ONE | — | — |"
+  echo "| HAProxy / direct req/s at -c$MANY -m$STREAMS | $HAPROXY_RATIO | — | — |"
+  echo "| spoke / HAProxy req/s at -c$MANY -m$STREAMS | $VS_HAPROXY | ≥ 0.3 (issue 13) | $(yes_no "$VS_HAPROXY >= 0.3") |"
+  echo "| spoke / HAProxy req/s at -c1 -m$STREAMS | $VS_HAPROXY_ONE | — | — |"
+  echo "| CPU per request at -c$MANY -m$STREAMS, spoke (HAProxy) | $SPOKE_CPU_US µs ($HAPROXY_CPU_US µs) | — | — |"
+  echo "| spoke / HAProxy CPU per request at -c$MANY -m$STREAMS | $CPU_VS_HAPROXY | — | — |"
   echo "| added p50 latency at -c1 -m$STREAMS (spoke − direct) | $ADDED_P50 ms | — | — |"
   echo "| added p99 latency at -c1 -m$STREAMS (spoke − direct) | $ADDED_P99 ms | — | — |"
+  echo "| added p50 / p99 latency at -c1 -m$STREAMS (HAProxy − direct) | $HAPROXY_P50 ms / $HAPROXY_P99 ms | — | — |"
   echo "| spoke max RSS during the -c$MANY -m$STREAMS run | $RSS_MAX_MB MiB (idle before: $RSS_IDLE_MB MiB; anonymous at most $ANON_MAX_MB MiB) | — | — |"
+  echo "| HAProxy max RSS during the -c$MANY -m$STREAMS run | $HAPROXY_RSS_MAX_MB MiB (idle before: $HAPROXY_RSS_IDLE_MB MiB; anonymous at most $HAPROXY_ANON_MAX_MB MiB) | — | — |"
   echo "| memory right after the -c$MANY -m$STREAMS run | ${MEMORY_BREAKDOWN:-not read} | — | — |"
   echo "| h2c sessions per pod after the -c$MANY -m$STREAMS run | $POOLS | — | — |"
   echo "| per-pod shares, -c1 -m$STREAMS through spoke | $SHARES (max − min = $SHARE_SPREAD pts) | each within 1 pt of even over $POD_COUNT pods | $(yes_no "$SHARE_DEVIATION <= 1") (largest distance $SHARE_DEVIATION pts) |"
+  echo "| per-pod shares, -c1 -m$STREAMS through HAProxy (2xx per server) | $HAPROXY_SHARES | — | max − min = $HAPROXY_SPREAD pts |"
   echo
   echo "For scale (issue figures, same shape of run): @fastify/http-proxy 0.07 ×, a bare 40-line node:http2 proxy 0.19 ×, HAProxy 1.2 × direct."
 } >"$TMP/results.md"

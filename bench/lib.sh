@@ -4,7 +4,8 @@
 #
 # Order of use: check_tools, check_node, check_dist, pin_cores, bench_start (temporary directory,
 # cleanup trap), pick_ports, start_pods, start_dns, start_spoke; then measure_start/measure_stop
-# around each run, the RSS sampler, endpoint_requests; stop_spoke before the report.
+# around each run, the RSS sampler, endpoint_requests; stop_spoke; then start_haproxy, the same
+# measuring for HAProxy's runs, stop_haproxy; then the report.
 
 SERVICE=pods.bench.svc.cluster.local
 POD_IPS=(127.0.0.2 127.0.0.3 127.0.0.4)
@@ -36,7 +37,7 @@ check_dist() {
 }
 
 # Spoke gets core 0 to itself; load generator and pods share core 1, so the client and the pods
-# never steal the proxy's CPU.
+# never steal the proxy's CPU. HAProxy gets the same core 0 (PIN_SPOKE) after spoke has stopped.
 pin_cores() {
   if [ "$(nproc)" -ge 2 ]; then
     PIN_SPOKE=(taskset -c 0)
@@ -85,10 +86,11 @@ wait_until() {
   die "timed out after ${seconds}s waiting for $what"
 }
 
-# NGINX_PORT (on every pod address), SPOKE_PORT and ADMIN_PORT (on 127.0.0.1).
+# NGINX_PORT (on every pod address), SPOKE_PORT, ADMIN_PORT, HAPROXY_PORT and HAPROXY_STATS_PORT
+# (on 127.0.0.1).
 pick_ports() {
-  read -r NGINX_PORT SPOKE_PORT ADMIN_PORT < <(node bench/ports.ts 3 "${POD_IPS[@]}" 127.0.0.1 | paste -sd' ') || true
-  [ -n "${ADMIN_PORT:-}" ] || die "could not find free ports on ${POD_IPS[*]} and 127.0.0.1"
+  read -r NGINX_PORT SPOKE_PORT ADMIN_PORT HAPROXY_PORT HAPROXY_STATS_PORT < <(node bench/ports.ts 5 "${POD_IPS[@]}" 127.0.0.1 | paste -sd' ') || true
+  [ -n "${HAPROXY_STATS_PORT:-}" ] || die "could not find free ports on ${POD_IPS[*]} and 127.0.0.1"
 }
 
 # ---- pods: one nginx master, one worker, a server block per pod address --------------------
@@ -174,6 +176,7 @@ EOF
   # flags travel in NODE_OPTIONS.
   NODE_OPTIONS="${node_flags[*]}" "${PIN_SPOKE[@]}" ./bin/spoke.js run -c "$TMP/spoke.yaml" --log-level warn >"$TMP/spoke.log" 2>&1 &
   SPOKE_PID=$!
+  PROXY_PID=$SPOKE_PID
   PIDS+=("$SPOKE_PID")
   for _ in $(seq 150); do
     kill -0 "$SPOKE_PID" 2>/dev/null || { cat "$TMP/spoke.log" >&2; die "spoke exited during start-up"; }
@@ -193,11 +196,84 @@ stop_spoke() {
   forget "$SPOKE_PID"
 }
 
+# ---- HAProxy --------------------------------------------------------------------------------
+# start_haproxy PROTOCOL [CURL_OPTION...]: HAProxy (Debian's haproxy binary, run directly, never
+# the system service) on HAPROXY_PORT in front of the same three pods, on spoke's core, for the
+# comparison of issue 13. PROTOCOL is the pods' (http1, h2c); with h2c HAProxy also speaks h2c to
+# the client, as spoke's listener does. Sets HAPROXY_PID and makes it the measured PROXY_PID.
+start_haproxy() {
+  local protocol=$1 proto="" i
+  shift
+  [ "$protocol" = h2c ] && proto=" proto h2"
+  mkdir -p "$TMP/haproxy"
+  {
+    echo "global"
+    # One thread on one core, as spoke's one event loop; no log, stats socket, chroot or user
+    # switch: a throwaway process owned by this script. maxconn as nginx's worker_connections,
+    # and low enough for the file descriptor limit (HAProxy wants about two per connection).
+    echo "  nbthread 1"
+    echo "  maxconn 4096"
+    echo "defaults"
+    echo "  mode http"
+    echo "  timeout connect 5s"
+    echo "  timeout client 300s"
+    echo "  timeout server 300s"
+    echo "  timeout http-keep-alive 300s"
+    # Keep-alive on both sides and idle pod connections shared between client connections: the
+    # pooling spoke does, so both proxies pay for requests, not for TCP handshakes.
+    echo "  option http-keep-alive"
+    echo "  http-reuse always"
+    echo "frontend bench"
+    echo "  bind 127.0.0.1:$HAPROXY_PORT$proto"
+    echo "  default_backend pods"
+    echo "backend pods"
+    echo "  balance roundrobin"
+    for i in "${!POD_IPS[@]}"; do echo "  server pod-$i ${POD_IPS[$i]}:$NGINX_PORT$proto"; done
+    # Per-server counters (CSV) on a port of their own, so the measured frontend has no stats
+    # rule to check; read by haproxy_requests.
+    echo "frontend stats"
+    echo "  bind 127.0.0.1:$HAPROXY_STATS_PORT"
+    echo "  stats enable"
+    echo "  stats uri /stats"
+  } >"$TMP/haproxy/haproxy.cfg"
+  haproxy -c -q -f "$TMP/haproxy/haproxy.cfg" >"$TMP/haproxy/check.log" 2>&1 ||
+    { cat "$TMP/haproxy/check.log" >&2; die "HAProxy rejected its configuration"; }
+  # -db: in the foreground, so $! is HAProxy itself (one process, no master) and is stopped by
+  # PID like everything else.
+  "${PIN_SPOKE[@]}" haproxy -db -f "$TMP/haproxy/haproxy.cfg" >"$TMP/haproxy/haproxy.log" 2>&1 &
+  HAPROXY_PID=$!
+  PROXY_PID=$HAPROXY_PID
+  PIDS+=("$HAPROXY_PID")
+  for _ in $(seq 100); do
+    kill -0 "$HAPROXY_PID" 2>/dev/null || { cat "$TMP/haproxy/haproxy.log" >&2; die "HAProxy exited during start-up"; }
+    curl -sf "$@" "http://127.0.0.1:$HAPROXY_PORT/" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  die "a request through HAProxy still failed after 10s"
+}
+
+# "address requests" per pod, as endpoint_requests gives them (for pod_shares), from HAProxy's
+# stats: 2xx answers per server. The CSV's addr column is empty here, so the address comes from
+# the server's name (pod-N is POD_IPS[N]).
+haproxy_requests() {
+  curl -sf "http://127.0.0.1:$HAPROXY_STATS_PORT/stats;csv" | awk -F, -v ips="${POD_IPS[*]}" '
+    NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; split(ips, ip, " "); next }
+    $1 == "pods" && $2 ~ /^pod-/ { n = substr($2, 5) + 1; print ip[n], $(col["hrsp_2xx"]) }'
+}
+
+stop_haproxy() {
+  kill -0 "$HAPROXY_PID" 2>/dev/null || { cat "$TMP/haproxy/haproxy.log" >&2; die "HAProxy died during the benchmark"; }
+  kill -TERM "$HAPROXY_PID"
+  for _ in $(seq 50); do kill -0 "$HAPROXY_PID" 2>/dev/null || break; sleep 0.1; done
+  wait "$HAPROXY_PID" 2>/dev/null || true
+  forget "$HAPROXY_PID"
+}
+
 # ---- measuring ------------------------------------------------------------------------------
-# "utime stime" of spoke, in clock ticks: how busy the proxy really was, and how much of it
-# the kernel (loopback TCP) took.
+# "utime stime" of the proxy being measured (PROXY_PID: spoke, then HAProxy), in clock ticks:
+# how busy the proxy really was, and how much of it the kernel (loopback TCP) took.
 CLK_TCK=$(getconf CLK_TCK)
-spoke_ticks() { awk '{ print $14, $15 }' "/proc/$SPOKE_PID/stat"; }
+proxy_ticks() { awk '{ print $14, $15 }' "/proc/$PROXY_PID/stat"; }
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 # "busy total" jiffies of cores 0 and 1 on one line. Core 0 far busier than spoke alone means
 # another process (this machine is shared) ran on spoke's core during the run.
@@ -205,22 +281,23 @@ cores_jiffies() {
   awk '$1 == "cpu0" || $1 == "cpu1" { t = 0; for (i = 2; i <= 9; i++) t += $i; printf "%d %d ", t - $5 - $6, t }' /proc/stat
 }
 
-# measure_start / measure_stop NAME around a measured run: spoke's CPU use ("total kernel", % of
-# a core) into $TMP/NAME.cpu, how busy cores 0 and 1 were into $TMP/NAME.cores.
-measure_start() { MEASURE_TICKS=$(spoke_ticks) MEASURE_T=$(date +%s.%N) MEASURE_CORES=$(cores_jiffies); }
+# measure_start / measure_stop NAME around a measured run: the proxy's CPU use ("total kernel", %
+# of a core, then unrounded in core-seconds per second for CPU per request) into $TMP/NAME.cpu,
+# how busy cores 0 and 1 were into $TMP/NAME.cores.
+measure_start() { MEASURE_TICKS=$(proxy_ticks) MEASURE_T=$(date +%s.%N) MEASURE_CORES=$(cores_jiffies); }
 measure_stop() {
   local name=$1 ticks1 t1 cores1
-  ticks1=$(spoke_ticks) t1=$(date +%s.%N) cores1=$(cores_jiffies)
+  ticks1=$(proxy_ticks) t1=$(date +%s.%N) cores1=$(cores_jiffies)
   echo "$MEASURE_TICKS $ticks1" | awk -v hz="$CLK_TCK" -v secs="$(calc "%f" "$t1 - $MEASURE_T")" \
-    '{ printf "%.0f %.0f", 100 * ($3 + $4 - $1 - $2) / hz / secs, 100 * ($4 - $2) / hz / secs }' >"$TMP/$name.cpu"
+    '{ printf "%.0f %.0f %.6f", 100 * ($3 + $4 - $1 - $2) / hz / secs, 100 * ($4 - $2) / hz / secs, ($3 + $4 - $1 - $2) / hz / secs }' >"$TMP/$name.cpu"
   echo "$MEASURE_CORES $cores1" | awk '{ printf "%.0f %.0f", 100 * ($5 - $1) / ($6 - $2), 100 * ($7 - $3) / ($8 - $4) }' >"$TMP/$name.cores"
 }
 
-# Core 0 is meant for spoke alone: busier than spoke itself (kernel networking on its behalf
-# included) by more than 15 points means a stranger shared it and the run is suspect.
+# Core 0 is meant for the proxy alone: busier than the proxy itself (kernel networking on its
+# behalf included) by more than 15 points means a stranger shared it and the run is suspect.
 disturbed() {
   local spoke=0 core0
-  [[ $1 == spoke-* ]] && read -r spoke _ <"$TMP/$1.cpu"
+  [[ $1 == spoke-* || $1 == haproxy-* ]] && read -r spoke _ <"$TMP/$1.cpu"
   read -r core0 _ <"$TMP/$1.cores"
   [ $((core0 - spoke)) -gt 15 ]
 }
@@ -235,11 +312,14 @@ suspect_note() {
   fi
 }
 
-# The CPU cells of a results row: spoke's use (— for direct runs) and both cores' business.
+# The CPU cells of a results row: the proxy's use (— for direct runs) and both cores' business.
 spoke_cpu_cell() {
-  if [[ $1 == spoke-* ]]; then awk '{ printf "%s%% (kernel %s%%)", $1, $2 }' "$TMP/$1.cpu"; else echo —; fi
+  if [[ $1 == spoke-* || $1 == haproxy-* ]]; then awk '{ printf "%s%% (kernel %s%%)", $1, $2 }' "$TMP/$1.cpu"; else echo —; fi
 }
 cores_cell() { awk '{ printf "%s%% / %s%%", $1, $2 }' "$TMP/$1.cores"; }
+# cpu_us NAME RPS: the proxy's CPU (utime + stime) per request of run NAME, in µs: core-seconds
+# per second over requests per second.
+cpu_us() { awk -v rps="$2" '{ printf "%.1f", (rps > 0 ? 1e6 * $3 / rps : 0) }' "$TMP/$1.cpu"; }
 
 # wrk and h2load print times as 812.00us, 1.23ms, 2.00s or 1.50m; everything becomes ms.
 to_ms() {
@@ -253,16 +333,16 @@ to_ms() {
 yes_no() { awk "BEGIN { print ($1) ? \"yes\" : \"no\" }"; }
 
 # ---- memory ---------------------------------------------------------------------------------
-rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$SPOKE_PID/status"; }
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$PROXY_PID/status"; }
 
-# VmRSS and RssAnon sampled every 100 ms between start_rss_sampler and stop_rss_sampler, which
+# VmRSS and RssAnon of the proxy (PROXY_PID) sampled every 100 ms between start_rss_sampler and stop_rss_sampler, which
 # sets RSS_MAX_KB and ANON_MAX_KB to the largest samples.
 start_rss_sampler() {
   rm -f "$TMP/rss.stop"
   : >"$TMP/rss.samples"
   (
     while [ ! -e "$TMP/rss.stop" ]; do
-      awk '/^VmRSS:/ { r = $2 } /^RssAnon:/ { a = $2 } END { print r, a }' "/proc/$SPOKE_PID/status" >>"$TMP/rss.samples" 2>/dev/null || break
+      awk '/^VmRSS:/ { r = $2 } /^RssAnon:/ { a = $2 } END { print r, a }' "/proc/$PROXY_PID/status" >>"$TMP/rss.samples" 2>/dev/null || break
       sleep 0.1
     done
   ) &

@@ -14,6 +14,15 @@ export const MAX_CONCURRENT_STREAMS = 250
 
 const { NGHTTP2_FLAG_END_STREAM } = http2.constants
 
+/**
+ * How long a session's socket that Node has ended waits before it is destroyed. A socket closed
+ * with unread bytes from the client sends a reset, and a reset makes the client's kernel drop
+ * what it had received and not yet read: the GOAWAY that says why (a client flooding streams is
+ * still writing when nghttp2 gives up on it). The pause lets a client that reads take the GOAWAY
+ * first. Nothing more is read meanwhile, so a flood cannot go on through it.
+ */
+const CLOSE_DELAY_MS = 100
+
 /** Streams of an app's session that spoke has not finished with (the idle close needs to know). */
 const kOpenStreams = Symbol('spoke.openStreams')
 type CountedSession = http2.ServerHttp2Session & { [kOpenStreams]?: number }
@@ -60,6 +69,7 @@ export class AppH2 {
 
   /** A connection that opened with the preface, paused, its first bytes put back. */
   accept(socket: Socket): void {
+    delayDestroyAfterEnd(socket)
     this.#server.emit('connection', socket)
   }
 
@@ -132,4 +142,16 @@ function headerListSize(raw: readonly string[]): number {
   let size = 0
   for (let i = 0; i < raw.length; i += 2) size += raw[i].length + raw[i + 1].length + 32
   return size
+}
+
+/** Node ends an HTTP/2 session's socket (its GOAWAY flushed), then destroys it: not at once. */
+function delayDestroyAfterEnd(socket: Socket): void {
+  const destroy = socket.destroy.bind(socket)
+  let delayed = false
+  socket.destroy = (error?: Error): Socket => {
+    if (delayed || socket.destroyed || !socket.writableEnded) return destroy(error)
+    delayed = true
+    setTimeout(() => destroy(error), CLOSE_DELAY_MS).unref()
+    return socket
+  }
 }

@@ -143,20 +143,8 @@ ADDED_P99=$(calc "%.3f" "$(pct spoke-1 99) - $(pct direct-1 99)")
 RSS_MAX_MB=$(calc "%.1f" "$SPOKE_RSS_MAX_KB / 1024")
 ANON_MAX_MB=$(calc "%.1f" "$SPOKE_ANON_MAX_KB / 1024")
 RSS_IDLE_MB=$(calc "%.1f" "$RSS_IDLE_KB / 1024")
-# Against HAProxy (issue 13): throughput, CPU (utime + stime) per request, latency, memory.
-HAPROXY_RATIO=$(calc "%.3f" "$(rps haproxy-$MANY) / $(rps direct-$MANY)")
-VS_HAPROXY=$(calc "%.3f" "$(rps spoke-$MANY) / $(rps haproxy-$MANY)")
+haproxy_figures "$MANY"
 VS_HAPROXY_ONE=$(calc "%.3f" "$(rps spoke-1) / $(rps haproxy-1)")
-SPOKE_CPU_US=$(cpu_us spoke-$MANY "$(rps spoke-$MANY)")
-HAPROXY_CPU_US=$(cpu_us haproxy-$MANY "$(rps haproxy-$MANY)")
-CPU_VS_HAPROXY=$(calc "%.2f" "$SPOKE_CPU_US / $HAPROXY_CPU_US")
-HAPROXY_P50=$(calc "%.3f" "$(pct haproxy-1 50) - $(pct direct-1 50)")
-HAPROXY_P99=$(calc "%.3f" "$(pct haproxy-1 99) - $(pct direct-1 99)")
-HAPROXY_RSS_MAX_MB=$(calc "%.1f" "$RSS_MAX_KB / 1024")
-HAPROXY_ANON_MAX_MB=$(calc "%.1f" "$ANON_MAX_KB / 1024")
-HAPROXY_RSS_IDLE_MB=$(calc "%.1f" "$HAPROXY_RSS_IDLE_KB / 1024")
-HAPROXY_SHARES=$(pod_shares "$TMP/haproxy.before" "$TMP/haproxy.after")
-HAPROXY_SPREAD=$(share_spread "$TMP/haproxy.before" "$TMP/haproxy.after")
 
 {
   echo "## spoke HTTP/2 (h2c) benchmark"

@@ -422,3 +422,23 @@ profile_section() {
   echo
   node bench/top-profile.ts "$1" 15
 }
+
+# haproxy_figures MANY: spoke against HAProxy (issue 13) at MANY connections (throughput, CPU
+# per request from utime + stime) and at one (added latency); HAProxy's memory and pod shares.
+# Both benchmarks name their runs spoke-N, haproxy-N and direct-N; sets the HAPROXY_* variables,
+# VS_HAPROXY, SPOKE_CPU_US and CPU_VS_HAPROXY.
+haproxy_figures() {
+  local many=$1
+  HAPROXY_RATIO=$(calc "%.3f" "$(rps haproxy-$many) / $(rps direct-$many)")
+  VS_HAPROXY=$(calc "%.3f" "$(rps spoke-$many) / $(rps haproxy-$many)")
+  SPOKE_CPU_US=$(cpu_us spoke-$many "$(rps spoke-$many)")
+  HAPROXY_CPU_US=$(cpu_us haproxy-$many "$(rps haproxy-$many)")
+  CPU_VS_HAPROXY=$(calc "%.2f" "$SPOKE_CPU_US / $HAPROXY_CPU_US")
+  HAPROXY_P50=$(calc "%.3f" "$(pct haproxy-1 50) - $(pct direct-1 50)")
+  HAPROXY_P99=$(calc "%.3f" "$(pct haproxy-1 99) - $(pct direct-1 99)")
+  HAPROXY_RSS_MAX_MB=$(calc "%.1f" "$RSS_MAX_KB / 1024")
+  HAPROXY_ANON_MAX_MB=$(calc "%.1f" "$ANON_MAX_KB / 1024")
+  HAPROXY_RSS_IDLE_MB=$(calc "%.1f" "$HAPROXY_RSS_IDLE_KB / 1024")
+  HAPROXY_SHARES=$(pod_shares "$TMP/haproxy.before" "$TMP/haproxy.after")
+  HAPROXY_SPREAD=$(share_spread "$TMP/haproxy.before" "$TMP/haproxy.after")
+}

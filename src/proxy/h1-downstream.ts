@@ -1,116 +1,270 @@
-// One HTTP/1.1 request from the app as a Downstream: Node's request and response, and the
-// connection's bookkeeping (client-socket.ts) that pipelining and the drain need.
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
-import type { Socket } from 'node:net'
-import type { Readable } from 'node:stream'
-import { type InFlight, lastAnswer, requestEnded, requestStarted } from './client-socket.ts'
+// One HTTP/1.1 request from the app as a Downstream, and the writing of its answer: the status
+// line and fields as spoke frames them for the app (Content-Length as the pod sent it, else
+// chunked, or close-delimited for an HTTP/1.0 client), in as few socket writes as the answer
+// allows. An answer whose head, body and end are handed over in one turn of the event loop (the
+// common small answer) goes out in one write.
+import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http'
+import { Readable } from 'node:stream'
+import { chunkHeader, lastChunk } from '../http1/chunked.ts'
+import type { AnswerStatus } from './access-log.ts'
+import type { AppConnection } from './app-connection.ts'
 import type { Downstream } from './downstream.ts'
 import { errorAnswer } from './error-answer.ts'
 import type { ErrorCode } from './errors.ts'
+import type { H1RequestBody } from './h1-request-body.ts'
 import type { RequestHead } from './request-head.ts'
 
-export class H1Downstream implements Downstream, InFlight {
+/** How the answer's body is delimited on the wire. */
+type Framing = 'none' | 'length' | 'chunked' | 'close'
+
+/**
+ * A chunk this small handed over with the head (or a chunked frame's own lines) is copied next to
+ * them into one buffer, one write; a larger one goes in a write of its own, corked with the rest.
+ */
+const COPY_LIMIT = 16 * 1024
+
+export class H1Downstream implements Downstream, AnswerStatus {
   readonly protocol = 'http1'
   readonly method: string
   readonly path: string
   readonly head: RequestHead
   readonly hasBody: boolean
-  readonly #req: IncomingMessage
-  readonly #res: ServerResponse
-  /**
-   * Kept from the start: once undici has consumed and destroyed the body, `req.socket` is null,
-   * and the request would never be marked ended.
-   */
-  readonly #socket: Socket
-  #gone: (() => void) | null = null
+  readonly #connection: AppConnection
+  readonly #http10: boolean
+  #body: Readable | null
+  /** The connection may carry another request after this answer. */
+  #keepAlive: boolean
+  /** The whole request body has arrived (or there was none). */
+  #requestComplete: boolean
+  #status = 200
+  #headersSent = false
+  #framing: Framing = 'none'
+  /** The answer's head, not written yet: it waits for the first chunk of the body, or the end, in this turn. */
+  #pendingHead = ''
+  /** One chunk held back to go out with the head. */
+  #pendingChunk: Buffer | null = null
+  /** The answer is complete, or was cut: nothing more goes out. */
+  #done = false
   #finished = false
+  #gone: (() => void) | null = null
+  #log: ((answer: AnswerStatus) => void) | null = null
 
-  constructor(req: IncomingMessage, res: ServerResponse, path: string, head: RequestHead, hasBody: boolean) {
-    this.#req = req
-    this.#res = res
-    this.#socket = req.socket
-    this.method = req.method!
+  constructor(connection: AppConnection, method: string, path: string, head: RequestHead, body: H1RequestBody | null, http10: boolean, keepAlive: boolean) {
+    this.#connection = connection
+    this.method = method
     this.path = path
     this.head = head
-    this.hasBody = hasBody
+    this.hasBody = body !== null
+    this.#body = body
+    this.#requestComplete = body === null
+    this.#http10 = http10
+    this.#keepAlive = keepAlive
   }
 
+  /** Requests without a body have none to read: an empty stream, made only if asked for. */
   get body(): Readable {
-    return this.#req
+    return this.#body ??= Readable.from([])
   }
 
   get headersSent(): boolean {
-    return this.#res.headersSent
+    return this.#headersSent
   }
 
   get status(): number {
-    return this.#res.statusCode
+    return this.#status
+  }
+
+  /** Whether the connection may carry another request after this answer. */
+  get keepAlive(): boolean {
+    return this.#keepAlive
+  }
+
+  /** The answer is complete or was cut. */
+  get done(): boolean {
+    return this.#done
   }
 
   // HTTP/1.1 has no way to end an answer with its head: `complete` waits for end().
   respond(status: number, headers: readonly string[]): void {
-    this.#res.writeHead(status, headers as string[])
+    if (this.#headersSent || this.#done) return
+    this.#status = status
+    this.#headersSent = true
+    let length = false
+    let date = false
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i]
+      if (name.length === 14) length ||= name.toLowerCase() === 'content-length'
+      else if (name.length === 4) date ||= name.toLowerCase() === 'date'
+    }
+    const connection = this.#connection
+    if (this.method === 'HEAD' || status < 200 || status === 204 || status === 304) this.#framing = 'none'
+    else if (length) this.#framing = 'length'
+    else if (this.#http10) this.#framing = 'close'
+    else this.#framing = 'chunked'
+    // An HTTP/1.0 client can only tell the end of a body of unknown length by the close.
+    if (this.#framing === 'close' || connection.draining) this.#keepAlive = false
+    let head = statusLine(status)
+    for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`
+    if (!date) head += dateField()
+    if (this.#framing === 'chunked') head += 'transfer-encoding: chunked\r\n'
+    head += this.#keepAlive ? connection.keepAliveFields : 'connection: close\r\n'
+    this.#pendingHead = `${head}\r\n`
+    connection.flushSoon()
   }
 
   write(chunk: Buffer): boolean {
-    return this.#res.write(chunk)
+    if (this.#done) return true
+    if (!this.#headersSent) this.respond(this.#status, [])
+    if (this.#framing === 'none' || chunk.length === 0) return true
+    if (this.#pendingChunk !== null) this.#flush('')
+    this.#pendingChunk = chunk
+    // Held back while the head waits (the flush is already due this turn): most answers end in the same turn.
+    if (this.#pendingHead !== '' && chunk.length <= COPY_LIMIT) return true
+    return this.#flush('')
   }
 
   onDrain(listener: () => void): void {
-    this.#res.on('drain', listener)
+    this.#connection.onDrain(listener)
   }
 
   end(trailers?: IncomingHttpHeaders | null, body?: string): void {
-    for (const _ in trailers) {
-      // Delivered only where the answer is chunked (Node drops them otherwise).
-      this.#res.addTrailers(trailers as OutgoingHttpHeaders)
-      break
+    if (this.#done) return
+    if (!this.#headersSent) this.respond(this.#status, [])
+    if (body !== undefined && body.length > 0 && this.#framing !== 'none') {
+      if (this.#pendingChunk !== null) this.#flush('')
+      this.#pendingChunk = Buffer.from(body, 'utf8')
     }
-    this.#res.end(body)
+    // Trailers are delivered only where the answer is chunked (as Node's server did).
+    const tail = this.#framing === 'chunked' ? lastChunk(trailers == null ? undefined : flatTrailers(trailers)) : ''
+    this.#done = true
+    this.#flush(tail)
+    this.#connection.answered(this)
+  }
+
+  /** Writes what respond() and write() held back (the connection calls it at the end of the turn). */
+  flushPending(): void {
+    if (!this.#done && (this.#pendingHead !== '' || this.#pendingChunk !== null)) this.#flush('')
+  }
+
+  #flush(tail: string): boolean {
+    let before = this.#pendingHead
+    const chunk = this.#pendingChunk
+    this.#pendingHead = ''
+    this.#pendingChunk = null
+    let after = tail
+    if (chunk !== null && this.#framing === 'chunked') {
+      before += chunkHeader(chunk.length)
+      after = `\r\n${tail}`
+    }
+    return this.#connection.send(before, chunk, after)
   }
 
   fail(code: ErrorCode, message: string, upstream: string, grpc: boolean): number {
-    if (this.#res.headersSent) {
+    if (this.#headersSent) {
       // Too late for a status: cut the answer so the app sees it broken, never a silently
       // truncated 200.
       this.abort()
-      return this.#res.statusCode
+      return this.#status
     }
     // Answered before the app finished sending its body (a timeout, a refusal): waiting for the
     // rest would keep the connection busy for nothing, and a client that stalls mid-body would
     // hold it forever. It closes after the answer, as Envoy and nginx do.
-    if (!this.#req.complete) this.#res.shouldKeepAlive = false
+    if (!this.#requestComplete) this.#keepAlive = false
     const answer = errorAnswer(code, message, upstream, grpc)
-    this.#res.writeHead(answer.status, answer.headers)
-    this.#res.end(answer.body)
+    this.respond(answer.status, answer.headers)
+    this.end(null, answer.body)
     return answer.status
   }
 
+  /** The answer cannot be completed: the connection is cut so that the app sees it broken. */
   abort(): void {
-    this.#res.destroy()
+    if (this.#done) return
+    this.#done = true
+    this.#connection.cut()
   }
 
   closeAfter(): void {
-    this.#res.shouldKeepAlive = false
-    // Node's parser goes on delivering pipelined requests: they must not be forwarded, since
-    // their answers could never be sent.
-    lastAnswer(this.#socket)
+    this.#keepAlive = false
   }
 
   onGone(listener: () => void): void {
     this.#gone = listener
-    requestStarted(this.#socket, this)
-  }
-
-  /** InFlight: the app's connection closed. */
-  clientGone(): void {
-    if (!this.#finished) this.#gone?.()
   }
 
   finished(): void {
-    if (this.#finished) return
     this.#finished = true
-    // Also for answers given before onGone: the connection is at rest from here (headersTimeout).
-    requestEnded(this.#socket, this)
   }
+
+  // What the connection tells its request.
+
+  /** The whole body has arrived. */
+  requestCompleted(): void {
+    this.#requestComplete = true
+  }
+
+  /**
+   * spoke's answer to a body found malformed after the head went on: a 400 if no answer has
+   * begun (the exchange learns of the fault from its body), else the answer is cut.
+   */
+  refuseBody(text: string): void {
+    if (this.#done) return
+    if (this.#headersSent) {
+      this.abort()
+      return
+    }
+    this.#status = 400
+    this.#headersSent = true
+    this.#keepAlive = false
+    this.#done = true
+    this.#connection.send(text, null, '')
+    this.#connection.answered(this)
+  }
+
+  /** The app's connection closed. */
+  closed(): void {
+    if (!this.#finished) this.#gone?.()
+    this.logged()
+  }
+
+  /** Logs the request where an access log is kept: once, when its answer is over. */
+  logWith(log: (answer: AnswerStatus) => void): void {
+    this.#log = log
+  }
+
+  logged(): void {
+    const log = this.#log
+    this.#log = null
+    log?.(this)
+  }
+}
+
+const statusLines: string[] = []
+
+function statusLine(status: number): string {
+  return statusLines[status] ??= `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n`
+}
+
+/** Trailers as flat [name, value, …] (repeated fields as several lines). */
+function flatTrailers(trailers: IncomingHttpHeaders): string[] | undefined {
+  let flat: string[] | undefined
+  for (const name in trailers) {
+    const value = trailers[name]
+    if (value === undefined) continue
+    flat ??= []
+    if (Array.isArray(value)) for (const v of value) flat.push(name, v)
+    else flat.push(name, value)
+  }
+  return flat
+}
+
+let date = ''
+
+/** The Date field (RFC 9110 §6.6.1), made at most once a second as Node's server does. */
+function dateField(): string {
+  if (date === '') {
+    const now = new Date()
+    date = `date: ${now.toUTCString()}\r\n`
+    setTimeout(() => { date = '' }, 1000 - now.getMilliseconds()).unref()
+  }
+  return date
 }

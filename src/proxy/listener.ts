@@ -107,14 +107,16 @@ export class HttpListener {
       clearTimeout(silent)
       socket.off('data', onData)
       socket.off('error', onError)
-      // The two servers take the bytes back differently. The HTTP/2 session reads what is
-      // buffered on its next tick, so the socket must stop flowing or the bytes would be emitted
-      // to no one; the HTTP/1.1 server attaches its reader at once but never resumes a paused
-      // socket, so it must keep flowing.
-      if (h2) socket.pause()
-      socket.unshift(seen)
-      if (h2) this.#h2.accept(socket)
-      else this.#h1.accept(socket)
+      // The HTTP/2 session reads what is buffered on its next tick, so the socket must stop
+      // flowing or the bytes would be emitted to no one; spoke's HTTP/1.1 adapter takes them as
+      // they are and goes on reading.
+      if (h2) {
+        socket.pause()
+        socket.unshift(seen)
+        this.#h2.accept(socket)
+      } else {
+        this.#h1.accept(socket, seen)
+      }
     }
     const onData = (chunk: Buffer): void => {
       seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk])

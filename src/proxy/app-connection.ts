@@ -1,0 +1,491 @@
+// One HTTP/1.1 connection from the app. Requests are read with spoke's codec (src/http1/) one at
+// a time: the next head is parsed only once the answer to the current request is complete, as
+// HAProxy does. Pipelined requests wait in the buffer meanwhile, so answers go out in order, a
+// refusal never overtakes the answer before it, and nothing behind an answer that closes the
+// connection is ever forwarded.
+//
+// Time is kept without a timer per connection or per request: the adapter (app-h1.ts) sweeps
+// its connections a few times per timeout, and a connection notes when the sweep first saw it in
+// its current wait (a head arriving, an idle keep-alive, a close under way).
+import type { Socket } from 'node:net'
+import { ChunkedDecoder } from '../http1/chunked.ts'
+import { parseRequestHead, type RequestHeadWire } from '../http1/head.ts'
+import { requestLog } from './access-log.ts'
+import type { AppSide } from './app-side.ts'
+import { type ErrorCode, rawHttp1Error } from './errors.ts'
+import { H1Downstream } from './h1-downstream.ts'
+import { CHUNKED, readFraming } from './h1-framing.ts'
+import { type BodySource, H1RequestBody } from './h1-request-body.ts'
+import { readRequestHead } from './request-head.ts'
+
+/** What the adapter shares with all its connections. */
+export interface AppH1Settings {
+  readonly side: AppSide
+  readonly limits: { readonly maxHeaderSize: number }
+  /** The fields of an answer after which the connection stays open (Keep-Alive names idleTimeout). */
+  readonly keepAliveFields: string
+  /** The listener stopped accepting: answers carry `connection: close`, idle connections close. */
+  readonly draining: boolean
+  /** Bytes read ahead of the request in flight (pipelining) before the socket stops being read. */
+  readonly readAhead: number
+  closed(connection: AppConnection): void
+}
+
+/** What the connection is reading. */
+type Reading =
+  /** The next request's head (parsed once no answer is pending). */
+  | 'head'
+  /** A body of known length. */
+  | 'length'
+  | 'chunked'
+  /** Nothing more: the connection is closing; whatever arrives is dropped. */
+  | 'closing'
+
+const EMPTY = Buffer.alloc(0)
+const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n'
+
+export class AppConnection implements BodySource {
+  readonly #socket: Socket
+  readonly #settings: AppH1Settings
+  #reading: Reading = 'head'
+  /** Bytes read and not yet consumed: the start of the next request, or pipelined ones. */
+  #buffered: Buffer = EMPTY
+  /** #buffered's length when the codec last found it partial (a head is parsed again only once it has grown enough). */
+  #tried = 0
+  /** The request being answered. */
+  #current: H1Downstream | null = null
+  /**
+   * The latest request: its exchange may outlast its answer (spoke refused its body, and the pod
+   * has yet to notice), and must hear if the connection closes.
+   */
+  #latest: H1Downstream | null = null
+  /** The body being read; null when there is none or nobody reads it any more (then its bytes are dropped). */
+  #body: H1RequestBody | null = null
+  /** The request whose body is being read (it may already be answered). */
+  #bodyOf: H1Downstream | null = null
+  #left = 0
+  #chunked: ChunkedDecoder | null = null
+  /** Reading is paused because the body's reader pushes back, or because too much was read ahead. */
+  #bodyFull = false
+  #aheadFull = false
+  /** When the sweep first saw the connection in its present wait; 0 until then. */
+  #since = 0
+  #drainListener: (() => void) | null = null
+  #flushQueued = false
+  readonly #onBodyData = (data: Buffer): void => this.#deliver(data)
+  // The socket's listeners, kept to be removed when an upgrade hands the socket over.
+  readonly #onSocketData = (chunk: Buffer): void => this.#onData(chunk)
+  readonly #onSocketEnd = (): void => this.#onEnd()
+  readonly #onSocketClose = (): void => this.#onClose()
+  readonly #flushSoon = (): void => {
+    this.#flushQueued = false
+    this.#current?.flushPending()
+  }
+
+  constructor(socket: Socket, settings: AppH1Settings) {
+    this.#socket = socket
+    this.#settings = settings
+    socket.on('data', this.#onSocketData)
+    socket.on('end', this.#onSocketEnd)
+    socket.on('close', this.#onSocketClose)
+    socket.on('error', noop)
+  }
+
+  /** The connection's first bytes, read by the listener while it told HTTP/1.1 from HTTP/2. */
+  start(first: Buffer): void {
+    this.#onData(first)
+  }
+
+  get keepAliveFields(): string {
+    return this.#settings.keepAliveFields
+  }
+
+  get draining(): boolean {
+    return this.#settings.draining
+  }
+
+  // Reading.
+
+  #onData(chunk: Buffer): void {
+    switch (this.#reading) {
+      case 'closing':
+        return
+      case 'length':
+      case 'chunked': {
+        const used = this.#readBody(chunk, 0)
+        if (used === chunk.length) return
+        chunk = chunk.subarray(used)
+        if ((this.#reading as Reading) === 'closing') return
+        break
+      }
+    }
+    if (this.#buffered.length === 0) {
+      this.#buffered = chunk
+      // The first bytes of a request: its headersTimeout starts.
+      if (this.#current === null) this.#since = 0
+    } else {
+      this.#buffered = Buffer.concat([this.#buffered, chunk])
+    }
+    if (this.#current === null) this.#readHeads()
+    else if (this.#buffered.length > this.#settings.readAhead && !this.#aheadFull) {
+      this.#aheadFull = true
+      this.#flow()
+    }
+  }
+
+  /** Parses and starts the requests buffered, one at a time, while no answer is pending. */
+  #readHeads(): void {
+    const limits = this.#settings.limits
+    while (this.#current === null && this.#reading === 'head' && this.#buffered.length > 0) {
+      const buffered = this.#buffered
+      if (!this.#worthParsing(buffered, limits.maxHeaderSize)) return
+      const result = parseRequestHead(buffered, 0, limits)
+      if (result.kind === 'partial') {
+        this.#tried = buffered.length
+        // The codec judges the size; this only guards against a head it would let grow without end.
+        if (buffered.length > limits.maxHeaderSize * 2 + 1024) this.#refuse('headers_too_large', undefined)
+        return
+      }
+      this.#tried = 0
+      if (result.kind === 'invalid') {
+        if (result.status === 431) this.#refuse('headers_too_large', undefined)
+        else this.#refuse('bad_request', `malformed request: ${result.reason}`)
+        return
+      }
+      this.#buffered = result.size === buffered.length ? EMPTY : buffered.subarray(result.size)
+      this.#request(result.head)
+    }
+  }
+
+  /**
+   * A head that arrives in pieces is parsed again only when the new bytes may end it, or when the
+   * buffer has doubled: a client sending its head a byte at a time costs linear work, not quadratic.
+   */
+  #worthParsing(buffered: Buffer, maxHeaderSize: number): boolean {
+    const tried = this.#tried
+    if (buffered.length >= tried * 2 || buffered.length > maxHeaderSize) return true
+    for (let i = buffered.indexOf(10, Math.max(0, tried - 2)); i !== -1; i = buffered.indexOf(10, i + 1)) {
+      const next = buffered[i + 1]
+      if (next === 10 || (next === 13 && buffered[i + 2] === 10)) return true
+    }
+    return false
+  }
+
+  #request(wire: RequestHeadWire): void {
+    const side = this.#settings.side
+    const head = readRequestHead(wire.raw, side.upstream.keyHeader)
+    const framing = readFraming(wire, head)
+    if (typeof framing === 'string') {
+      // The body (if any) cannot be trusted to delimit the next request: nothing after it is read.
+      this.#refuse('bad_request', framing)
+      return
+    }
+    if (framing.upgrade) {
+      this.#upgrade(wire, framing.path, head)
+      return
+    }
+    const length = framing.length
+    const body = length === 0 ? null : new H1RequestBody(this)
+    const downstream = new H1Downstream(this, wire.method, framing.path, head, body, wire.versionMinor === 0, framing.keepAlive && !this.#settings.draining)
+    this.#current = downstream
+    this.#latest = downstream
+    if (body !== null) {
+      this.#body = body
+      this.#bodyOf = downstream
+      if (length === CHUNKED) {
+        this.#reading = 'chunked'
+        this.#chunked = new ChunkedDecoder({ maxTrailerSize: this.#settings.limits.maxHeaderSize })
+      } else {
+        this.#reading = 'length'
+        this.#left = length
+      }
+      // Node's server answered it at once, before any of the body was read: the app waits for it.
+      if (framing.expectContinue) this.#socket.write(CONTINUE, 'latin1')
+    }
+    if (side.accessLog) downstream.logWith(requestLog(side, wire.method, framing.path))
+    side.serve(downstream)
+    if (this.#buffered.length > 0 && (this.#reading === 'length' || this.#reading === 'chunked')) {
+      const buffered = this.#buffered
+      const used = this.#readBody(buffered, 0)
+      if ((this.#reading as Reading) !== 'closing') this.#buffered = used === buffered.length ? EMPTY : buffered.subarray(used)
+    }
+  }
+
+  /** Reads body bytes from `offset`; returns where the body ended in `data` (data.length if it did not). */
+  #readBody(data: Buffer, offset: number): number {
+    if (this.#reading === 'length') {
+      const n = Math.min(this.#left, data.length - offset)
+      this.#left -= n
+      this.#deliver(offset === 0 && n === data.length ? data : data.subarray(offset, offset + n))
+      if (this.#left === 0) this.#bodyEnded()
+      return offset + n
+    }
+    const decoder = this.#chunked!
+    const used = decoder.feed(data, offset, this.#onBodyData)
+    if (used === -1) {
+      this.#bodyInvalid(decoder.error ?? 'malformed chunked body')
+      return data.length
+    }
+    if (decoder.done) this.#bodyEnded()
+    return used
+  }
+
+  #deliver(data: Buffer): void {
+    const body = this.#body
+    if (body === null) {
+      // Dropped: after the answer, a body nobody reads (being drained) keeps the connection from idling out.
+      if (this.#current === null) this.#since = 0
+      return
+    }
+    if (data.length > 0 && !body.push(data) && !this.#bodyFull) {
+      this.#bodyFull = true
+      this.#flow()
+    }
+  }
+
+  #bodyEnded(): void {
+    const body = this.#body
+    this.#body = null
+    this.#chunked = null
+    this.#reading = 'head'
+    this.#bodyOf?.requestCompleted()
+    this.#bodyOf = null
+    body?.push(null)
+    if (this.#bodyFull) {
+      this.#bodyFull = false
+      this.#flow()
+    }
+    // The answer came first (the body was being drained): the connection moves on now.
+    if (this.#current === null) this.#afterAnswer()
+  }
+
+  /** A chunked body found malformed after its head went on: the pod sees its request aborted. */
+  #bodyInvalid(reason: string): void {
+    const body = this.#body
+    const request = this.#bodyOf
+    this.#body = null
+    this.#bodyOf = null
+    this.#chunked = null
+    const text = rawHttp1Error('bad_request', this.#settings.side.upstream.name, `malformed request body: ${reason}`)
+    // spoke's 400 is the request's answer, if none has begun; it goes before the body's reader
+    // learns of the fault, so that whatever the exchange answers then is too late.
+    if (request !== null && request === this.#current) request.refuseBody(text)
+    else this.#close()
+    body?.destroy(new Error(`malformed request body: ${reason}`))
+  }
+
+  bodyWanted(): void {
+    if (!this.#bodyFull) return
+    this.#bodyFull = false
+    this.#flow()
+  }
+
+  bodyDropped(body: H1RequestBody): void {
+    if (body !== this.#body) return
+    // The rest of the body is read and dropped (so that the connection can carry the next
+    // request), unless the answer closes the connection first.
+    this.#body = null
+    if (this.#bodyFull) {
+      this.#bodyFull = false
+      this.#flow()
+    }
+  }
+
+  #flow(): void {
+    const socket = this.#socket
+    if (this.#bodyFull || this.#aheadFull) socket.pause()
+    else socket.resume()
+  }
+
+  // Answering: what the request in flight calls.
+
+  /** Writes `before`, `chunk` and `after` (latin1 text around a body chunk) in one write where they are small. */
+  send(before: string, chunk: Buffer | null, after: string): boolean {
+    const socket = this.#socket
+    if (chunk === null) {
+      const text = before + after
+      return text === '' || socket.write(text, 'latin1')
+    }
+    if (before === '' && after === '') return socket.write(chunk)
+    if (chunk.length <= 16 * 1024) {
+      const out = Buffer.allocUnsafe(before.length + chunk.length + after.length)
+      out.write(before, 0, 'latin1')
+      out.set(chunk, before.length)
+      out.write(after, before.length + chunk.length, 'latin1')
+      return socket.write(out)
+    }
+    socket.cork()
+    if (before !== '') socket.write(before, 'latin1')
+    let more = socket.write(chunk)
+    if (after !== '') more = socket.write(after, 'latin1')
+    socket.uncork()
+    return more
+  }
+
+  /** What respond() and write() held back goes out at the end of this turn, if nothing else sends it first. */
+  flushSoon(): void {
+    if (this.#flushQueued) return
+    this.#flushQueued = true
+    queueMicrotask(this.#flushSoon)
+  }
+
+  onDrain(listener: () => void): void {
+    if (this.#drainListener === null) {
+      this.#socket.on('drain', () => this.#drainListener?.())
+    }
+    this.#drainListener = listener
+  }
+
+  /** The answer to `request` is complete. */
+  answered(request: H1Downstream): void {
+    if (request !== this.#current) return
+    this.#current = null
+    this.#drainListener = noop
+    request.logged()
+    if (!request.keepAlive || this.#settings.draining) {
+      this.#close()
+      return
+    }
+    // A body still arriving is read and dropped (Node's server does the same); the next
+    // request is read once it has ended. Nobody reads it any more: the exchange is over.
+    if (this.#bodyOf === request) {
+      this.#bodyOf = null
+      this.#body = null
+      this.#since = 0
+      if (this.#bodyFull) {
+        this.#bodyFull = false
+        this.#flow()
+      }
+      return
+    }
+    this.#afterAnswer()
+  }
+
+  /** The connection is ready for its next request. */
+  #afterAnswer(): void {
+    if (this.#settings.draining) {
+      this.#close()
+      return
+    }
+    this.#since = 0
+    if (this.#aheadFull) {
+      this.#aheadFull = false
+      this.#flow()
+    }
+    // Pipelined requests: parsed on the next microtask, not inside the callback that ended this answer.
+    if (this.#buffered.length > 0) queueMicrotask(() => this.#readHeads())
+  }
+
+  /** The answer was cut: the app sees the connection close. */
+  cut(): void {
+    this.#socket.destroy()
+  }
+
+  // Ending the connection.
+
+  /** No more requests: the socket ends after what was written, with `text` (an answer spoke makes itself) last. */
+  #close(text?: string): void {
+    if (this.#reading === 'closing') return
+    this.#reading = 'closing'
+    this.#buffered = EMPTY
+    this.#since = 0
+    // A body cut off here never completes: whoever still reads it sees it aborted.
+    const body = this.#body
+    this.#body = null
+    this.#bodyOf = null
+    this.#chunked = null
+    body?.destroy(new Error('aborted: the connection closes before the end of the body'))
+    // Whatever the app still sends is read and dropped until it closes its side (or the sweep
+    // gives up on it): closing with unread bytes would reset the connection, and the app could
+    // lose the answer.
+    this.#aheadFull = false
+    this.#bodyFull = false
+    this.#flow()
+    if (text === undefined) this.#socket.end()
+    else this.#socket.end(text, 'latin1')
+  }
+
+  /** A refusal while no answer is pending: spoke's error, and the connection closes. */
+  #refuse(code: ErrorCode, message: string | undefined): void {
+    const side = this.#settings.side
+    side.counts.byStatus[code === 'headers_too_large' ? 431 : 400]++
+    side.log.debug('malformed request refused', { listener: side.config.name, code, reason: message })
+    this.#close(rawHttp1Error(code, side.upstream.name, message))
+  }
+
+  #upgrade(wire: RequestHeadWire, path: string, head: ReturnType<typeof readRequestHead>): void {
+    const socket = this.#socket
+    const early = this.#buffered
+    this.#buffered = EMPTY
+    this.#reading = 'closing'
+    socket.off('data', this.#onSocketData)
+    socket.off('end', this.#onSocketEnd)
+    socket.off('close', this.#onSocketClose)
+    socket.off('error', noop)
+    // Not read until the tunnel pipes it (as Node's server leaves an upgraded socket).
+    socket.pause()
+    this.#settings.closed(this)
+    this.#settings.side.upgrade({ method: wire.method, path, head, rawHeaders: wire.raw, client: socket, early })
+  }
+
+  /** The app half-closed. A request in flight is taken as abandoned (as Node's server takes it). */
+  #onEnd(): void {
+    if (this.#reading === 'closing') return
+    if (this.#current !== null || this.#bodyOf !== null) {
+      this.#socket.destroy()
+      return
+    }
+    // A head cut short by the end of the stream: a malformed request, as Node's parser found it.
+    if (this.#buffered.length > 0 && !isBlank(this.#buffered)) this.#refuse('bad_request', 'malformed request: the connection ended inside a request head')
+  }
+
+  #onClose(): void {
+    this.#reading = 'closing'
+    this.#settings.closed(this)
+    const body = this.#body
+    this.#body = null
+    body?.destroy(new Error('aborted: the app closed the connection'))
+    this.#current = null
+    const latest = this.#latest
+    this.#latest = null
+    latest?.closed()
+  }
+
+  /** At the drain: a connection with nothing in progress closes now; the others after their answer. */
+  drain(): void {
+    if (this.#current === null && this.#reading === 'head' && this.#buffered.length === 0) this.#socket.destroy()
+  }
+
+  destroy(): void {
+    this.#socket.destroy()
+  }
+
+  /** The sweep: `now` in ms (performance.now()). */
+  sweep(now: number, headersTimeoutMs: number, idleTimeoutMs: number): void {
+    // A request in flight: spoke's request timeout governs it.
+    if (this.#current !== null) return
+    if (this.#since === 0) {
+      this.#since = now
+      return
+    }
+    const waited = now - this.#since
+    if (this.#reading === 'closing') {
+      // The app never closed its side after spoke's.
+      if (waited > headersTimeoutMs) this.#socket.destroy()
+    } else if (this.#reading !== 'head' || this.#buffered.length === 0) {
+      // Idle between requests, or a body being drained after its answer that stopped arriving.
+      if (waited > idleTimeoutMs) this.#socket.destroy()
+    } else if (waited > headersTimeoutMs) {
+      // headersTimeout: the head began but did not end in time (SPEC §8: 408 when part of a request arrived).
+      this.#settings.side.counts.byStatus[408]++
+      this.#close('HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
+    }
+  }
+}
+
+function isBlank(data: Buffer): boolean {
+  for (const byte of data) if (byte !== 13 && byte !== 10) return false
+  return true
+}
+
+function noop(): void {}

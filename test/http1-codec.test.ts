@@ -57,6 +57,8 @@ t.test('request line: exactly one SP each, a token method, a VCHAR target, HTTP/
     'two SP after the target': ['GET /  HTTP/1.1\r\n\r\n', 400],
     'HTAB as separator': ['GET\t/ HTTP/1.1\r\n\r\n', 400],
     'leading SP': [' GET / HTTP/1.1\r\n\r\n', 400],
+    'leading SP after an empty line': ['\r\n / HTTP/1.1\r\n\r\n', 400],
+    'no method': [' / HTTP/1.1\r\n\r\n', 400],
     'method not a token': ['GE"T / HTTP/1.1\r\n\r\n', 400],
     'method with obs-text': ['G\xe9T / HTTP/1.1\r\n\r\n', 400],
     'method of 65 bytes': [`${'A'.repeat(65)} / HTTP/1.1\r\n\r\n`, 400],
@@ -331,6 +333,9 @@ t.test('chunked: framing errors', async (t) => {
   t.equal(decoder.feed(bytes('x'), 0, () => {}), -1)
   t.equal(decoder.feed(bytes('0\r\n\r\n'), 0, () => {}), -1, 'a failed decoder stays failed')
   t.equal(decoder.error, 'chunk size is not hex digits')
+  for (const s of ['5 ;a\r\n', '5; a\r\n', '5;a =b\r\n', '5;a= b\r\n', '5;a="b" \r\n', '5\t\r\n']) {
+    t.equal(decode(s).error, 'whitespace in a chunk size line', `BWS refused with its own reason: ${JSON.stringify(s)}`)
+  }
   t.equal(decode(`5;${'a'.repeat(5000)}\r\nhello\r\n0\r\n\r\n`).error, 'chunk size line longer than 4096 bytes', 'an endless extension is cut')
 })
 

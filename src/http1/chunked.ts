@@ -24,6 +24,14 @@ const MAX_SIZE_DIGITS = 13
  */
 const MAX_SIZE_LINE = 4096
 
+/**
+ * RFC 9112 §7.1.1 allows BWS (whitespace) before ";" and around "=" in a chunk-size line, and the
+ * reference reader takes it; llhttp in strict mode refuses it, spoke refused it with llhttp, and
+ * the codec still does: nobody generates it ("MUST NOT generate", RFC 9110 §5.6.3), and a size
+ * line read two ways is where chunked smuggling lives.
+ */
+const BWS = 'whitespace in a chunk size line'
+
 // Where the decoder is. chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF (RFC 9112 §7.1).
 const SIZE_START = 0 // the first hex digit of a chunk-size
 const SIZE = 1 // more hex digits, ";" or CR
@@ -126,18 +134,14 @@ export class ChunkedDecoder {
           } else if (c === CR) {
             state = SIZE_LF
           } else {
-            // RFC 9112 §7.1.1 allows BWS before ";", the reference reader too; llhttp in strict
-            // mode refuses it and spoke refused it with llhttp: a recipient that stops reading the
-            // size at the space and one that does not disagree about nothing here, but nobody
-            // generates it either ("MUST NOT generate", RFC 9110 §5.6.3).
-            return this.#fail(c === LF ? 'bare LF after a chunk size' : 'chunk size followed by something other than ";" or CRLF')
+            return this.#fail(c === LF ? 'bare LF after a chunk size' : c === SP || c === HTAB ? BWS : 'chunk size followed by something other than ";" or CRLF')
           }
           break
         }
         // chunk-ext = *( ";" chunk-ext-name [ "=" chunk-ext-val ] ), token / quoted-string;
-        // read to be sure of the framing and then ignored. No BWS around ";" or "=" (see above).
+        // read to be sure of the framing and then ignored. No BWS around ";" or "=" (see BWS).
         case EXT_NAME_START:
-          if ((CLASS[c] & TOKEN) === 0) return this.#fail('chunk extension name is not a token')
+          if ((CLASS[c] & TOKEN) === 0) return this.#fail(c === SP || c === HTAB ? BWS : 'chunk extension name is not a token')
           state = EXT_NAME
           break
         case EXT_NAME:
@@ -148,7 +152,7 @@ export class ChunkedDecoder {
         case EXT_VALUE_START:
           if (c === 0x22 /* " */) state = EXT_QUOTED
           else if ((CLASS[c] & TOKEN) !== 0) state = EXT_TOKEN
-          else return this.#fail('chunk extension value is not a token or quoted-string')
+          else return this.#fail(c === SP || c === HTAB ? BWS : 'chunk extension value is not a token or quoted-string')
           break
         case EXT_TOKEN:
           if ((CLASS[c] & TOKEN) === 0) state = this.#afterExtension(c)
@@ -239,7 +243,7 @@ export class ChunkedDecoder {
   #afterExtension(c: number): number {
     if (c === 0x3b) return EXT_NAME_START
     if (c === CR) return SIZE_LF
-    this.#fail(c === LF ? 'bare LF in a chunk size line' : 'malformed chunk extension')
+    this.#fail(c === LF ? 'bare LF in a chunk size line' : c === SP || c === HTAB ? BWS : 'malformed chunk extension')
     return FAILED
   }
 

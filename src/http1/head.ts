@@ -88,7 +88,8 @@ export function parseRequestHead(buf: Buffer, start: number, limits: HeadLimits)
   while (p < lim && (CLASS[buf[p]] & TOKEN) !== 0) p++
   if (p - methodStart > MAX_METHOD) return refused(`method longer than ${MAX_METHOD} bytes`)
   if (p === lim) return stopped(RAN_OUT, lim, limit)
-  if (buf[p] !== SP) return refused(p === methodStart ? 'request line does not begin with a method' : 'method is not a token')
+  if (p === methodStart) return refused('request line does not begin with a method')
+  if (buf[p] !== SP) return refused('method is not a token')
   const methodEnd = p++
 
   // request-target: any visible ASCII (RFC 9112 §3.2, RFC 3986); its form is the caller's call.
@@ -99,6 +100,7 @@ export function parseRequestHead(buf: Buffer, start: number, limits: HeadLimits)
   if (p === targetStart) return refused(c === SP ? 'more than one SP after the method' : 'request target missing or not VCHAR')
   if (c !== SP) return refused(c === CR || c === LF ? 'request line without an HTTP version' : 'request target has a byte outside VCHAR')
   const targetEnd = p++
+  if (p < lim && buf[p] === SP) return refused('more than one SP after the target')
 
   p = scanVersion(buf, p, lim)
   if (p < 0) return stopped(p, lim, limit)

@@ -279,7 +279,7 @@ function absoluteFormPath(target: string): string | null {
 /** Reads `pieces` (one connection's bytes, as the reads deliver them) with the codec. */
 function codecParse(pieces: readonly Buffer[]): CodecParse {
   const requests: CodecRequest[] = []
-  let buf = Buffer.alloc(0)
+  let buf: Buffer = Buffer.alloc(0)
   let pos = 0
   let current: { method: string; target: string; framing: Framing; body: Buffer[]; remaining: number; decoder: ChunkedDecoder | null } | null = null
   let copied = false

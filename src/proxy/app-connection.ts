@@ -217,11 +217,14 @@ export class AppConnection implements BodySource {
       const n = Math.min(this.#left, data.length - offset)
       this.#left -= n
       this.#deliver(offset === 0 && n === data.length ? data : data.subarray(offset, offset + n))
+      // Its reader may have answered, and closed the connection, as the data arrived (broadcast's 413).
+      if ((this.#reading as Reading) === 'closing') return data.length
       if (this.#left === 0) this.#bodyEnded()
       return offset + n
     }
     const decoder = this.#chunked!
     const used = decoder.feed(data, offset, this.#onBodyData)
+    if (this.#chunked !== decoder) return data.length
     if (used === -1) {
       this.#bodyInvalid(decoder.error ?? 'malformed chunked body')
       return data.length

@@ -2,6 +2,7 @@
 // its syntax sound: how its body is framed, whether the connection persists, whether it asks for
 // an upgrade or for 100 Continue; what a proxy must refuse even in a well-formed head (RFC 9112:
 // ambiguous framing, Host); and the request target in the one form the pods get: origin-form.
+import { METHODS } from 'node:http'
 import { parseContentLength } from '../http1/fields.ts'
 import type { RequestHeadWire } from '../http1/head.ts'
 import { hostProblem, type RequestHead } from './request-head.ts'
@@ -21,8 +22,16 @@ export interface Framing {
 
 export const CHUNKED = -1
 
+/**
+ * The methods spoke forwards: those Node's parser knew (llhttp's list, `http.METHODS`), as before
+ * spoke parsed requests itself. Any token is a method to the codec; one no server on the path is
+ * likely to know (or a lower-case "get") is more often an attack on a parser than a request.
+ */
+const KNOWN_METHODS: ReadonlySet<string> = new Set(METHODS)
+
 /** The request's framing, or why it is refused (a string). */
 export function readFraming(wire: RequestHeadWire, head: RequestHead): Framing | string {
+  if (!KNOWN_METHODS.has(wire.method)) return `unknown method ${JSON.stringify(wire.method)}`
   const raw = wire.raw
   const http10 = wire.versionMinor === 0
   let close = false

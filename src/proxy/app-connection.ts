@@ -177,6 +177,7 @@ export class AppConnection implements BodySource {
     const framing = readFraming(wire, head)
     if (typeof framing === 'string') {
       // The body (if any) cannot be trusted to delimit the next request: nothing after it is read.
+      if (side.accessLog) requestLog(side, wire.method, wire.target)({ headersSent: true, status: 400 })
       this.#refuse('bad_request', framing)
       return
     }

@@ -89,12 +89,21 @@ export class H1Downstream implements Downstream, AnswerStatus {
     if (this.#headersSent || this.#done) return
     this.#status = status
     this.#headersSent = true
+    // One pass: the fields as they go out, and what spoke must know of them. The framing and
+    // persistence fields are spoke's own to set on this hop (RFC 9112 §6.1, §9.6): a pod's were
+    // dropped already (headers.ts), this only keeps them from being sent twice.
+    let fields = ''
     let length = false
     let date = false
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i]
-      if (name.length === 14) length ||= name.toLowerCase() === 'content-length'
-      else if (name.length === 4) date ||= name.toLowerCase() === 'date'
+      switch (name.length) {
+        case 4: date ||= name.toLowerCase() === 'date'; break
+        case 10: { const lower = name.toLowerCase(); if (lower === 'connection' || lower === 'keep-alive') continue; break }
+        case 14: length ||= name.toLowerCase() === 'content-length'; break
+        case 17: if (name.toLowerCase() === 'transfer-encoding') continue; break
+      }
+      fields += `${name}: ${headers[i + 1]}\r\n`
     }
     const connection = this.#connection
     if (this.method === 'HEAD' || status < 200 || status === 204 || status === 304) this.#framing = 'none'
@@ -103,8 +112,7 @@ export class H1Downstream implements Downstream, AnswerStatus {
     else this.#framing = 'chunked'
     // An HTTP/1.0 client can only tell the end of a body of unknown length by the close.
     if (this.#framing === 'close' || connection.draining) this.#keepAlive = false
-    let head = statusLine(status)
-    for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`
+    let head = statusLine(status) + fields
     if (!date) head += dateField()
     if (this.#framing === 'chunked') head += 'transfer-encoding: chunked\r\n'
     head += this.#keepAlive ? connection.keepAliveFields : 'connection: close\r\n'

@@ -231,3 +231,22 @@ t.test('idleTimeout closes a keep-alive connection idle between requests, silent
   t.ok(idle >= 150 && idle < 1500, `closed after ${Math.round(idle + 200)} ms idle`)
   t.same(statuses(c.received()), [200, 200, 200], 'nothing sent at the close')
 })
+
+t.test('a slow reader: the answer waits for it (backpressure), on every request of a connection', async (t) => {
+  const cluster = await startCluster({ pods: 1 })
+  t.teardown(() => cluster.close())
+  const c = await connect(cluster.spoke.listeners[0].address!.port)
+  t.teardown(() => c.socket.destroy())
+  const size = 4 * 1024 * 1024
+  for (let i = 1; i <= 3; i++) {
+    c.socket.write(`GET /stream?chunks=${size / 16384}&size=16384 HTTP/1.1\r\nHost: a\r\n\r\n`)
+    // Not read for a while: spoke's writes to the app fill the socket buffers and must wait.
+    c.socket.pause()
+    await sleep(150)
+    c.socket.resume()
+    await waitFor(() => c.received().endsWith('\r\n0\r\n\r\n') && answers(c.received()).length === i, 10_000, `answer ${i} whole`)
+    const got = answers(c.received())
+    t.equal(got.length, i)
+    t.equal(got[i - 1].body.length, size, `answer ${i}: every byte`)
+  }
+})

@@ -71,6 +71,7 @@ export class AppConnection implements BodySource {
   /** When the sweep first saw the connection in its present wait; 0 until then. */
   #since = 0
   #drainListener: (() => void) | null = null
+  #drainWatched = false
   #flushQueued = false
   readonly #onBodyData = (data: Buffer): void => this.#deliver(data)
   // The socket's listeners, kept to be removed when an upgrade hands the socket over.
@@ -333,8 +334,10 @@ export class AppConnection implements BodySource {
     queueMicrotask(this.#flushSoon)
   }
 
+  /** The request in flight's drain listener; one socket listener per connection, added when first needed. */
   onDrain(listener: () => void): void {
-    if (this.#drainListener === null) {
+    if (!this.#drainWatched) {
+      this.#drainWatched = true
       this.#socket.on('drain', () => this.#drainListener?.())
     }
     this.#drainListener = listener
@@ -344,7 +347,7 @@ export class AppConnection implements BodySource {
   answered(request: H1Downstream): void {
     if (request !== this.#current) return
     this.#current = null
-    this.#drainListener = noop
+    this.#drainListener = null
     request.logged()
     if (!request.keepAlive || this.#settings.draining) {
       this.#close()

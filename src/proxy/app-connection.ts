@@ -201,7 +201,7 @@ export class AppConnection implements BodySource {
         this.#reading = 'length'
         this.#left = length
       }
-      // Node's server answered it at once, before any of the body was read: the app waits for it.
+      // At once, before any of the body is read (as Node's server did): the app may be waiting for it.
       if (framing.expectContinue) this.#socket.write(CONTINUE, 'latin1')
     }
     if (side.accessLog) downstream.logWith(requestLog(side, wire.method, framing.path))

@@ -1,6 +1,6 @@
 // One request from the app and its answer, whatever the protocol the app spoke: what forwarding
 // and broadcast see of the app side. The HTTP/1.1 and HTTP/2 adapters (app-h1.ts, app-h2.ts)
-// each make one from what Node's servers hand them; nothing past them asks which it was.
+// each make one per request; nothing past them asks which it was.
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Readable } from 'node:stream'
 import type { ErrorCode } from './errors.ts'

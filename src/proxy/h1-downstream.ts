@@ -267,7 +267,7 @@ function flatTrailers(trailers: IncomingHttpHeaders): string[] | undefined {
 
 let date = ''
 
-/** The Date field (RFC 9110 §6.6.1), made at most once a second as Node's server does. */
+/** The Date field (RFC 9110 §6.6.1), made at most once a second (Node's server did the same). */
 function dateField(): string {
   if (date === '') {
     const now = new Date()

@@ -8,7 +8,7 @@ export const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
   'http2-settings',
   // Replaced by the rewritten authority, or re-added as the app sent it with hostRewrite: keep.
   'host',
-  // Node has already answered 100-continue to the app; undici refuses to send Expect itself.
+  // spoke has already answered 100-continue to the app (app-connection.ts); it is this hop's business.
   'expect',
   // Instructions to spoke.
   'x-spoke-retry', 'x-spoke-pod',

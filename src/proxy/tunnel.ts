@@ -17,7 +17,7 @@ export interface Upgrade {
   readonly path: string
   readonly head: RequestHead
   readonly rawHeaders: readonly string[]
-  /** The app's connection, Node's HTTP server no longer tracks it. */
+  /** The app's connection, no longer read by the HTTP/1.1 adapter (paused until piped). */
   readonly client: Duplex
   /** What the app sent after the head: the tunnel's first bytes. */
   readonly early: Buffer

@@ -100,6 +100,24 @@ t.test('pipelined requests are answered in order, each sent to a pod only once t
   t.ok(at[1] - at[0] >= 150, `the second request left only when the slow first was answered (${Math.round(at[1] - at[0])} ms later)`)
 })
 
+t.test('requests pipelined in pieces while the one before is at its pod', async (t) => {
+  const cluster = await startCluster({ pods: 1 })
+  t.teardown(() => cluster.close())
+  const c = await connect(cluster.spoke.listeners[0].address!.port)
+  t.teardown(() => c.socket.destroy())
+  c.socket.write('GET /slow?ms=300 HTTP/1.1\r\nHost: a\r\n\r\n')
+  await waitFor(() => cluster.pods[0].started === 1, 2000, 'the first request at the pod')
+  const rest = 'POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\npiecesGET /status/202 HTTP/1.1\r\nHost: a\r\n\r\n'
+  for (let at = 0; at < rest.length; at += 7) {
+    c.socket.write(rest.slice(at, at + 7))
+    await sleep(5)
+  }
+  await waitFor(() => c.received().includes('HTTP/1.1 202 '), 3000, 'the last answer')
+  const got = answers(c.received())
+  t.same(got.map((a) => a.status), [200, 200, 202])
+  t.equal((JSON.parse(got[1].body) as { body: string }).body, 'pieces')
+})
+
 t.test('a head and a chunked body arriving one byte at a time', async (t) => {
   const cluster = await startCluster({ pods: 1 })
   t.teardown(() => cluster.close())
@@ -123,6 +141,17 @@ t.test('a head and a chunked body arriving one byte at a time', async (t) => {
   // (statuses() reads status lines at line starts; this one follows the JSON body directly.)
   await waitFor(() => c.received().includes('HTTP/1.1 202 '), 2000, 'a second answer')
   t.same(answers(c.received()).map((a) => a.status), [200, 202], 'and takes the next request')
+  // A head of 12 kB (under the 16 KiB maxHeaderSize) in 50-byte pieces: it grows in place.
+  const fields = Array.from({ length: 120 }, (_, i) => `X-F${String(i).padStart(3, '0')}: ${'f'.repeat(92)}\r\n`).join('')
+  const big = `GET /echo HTTP/1.1\r\nHost: a\r\n${fields}\r\n`
+  for (let at = 0; at < big.length; at += 50) {
+    c.socket.write(big.slice(at, at + 50))
+    await new Promise((r) => setImmediate(r))
+  }
+  await waitFor(() => answers(c.received()).length === 3 && c.received().endsWith('}'), 3000, 'the third answer')
+  const third = answers(c.received())[2]
+  t.equal(third.status, 200)
+  t.equal((JSON.parse(third.body) as { rawHeaders: string[] }).rawHeaders.filter((h) => h === 'f'.repeat(92)).length, 120, 'every field of the long head')
 })
 
 t.test('Expect: 100-continue gets 100 Continue before the body is sent; not for HTTP/1.0 or a request without a body', async (t) => {

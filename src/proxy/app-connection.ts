@@ -50,6 +50,8 @@ export class AppConnection implements BodySource {
   #reading: Reading = 'head'
   /** Bytes read and not yet consumed: the start of the next request, or pipelined ones. */
   #buffered: Buffer = EMPTY
+  /** The buffer spoke allocated for #buffered to grow in (#append). */
+  #store: Buffer = EMPTY
   /** #buffered's length when the codec last found it partial (a head is parsed again only once it has grown enough). */
   #tried = 0
   /** The request being answered. */
@@ -122,16 +124,50 @@ export class AppConnection implements BodySource {
     }
     if (this.#buffered.length === 0) {
       this.#buffered = chunk
+      this.#store = EMPTY
       // The first bytes of a request: its headersTimeout starts.
       if (this.#current === null) this.#since = 0
     } else {
-      this.#buffered = Buffer.concat([this.#buffered, chunk])
+      this.#append(chunk)
     }
     if (this.#current === null) this.#readHeads()
     else if (this.#buffered.length > this.#settings.readAhead && !this.#aheadFull) {
       this.#aheadFull = true
       this.#flow()
     }
+  }
+
+  /**
+   * Adds `chunk` after the bytes buffered, in room left after them when there is some: a head
+   * sent a byte at a time costs linear copying, not a copy of all of it per byte.
+   */
+  #append(chunk: Buffer): void {
+    const buffered = this.#buffered
+    const store = this.#store
+    const end = buffered.byteOffset + buffered.length - store.byteOffset
+    const length = buffered.length + chunk.length
+    if (buffered.buffer === store.buffer && end >= 0 && end + chunk.length <= store.length) {
+      // Nothing after `end` in the store is in use: body data handed on lies before it.
+      store.set(chunk, end)
+      this.#buffered = store.subarray(end - buffered.length, end + chunk.length)
+      return
+    }
+    const grown = Buffer.allocUnsafe(Math.max(2 * length, 4096))
+    grown.set(buffered, 0)
+    grown.set(chunk, buffered.length)
+    this.#store = grown
+    this.#buffered = grown.subarray(0, length)
+  }
+
+  /** The first `n` bytes of `buffered` (#buffered) are read. */
+  #consume(buffered: Buffer, n: number): void {
+    if (n < buffered.length) {
+      this.#buffered = buffered.subarray(n)
+      return
+    }
+    this.#buffered = EMPTY
+    // An idle connection holds no buffer of its own.
+    this.#store = EMPTY
   }
 
   /** Parses and starts the requests buffered, one at a time, while no answer is pending. */
@@ -153,7 +189,7 @@ export class AppConnection implements BodySource {
         else this.#refuse('bad_request', `malformed request: ${result.reason}`)
         return
       }
-      this.#buffered = result.size === buffered.length ? EMPTY : buffered.subarray(result.size)
+      this.#consume(buffered, result.size)
       this.#request(result.head)
     }
   }
@@ -209,7 +245,7 @@ export class AppConnection implements BodySource {
     if (this.#buffered.length > 0 && (this.#reading === 'length' || this.#reading === 'chunked')) {
       const buffered = this.#buffered
       const used = this.#readBody(buffered, 0)
-      if ((this.#reading as Reading) !== 'closing') this.#buffered = used === buffered.length ? EMPTY : buffered.subarray(used)
+      if ((this.#reading as Reading) !== 'closing') this.#consume(buffered, used)
     }
   }
 
@@ -395,6 +431,7 @@ export class AppConnection implements BodySource {
     if (this.#reading === 'closing') return
     this.#reading = 'closing'
     this.#buffered = EMPTY
+    this.#store = EMPTY
     this.#since = 0
     // A body cut off here never completes: whoever still reads it sees it aborted.
     const body = this.#body

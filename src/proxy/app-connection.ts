@@ -13,7 +13,7 @@ import { parseRequestHead, type RequestHeadWire } from '../http1/head.ts'
 import { requestLog } from './access-log.ts'
 import type { AppSide } from './app-side.ts'
 import { type ErrorCode, rawHttp1Error } from './errors.ts'
-import { H1Downstream } from './h1-downstream.ts'
+import { COPY_LIMIT, H1Downstream } from './h1-downstream.ts'
 import { CHUNKED, readFraming } from './h1-framing.ts'
 import { type BodySource, H1RequestBody } from './h1-request-body.ts'
 import { readRequestHead } from './request-head.ts'
@@ -348,7 +348,7 @@ export class AppConnection implements BodySource {
       return text === '' || socket.write(text, 'latin1')
     }
     if (before === '' && after === '') return socket.write(chunk)
-    if (chunk.length <= 16 * 1024) {
+    if (chunk.length <= COPY_LIMIT) {
       const out = Buffer.allocUnsafe(before.length + chunk.length + after.length)
       out.write(before, 0, 'latin1')
       out.set(chunk, before.length)

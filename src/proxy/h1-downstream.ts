@@ -14,14 +14,14 @@ import type { ErrorCode } from './errors.ts'
 import type { H1RequestBody } from './h1-request-body.ts'
 import type { RequestHead } from './request-head.ts'
 
+/**
+ * A body chunk this small is copied next to the text around it (an answer's head, a chunk's
+ * framing) into one buffer, one write; a larger one goes in a write of its own, corked with them.
+ */
+export const COPY_LIMIT = 16 * 1024
+
 /** How the answer's body is delimited on the wire. */
 type Framing = 'none' | 'length' | 'chunked' | 'close'
-
-/**
- * A chunk this small handed over with the head (or a chunked frame's own lines) is copied next to
- * them into one buffer, one write; a larger one goes in a write of its own, corked with the rest.
- */
-const COPY_LIMIT = 16 * 1024
 
 export class H1Downstream implements Downstream, AnswerStatus {
   readonly protocol = 'http1'
@@ -77,11 +77,6 @@ export class H1Downstream implements Downstream, AnswerStatus {
   /** Whether the connection may carry another request after this answer. */
   get keepAlive(): boolean {
     return this.#keepAlive
-  }
-
-  /** The answer is complete or was cut. */
-  get done(): boolean {
-    return this.#done
   }
 
   // HTTP/1.1 has no way to end an answer with its head: `complete` waits for end().

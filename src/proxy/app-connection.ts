@@ -10,6 +10,7 @@
 import type { Socket } from 'node:net'
 import { ChunkedDecoder } from '../http1/chunked.ts'
 import { parseRequestHead, type RequestHeadWire } from '../http1/head.ts'
+import { REPLAY_LIMIT_BYTES } from '../transport/request-body.ts'
 import { requestLog } from './access-log.ts'
 import type { AppSide } from './app-side.ts'
 import { type ErrorCode, rawHttp1Error } from './errors.ts'
@@ -223,8 +224,17 @@ export class AppConnection implements BodySource {
       return
     }
     const length = framing.length
-    const body = length === 0 ? null : new H1RequestBody(this)
-    const downstream = new H1Downstream(this, wire.method, framing.path, head, body, wire.versionMinor === 0, framing.keepAlive && !this.#settings.draining)
+    // A body that came whole with its head (most small ones) is handed on as it is: no stream.
+    // Up to what an exchange keeps of a streamed body for sending again, so that whether a body
+    // can go again does not depend on how it was read.
+    let wholeBody: Buffer | null = null
+    const buffered = this.#buffered
+    if (length > 0 && length <= REPLAY_LIMIT_BYTES && buffered.length >= length) {
+      wholeBody = buffered.subarray(0, length)
+      this.#consume(buffered, length)
+    }
+    const body = length === 0 || wholeBody !== null ? null : new H1RequestBody(this)
+    const downstream = new H1Downstream(this, wire.method, framing.path, head, body, wholeBody, wire.versionMinor === 0, framing.keepAlive && !this.#settings.draining)
     this.#current = downstream
     this.#latest = downstream
     if (body !== null) {
@@ -243,9 +253,9 @@ export class AppConnection implements BodySource {
     if (side.accessLog) downstream.logWith(requestLog(side, wire.method, framing.path))
     side.serve(downstream)
     if (this.#buffered.length > 0 && (this.#reading === 'length' || this.#reading === 'chunked')) {
-      const buffered = this.#buffered
-      const used = this.#readBody(buffered, 0)
-      if ((this.#reading as Reading) !== 'closing') this.#consume(buffered, used)
+      const rest = this.#buffered
+      const used = this.#readBody(rest, 0)
+      if ((this.#reading as Reading) !== 'closing') this.#consume(rest, used)
     }
   }
 

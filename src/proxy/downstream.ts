@@ -17,6 +17,11 @@ export interface Downstream {
   readonly hasBody: boolean
   /** The request body as it arrives; read once. */
   readonly body: Readable
+  /**
+   * The whole body, when all of it had arrived with the head (most small requests over
+   * HTTP/1.1): it is sent as it is, and `body` need not be read; null otherwise.
+   */
+  readonly wholeBody: Buffer | null
   /** Whether the answer's head has gone out: no other status can be given after it. */
   readonly headersSent: boolean
   /** The status of the answer sent, or 200 before any. */

@@ -25,7 +25,7 @@ export class Exchange implements AttemptPlan, Answerer {
   /** x-spoke-pod's pod, or the key's owner on a sharded upstream: every attempt goes there. */
   #pinned: Endpoint | null = null
   #idempotent = false
-  #body: RequestBody | null = null
+  #body: RequestBody | Buffer | null = null
   /** timeouts.request: no complete answer by then, and the app gets `timeout`. */
   #timer: NodeJS.Timeout | null = null
   /** Listening for the app's connection to take more only once it first pushes back. */
@@ -65,7 +65,8 @@ export class Exchange implements AttemptPlan, Answerer {
     // must not destroy); spoke's h2c streams read the app's stream themselves.
     const h2cPods = config.protocol === 'h2c'
     const keep = h2cPods || idempotent
-    if (downstream.hasBody) this.#body = new RequestBody(downstream.body, { keep, view: !h2cPods && (keep || downstream.protocol === 'h2') })
+    // A body that arrived whole with its head goes as it is: no stream, and any attempt can resend it.
+    if (downstream.hasBody) this.#body = downstream.wholeBody ?? new RequestBody(downstream.body, { keep, view: !h2cPods && (keep || downstream.protocol === 'h2') })
     const timeoutMs = config.timeouts.requestMs
     this.#attempts = new Attempts(upstream, this)
     if (timeoutMs > 0) this.#timer = setTimeout(() => this.#timedOut(timeoutMs), timeoutMs)
@@ -83,7 +84,7 @@ export class Exchange implements AttemptPlan, Answerer {
   get pod(): Endpoint | null { return this.#pinned }
   get method(): Dispatcher.HttpMethod { return this.#downstream.method as Dispatcher.HttpMethod }
   get path(): string { return this.#downstream.path }
-  get body(): RequestBody | null { return this.#body }
+  get body(): RequestBody | Buffer | null { return this.#body }
   get idempotent(): boolean { return this.#idempotent }
   get bounded(): boolean { return this.#upstream.config.timeouts.requestMs > 0 }
   get perTryMs(): number { return this.#upstream.config.timeouts.perTryMs }

@@ -29,6 +29,7 @@ export class H1Downstream implements Downstream, AnswerStatus {
   readonly path: string
   readonly head: RequestHead
   readonly hasBody: boolean
+  readonly wholeBody: Buffer | null
   readonly #connection: AppConnection
   readonly #http10: boolean
   #body: Readable | null
@@ -49,21 +50,23 @@ export class H1Downstream implements Downstream, AnswerStatus {
   #gone: (() => void) | null = null
   #log: ((answer: AnswerStatus) => void) | null = null
 
-  constructor(connection: AppConnection, method: string, path: string, head: RequestHead, body: H1RequestBody | null, http10: boolean, keepAlive: boolean) {
+  /** `body`: the body as it arrives, unless `wholeBody` holds it all already (or there is none). */
+  constructor(connection: AppConnection, method: string, path: string, head: RequestHead, body: H1RequestBody | null, wholeBody: Buffer | null, http10: boolean, keepAlive: boolean) {
     this.#connection = connection
     this.method = method
     this.path = path
     this.head = head
-    this.hasBody = body !== null
+    this.hasBody = body !== null || wholeBody !== null
+    this.wholeBody = wholeBody
     this.#body = body
     this.#requestComplete = body === null
     this.#http10 = http10
     this.#keepAlive = keepAlive
   }
 
-  /** Requests without a body have none to read: an empty stream, made only if asked for. */
+  /** For a body that arrived whole, or none, a stream is made only if asked for. */
   get body(): Readable {
-    return this.#body ??= Readable.from([])
+    return this.#body ??= Readable.from(this.wholeBody === null ? [] : [this.wholeBody], { objectMode: false })
   }
 
   get headersSent(): boolean {

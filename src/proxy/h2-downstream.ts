@@ -18,6 +18,7 @@ export class H2Downstream implements Downstream {
   readonly path: string
   readonly head: RequestHead
   readonly hasBody: boolean
+  readonly wholeBody = null
   readonly #stream: http2.ServerHttp2Stream
   #status = 200
   /** The head ended the stream (a trailers-only answer): nothing more goes out. */

@@ -2,7 +2,6 @@
 // with backpressure, within timeouts.request. The attempts themselves (which pod, resends,
 // retries, per-try timeouts, counting) are attempts.ts's; the app side is a Downstream.
 import type { IncomingHttpHeaders } from 'node:http'
-import type { Dispatcher } from 'undici'
 import { RequestBody } from '../transport/request-body.ts'
 import type { Endpoint } from '../upstream/endpoint.ts'
 import type { Upstream } from '../upstream/upstream.ts'
@@ -81,7 +80,7 @@ export class Exchange implements AttemptPlan, Answerer {
 
   get target(): Target { return this.#pinned === null ? 'any' : 'key' }
   get pod(): Endpoint | null { return this.#pinned }
-  get method(): Dispatcher.HttpMethod { return this.#downstream.method as Dispatcher.HttpMethod }
+  get method(): string { return this.#downstream.method }
   get path(): string { return this.#downstream.path }
   get body(): RequestBody | null { return this.#body }
   get idempotent(): boolean { return this.#idempotent }

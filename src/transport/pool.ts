@@ -3,9 +3,8 @@
 // Keeps `perEndpoint` connections open from discovery on, opens more (up to `maxPerEndpoint`)
 // while all are busy, recycles them by age and request count make-before-break, and drains them
 // when the pod leaves or spoke shuts down. Each connection's state is one tagged union (slot.ts).
-import type { Dispatcher } from 'undici'
 import type { ConnectionConfig } from '../config/types.ts'
-import type { CloseReason, Connection, ConnectionEvents, UpstreamRequest } from './connection.ts'
+import type { CloseReason, Connection, ConnectionEvents, DispatchHandler, UpstreamRequest } from './connection.ts'
 import { Backoff } from './backoff.ts'
 import { ConnectError } from './dial.ts'
 import { Failure } from './failure.ts'
@@ -86,7 +85,7 @@ export class Pool {
    * controller at once (onRequestStart: abort() also takes a queued request off the queue), and
    * exactly one final callback: onResponseEnd, or onResponseError with a Failure.
    */
-  dispatch(request: UpstreamRequest, handler: Dispatcher.DispatchHandler): void {
+  dispatch(request: UpstreamRequest, handler: DispatchHandler): void {
     const job = new PoolRequest(this, request, handler)
     handler.onRequestStart?.(job, NO_CONTEXT)
     if (job.aborted) return

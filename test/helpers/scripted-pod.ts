@@ -5,9 +5,8 @@
 // handler that records every callback of one dispatch.
 import http2 from 'node:http2'
 import net from 'node:net'
-import type { Dispatcher } from 'undici'
 import type { ConnectionConfig } from '../../src/config/types.ts'
-import type { CloseReason, Connection, UpstreamRequest } from '../../src/transport/connection.ts'
+import type { CloseReason, Connection, DispatchController, DispatchHandler, UpstreamRequest } from '../../src/transport/connection.ts'
 import { type ConnectError, dial } from '../../src/transport/dial.ts'
 import type { Failure } from '../../src/transport/failure.ts'
 import { H1Connection } from '../../src/transport/h1-connection.ts'
@@ -246,7 +245,7 @@ export function startPool(t: Teardown, target: { host: string; port: number }, c
 }
 
 /** Every callback one dispatch got, in order. */
-export class Call implements Dispatcher.DispatchHandler {
+export class Call implements DispatchHandler {
   controller: PoolRequest | null = null
   status = 0
   headers: Record<string, string | string[] | undefined> = {}
@@ -262,18 +261,18 @@ export class Call implements Dispatcher.DispatchHandler {
     this.done = new Promise((resolve) => { this.#settle = resolve })
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
+  onRequestStart(controller: DispatchController): void {
     this.controller = controller as PoolRequest
     this.events.push('start')
   }
 
-  onResponseStart(_c: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
+  onResponseStart(_c: DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
     this.status = status
     this.headers = headers
     this.events.push(`head ${status}`)
   }
 
-  onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(_c: DispatchController, chunk: Buffer): void {
     this.body += chunk.toString()
   }
 
@@ -283,7 +282,7 @@ export class Call implements Dispatcher.DispatchHandler {
     this.#settle()
   }
 
-  onResponseError(_c: Dispatcher.DispatchController | null, error: Error): void {
+  onResponseError(_c: DispatchController | null, error: Error): void {
     this.finals++
     this.failure = error as Failure
     this.events.push(`error ${(error as Failure).code}`)

@@ -250,6 +250,7 @@ export class Call implements DispatchHandler {
   status = 0
   headers: Record<string, string | string[] | undefined> = {}
   body = ''
+  trailers: Record<string, string | string[] | undefined> = {}
   failure: Failure | null = null
   /** onResponseEnd and onResponseError calls: exactly one is the contract. */
   finals = 0
@@ -276,7 +277,8 @@ export class Call implements DispatchHandler {
     this.body += chunk.toString()
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(_c: DispatchController, trailers: Record<string, string | string[] | undefined>): void {
+    this.trailers = trailers
     this.finals++
     this.events.push('end')
     this.#settle()

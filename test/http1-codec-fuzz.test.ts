@@ -13,11 +13,14 @@
 // - where the reference accepts a request the codec refuses, the codec's reason is one of the few
 //   documented strictnesses below (DOCUMENTED_STRICTER), each on purpose.
 //
+// Response heads have no reference reader: they are fuzzed against the RFC's grammar written as
+// regular expressions (an independent reading), and for consistency across every prefix.
+//
 // Reproduce a run: SPOKE_FUZZ_SEED=<seed> [SPOKE_FUZZ_INPUTS=<n>] npx tap test/http1-codec-fuzz.test.ts
 import t from 'tap'
 import { ChunkedDecoder } from '../src/http1/chunked.ts'
 import { parseContentLength } from '../src/http1/fields.ts'
-import { parseRequestHead, type RequestHeadWire } from '../src/http1/head.ts'
+import { parseRequestHead, parseResponseHead, type RequestHeadWire } from '../src/http1/head.ts'
 import { hostProblem, readRequestHead } from '../src/proxy/request-head.ts'
 import { parseRequests, type ReferenceParse } from './helpers/http1-reference.ts'
 
@@ -403,4 +406,70 @@ t.test(`differential fuzz of the HTTP/1.1 codec against the reference reader: ${
   t.same(undocumented, [], 'where the reference accepts more, the codec refused for a documented reason')
   t.equal(copied, 0, 'chunked data pieces are subarrays of what was fed, never copies')
   t.ok(codecRequests > INPUTS / 4, `the generator is not all noise (${codecRequests} requests accepted)`)
+})
+
+// ---- response heads
+
+const RESPONSE_FIELDS = ['Server: nginx/1.26.2', 'Date: Tue, 14 Oct 2025 09:21:07 GMT', 'Content-Type: application/json', 'Content-Length: 12',
+  'Connection: keep-alive', 'Transfer-Encoding: chunked', 'ETag: "66e1a2b3-4d2"', 'X-Empty:', 'X-Latin: caf\xe9', 'Set-Cookie: a=b; Path=/']
+
+function validResponse(r: Rng): string {
+  const status = r.pick(['200 OK', '204 No Content', '404 Not Found', '101 Switching Protocols', '200', '200 ', '503 Service  Unavailable\t', '299 caf\xe9'])
+  const lines = [`HTTP/1.${r.int(2)} ${status}`]
+  for (let n = r.int(8); n > 0; n--) lines.push(r.pick(RESPONSE_FIELDS))
+  return `${lines.join('\r\n')}\r\n\r\n${r.chance(0.5) ? 'body' : ''}`
+}
+
+const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+/** A field value as returned: no OWS at either end, VCHAR / obs-text with SP and HTAB inside. */
+const VALUE_RE = /^(?:[\x21-\x7e\x80-\xff](?:[\t\x20-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?)?$/
+const REASON_RE = /^[\t\x20-\x7e\x80-\xff]*$/
+/** status-line and field lines as RFC 9112 §4 and §5 write them, CRLF only, no obs-fold. */
+const RESPONSE_HEAD_RE = /^(?:\r?\n)*HTTP\/1\.[01] [1-9]\d\d(?: [\t\x20-\x7e\x80-\xff]*)?\r\n(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*\r\n$/
+
+t.test(`fuzzed response heads: accepted ones match the RFC grammar, and every prefix reads consistently (seed ${SEED})`, async (t) => {
+  const r = new Rng(SEED ^ 0x7e5)
+  const problems: string[] = []
+  let accepted = 0
+  let refused = 0
+  const n = Math.max(1000, INPUTS / 5)
+  for (let i = 0; i < n; i++) {
+    let text = validResponse(r)
+    if (r.chance(0.7)) for (let k = 1 + r.int(3); k > 0; k--) text = mutate(r, text)
+    const bytes = Buffer.from(text, 'latin1')
+    const whole = parseResponseHead(bytes, 0, LIMITS)
+    const show = JSON.stringify(text)
+    if (whole.kind === 'head') {
+      accepted++
+      const { head, size } = whole
+      const wire = text.slice(0, size)
+      if (!RESPONSE_HEAD_RE.test(wire)) problems.push(`accepted a head outside the grammar: ${show}`)
+      if (!REASON_RE.test(head.reason) || head.status < 100 || head.status > 999) problems.push(`status line ${head.status} ${JSON.stringify(head.reason)}: ${show}`)
+      for (let k = 0; k < head.raw.length; k += 2) {
+        if (!TOKEN_RE.test(head.raw[k]) || !VALUE_RE.test(head.raw[k + 1])) problems.push(`field ${JSON.stringify(head.raw.slice(k, k + 2))}: ${show}`)
+      }
+      // Every proper prefix of an accepted head is incomplete, never refused.
+      for (let k = 0; k < size; k++) {
+        if (parseResponseHead(bytes.subarray(0, k), 0, LIMITS).kind !== 'partial') {
+          problems.push(`prefix of ${k} bytes not partial: ${show}`)
+          break
+        }
+      }
+    } else if (whole.kind === 'invalid') {
+      refused++
+      // Refused whole: each prefix is incomplete until the refusal, and refused the same way after.
+      let seen = false
+      for (let k = 0; k <= bytes.length; k++) {
+        const p = parseResponseHead(bytes.subarray(0, k), 0, LIMITS)
+        if (p.kind === 'head' || (seen && (p.kind !== 'invalid' || p.reason !== whole.reason))) {
+          problems.push(`prefix of ${k} bytes reads ${JSON.stringify(p)} (whole: ${whole.reason}): ${show}`)
+          break
+        }
+        if (p.kind === 'invalid') seen = true
+      }
+    }
+  }
+  t.comment(`${n} response heads: ${accepted} accepted, ${refused} refused, ${n - accepted - refused} incomplete`)
+  t.same(problems, [], 'accepted response heads follow the grammar; prefixes read consistently')
+  t.ok(accepted > n / 5 && refused > n / 10, 'both outcomes are exercised')
 })

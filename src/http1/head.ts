@@ -1,12 +1,16 @@
-// Request and response heads of HTTP/1.1 (RFC 9112 §2–§5), read strictly: whatever this parser
-// accepts, the strict reference reader (test/helpers/http1-reference.ts) accepts the same way, and
-// everything a request-smuggling attack leans on (bare CR or LF, obs-fold, whitespace before a
-// colon, control bytes, odd versions) is refused with the reason.
+// Request and response heads of HTTP/1.1 (RFC 9112 §2–§5), read strictly: with the caller's
+// checks of the target's form, Host and framing on top, whatever this parser accepts the strict
+// reference reader (test/helpers/http1-reference.ts) accepts the same way, and everything a
+// request-smuggling attack leans on (bare CR or LF, obs-fold, whitespace before a colon, control
+// bytes, odd versions) is refused with the reason. Lines end in CRLF only; a bare LF is taken as
+// a line end only in the empty lines before a start line (see skipEmptyLines and lineEnd).
 //
 // Pure functions over a Buffer, no I/O and no state between calls. A caller whose head is still
-// incomplete calls again on the longer buffer: the scan starts over, which for heads (a few
-// hundred bytes, capped by maxHeaderSize) costs less than keeping a resumable state machine, and
-// nothing is allocated until the head is complete, so an incomplete call costs only the scan.
+// incomplete calls again on the longer buffer and the scan starts over: heads are small and
+// capped by maxHeaderSize, most arrive in one read, and a parser without a resumable state is
+// simpler and faster for them. Nothing is allocated until the head is complete, so an
+// incomplete call costs only the scan, and a byte that can never be part of a valid head is
+// refused as soon as it is seen, complete head or not.
 import { CLASS, TARGET, TOKEN, VALUE, latin1 } from './fields.ts'
 
 export interface HeadLimits {
@@ -82,8 +86,8 @@ export function parseRequestHead(buf: Buffer, start: number, limits: HeadLimits)
   if (p < 0) return stopped(p, lim, limit)
 
   // RFC 9112 §3: request-line = method SP request-target SP HTTP-version CRLF, with exactly one SP
-  // each. (§3 lets a recipient split on runs of whitespace; a proxy that does, in front of a pod
-  // that does not, reads a different target than the pod: refused.)
+  // each. (§3 lets a recipient split on runs of whitespace; no client sends them, llhttp refuses
+  // them, and a proxy is the last place to read one message two ways: refused.)
   const methodStart = p
   while (p < lim && (CLASS[buf[p]] & TOKEN) !== 0) p++
   if (p - methodStart > MAX_METHOD) return refused(`method longer than ${MAX_METHOD} bytes`)

@@ -59,12 +59,9 @@ export class Exchange implements AttemptPlan, Answerer {
     this.#idempotent = idempotent
     // A copy is of use where a body that went out may go again: h2c's refused streams (any
     // method), and retries of requests that may be retried; elsewhere a resend only happens while
-    // the body is untouched (a connect failure). undici needs a view of the app's stream whenever
-    // a copy is kept, and for an HTTP/2 app (its stream's other half is the answer, which undici
-    // must not destroy); spoke's h2c streams read the app's stream themselves.
-    const h2cPods = config.protocol === 'h2c'
-    const keep = h2cPods || idempotent
-    if (downstream.hasBody) this.#body = new RequestBody(downstream.body, { keep, view: !h2cPods && (keep || downstream.protocol === 'h2') })
+    // the body is untouched (a connect failure, a connection found closed).
+    const keep = config.protocol === 'h2c' || idempotent
+    if (downstream.hasBody) this.#body = new RequestBody(downstream.body, { keep })
     const timeoutMs = config.timeouts.requestMs
     this.#attempts = new Attempts(upstream, this)
     if (timeoutMs > 0) this.#timer = setTimeout(() => this.#timedOut(timeoutMs), timeoutMs)

@@ -1,5 +1,4 @@
-// Opens a TCP connection with a deadline. Connecting ourselves, rather than letting undici connect
-// on the first request, is what lets a pool open connections up front and replace one
+// Opens a TCP connection with a deadline. Connecting ahead of the first request is what lets a pool open connections up front and replace one
 // make-before-break: the replacement is known to be connected before the old one retires.
 import net from 'node:net'
 

@@ -89,8 +89,8 @@ export class PoolRequest implements SpokeDispatchController, DispatchHandler {
     if (this.#done) return
     this.#done = true
     const slot = this.#slot!
-    // HTTP/1.1: after undici has decided whether to keep the socket (it closes it right after
-    // this call when the answer ends the connection), so that the pool sees the connection as it is.
+    // HTTP/1.1: after the connection has closed its socket, when the answer ends it (right after
+    // this call), so that the pool sees the connection as it is.
     if (slot.connection!.exclusive) queueMicrotask(() => this.#pool.release(slot, false))
     else this.#pool.release(slot, false)
     this.#handler.onResponseEnd?.(this, trailers)

@@ -112,7 +112,7 @@ async function run(configPath: string, level: LogLevel): Promise<number | undefi
   const log = createLogger(level)
   let spoke: Spoke
   try {
-    spoke = await Spoke.start(loaded.config, { log })
+    spoke = await Spoke.start(loaded.config, { log, reduceMemory: true })
   } catch (err) {
     process.stderr.write(`spoke: ${(err as Error).message}\n`)
     return 1

@@ -6,6 +6,7 @@ import { toDocument } from './config/render.ts'
 import type { Config } from './config/types.ts'
 import { DnsDiscovery } from './discovery/dns.ts'
 import type { Logger } from './log.ts'
+import { MemoryReducer } from './lifecycle/memory-reducer.ts'
 import { formatHostPort } from './net.ts'
 import { createRegistry } from './metrics/registry.ts'
 import { HttpListener } from './proxy/listener.ts'
@@ -16,6 +17,11 @@ export interface StartOptions {
   readonly log: Logger
   /** Tests may feed discovery updates themselves; the default is DNS. */
   readonly discoveryFactory?: DiscoveryFactory
+  /**
+   * Give memory back after bursts (lifecycle/memory-reducer.ts): on in the spoke process; off
+   * where spoke shares a process (tests, the demo), whose own allocations it would misread.
+   */
+  readonly reduceMemory?: boolean
 }
 
 export const dnsDiscovery: DiscoveryFactory = (config, dns, onUpdate) => new DnsDiscovery({
@@ -38,6 +44,7 @@ export class Spoke {
   readonly listeners: readonly Listener[]
   readonly upstreams: ReadonlyMap<string, Upstream>
   readonly admin: AdminServer
+  readonly #memory: MemoryReducer
   #discovered = false
   #shuttingDown = false
   #log: Logger
@@ -59,6 +66,7 @@ export class Spoke {
       ready: () => this.ready,
       configDocument: toDocument(config),
     })
+    this.#memory = new MemoryReducer(() => answersGiven(this.listeners), options.log)
   }
 
   /** Binds every port and starts discovery; rejects (having closed what it opened) if a port is taken. */
@@ -72,6 +80,7 @@ export class Spoke {
       throw err
     }
     for (const u of spoke.upstreams.values()) u.start()
+    if (options.reduceMemory === true) spoke.#memory.start()
     Promise.all([...spoke.upstreams.values()].map((u) => u.firstDiscovery)).then(() => { spoke.#discovered = true })
     options.log.info('spoke started', {
       admin: formatAddress(spoke.admin.address!),
@@ -101,6 +110,7 @@ export class Spoke {
    */
   async drain(drainTimeoutMs: number): Promise<boolean> {
     this.#shuttingDown = true
+    this.#memory.stop()
     for (const l of this.listeners) l.stopAccepting()
     const deadline = new Promise<false>((resolve) => setTimeout(() => resolve(false), drainTimeoutMs).unref())
     const finished = Promise.all(this.listeners.map((l) => l.closed())).then(() => true as const)
@@ -115,6 +125,7 @@ export class Spoke {
   /** Immediate close (tests, failed start). */
   async close(): Promise<void> {
     this.#shuttingDown = true
+    this.#memory.stop()
     for (const l of this.listeners) {
       l.stopAccepting()
       l.closeAllConnections()
@@ -122,6 +133,16 @@ export class Spoke {
     await Promise.all([...this.upstreams.values()].map((u) => u.close(0)))
     await this.admin.close()
   }
+}
+
+/** Every answer the HTTP listeners have given so far (what the memory reducer watches fall). */
+function answersGiven(listeners: readonly Listener[]): number {
+  let total = 0
+  for (const l of listeners) {
+    if (l instanceof UdpListener) continue
+    for (const n of l.counts.byStatus) total += n
+  }
+  return total
 }
 
 function formatAddress(a: AddressInfo): string {

@@ -9,8 +9,25 @@ import { type ErrorCode, isGrpcContentType } from './errors.ts'
 import { H2Downstream } from './h2-downstream.ts'
 import { hostProblem, readRequestHead } from './request-head.ts'
 
-/** SETTINGS_MAX_CONCURRENT_STREAMS spoke advertises to the app. */
+/** SETTINGS_MAX_CONCURRENT_STREAMS spoke advertises to an app connection, at most. */
 export const MAX_CONCURRENT_STREAMS = 250
+
+/**
+ * The streams a listener's app sessions may have open together, at least: 4 sessions at
+ * MAX_CONCURRENT_STREAMS each (see AppH2's #streamBudget).
+ */
+export const STREAM_BUDGET_FLOOR = 1024
+
+/**
+ * Each app session's share of the listener's stream budget: the budget split evenly, rounded
+ * down to a power of two (so that sessions coming and going re-send SETTINGS only when the share
+ * halves or doubles), between 1 and MAX_CONCURRENT_STREAMS.
+ */
+export function streamShare(budget: number, sessions: number): number {
+  const even = Math.floor(budget / Math.max(1, sessions))
+  if (even >= MAX_CONCURRENT_STREAMS) return MAX_CONCURRENT_STREAMS
+  return even < 1 ? 1 : 2 ** Math.floor(Math.log2(even))
+}
 
 const { NGHTTP2_FLAG_END_STREAM } = http2.constants
 
@@ -32,10 +49,21 @@ export class AppH2 {
   /** Never listens: the listener hands it the connections that open with the preface. */
   readonly #server: http2.Http2Server
   readonly #sessions = new Set<http2.ServerHttp2Session>()
+  /**
+   * The streams the app's sessions may have open together: what the upstream admits at
+   * once (maxConcurrentRequests), and at least STREAM_BUDGET_FLOOR. Streams past what the
+   * upstream admits are answered 503 `overloaded` anyway, and each open stream costs Node about
+   * 4 KB of heap: 2 000 connections with 10 streams each held 20 000 of them and took spoke past
+   * 400 MiB (docs/memory.md). Told a smaller SETTINGS_MAX_CONCURRENT_STREAMS, HTTP/2 clients
+   * queue those requests themselves.
+   */
+  readonly #streamBudget: number
+  #streamShare = MAX_CONCURRENT_STREAMS
   #draining = false
 
   constructor(side: AppSide) {
     this.#side = side
+    this.#streamBudget = Math.max(STREAM_BUDGET_FLOOR, side.upstream.config.limits.maxConcurrentRequests)
     this.#server = http2.createServer({
       // Large enough that an oversized block reaches spoke and gets its 431; nghttp2 resets
       // anything beyond.
@@ -85,7 +113,11 @@ export class AppH2 {
 
   #trackSession(session: http2.ServerHttp2Session): void {
     this.#sessions.add(session)
-    session.once('close', () => this.#sessions.delete(session))
+    this.#shareStreams()
+    session.once('close', () => {
+      this.#sessions.delete(session)
+      this.#shareStreams()
+    })
     if (this.#draining) session.close()
     // idleTimeout: no frame for that long closes the session with GOAWAY (streams in flight
     // exchange frames, so a busy session is not idle). Another idle period with no stream open
@@ -101,6 +133,21 @@ export class AppH2 {
       session.setTimeout(idleMs, idle)
     }
     session.setTimeout(idleMs, idle)
+  }
+
+  /**
+   * New sessions get the current share in their first SETTINGS; open ones get a SETTINGS frame
+   * when it changes. A stream a client opened past a lowered limit before it read the frame is
+   * refused by nghttp2 (REFUSED_STREAM: never processed, safe for the client to send again).
+   */
+  #shareStreams(): void {
+    const share = streamShare(this.#streamBudget, this.#sessions.size)
+    if (share === this.#streamShare) return
+    this.#streamShare = share
+    this.#server.updateSettings({ maxConcurrentStreams: share })
+    for (const session of this.#sessions) {
+      if (!session.closed && !session.destroyed) session.settings({ maxConcurrentStreams: share })
+    }
   }
 
   #stream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, raw: string[]): void {

@@ -1,0 +1,55 @@
+// The app's h2c sessions share one stream budget (app-h2.ts): as connections pile up, each is
+// told a smaller SETTINGS_MAX_CONCURRENT_STREAMS, and told more again as they go.
+import http2 from 'node:http2'
+import t from 'tap'
+import { MAX_CONCURRENT_STREAMS, STREAM_BUDGET_FLOOR, streamShare } from '../src/proxy/app-h2.ts'
+import { startCluster, waitFor } from './helpers/harness.ts'
+
+t.test('the share: the budget split evenly, a power of two, between 1 and the per-session maximum', async (t) => {
+  t.equal(streamShare(1024, 1), MAX_CONCURRENT_STREAMS)
+  t.equal(streamShare(1024, 4), MAX_CONCURRENT_STREAMS, '256 each is over the maximum')
+  t.equal(streamShare(1024, 5), 128, '204 rounds down to 128')
+  t.equal(streamShare(1024, 100), 8)
+  t.equal(streamShare(1024, 1024), 1)
+  t.equal(streamShare(1024, 2000), 1, 'never 0: a client could open no stream at all')
+  t.equal(streamShare(4096, 2000), 2)
+})
+
+t.test('sessions are told their share as others open and close', async (t) => {
+  const cluster = await startCluster({ pods: 1, upstream: { limits: { maxConcurrentRequests: 10 } } })
+  t.teardown(() => cluster.close())
+  const sessions: http2.ClientHttp2Session[] = []
+  t.teardown(() => { for (const s of sessions) s.destroy() })
+  const open = async (): Promise<http2.ClientHttp2Session> => {
+    const session = http2.connect(cluster.url)
+    session.on('error', () => {})
+    await new Promise((resolve) => session.once('remoteSettings', resolve))
+    sessions.push(session)
+    return session
+  }
+  const first = await open()
+  t.equal(first.remoteSettings.maxConcurrentStreams, MAX_CONCURRENT_STREAMS, `one session: ${MAX_CONCURRENT_STREAMS}`)
+  // The budget is STREAM_BUDGET_FLOOR here (maxConcurrentRequests is below it): 5 or 6 sessions get 128.
+  for (let i = 0; i < 4; i++) await open()
+  const fifth = sessions[4]
+  const share = streamShare(STREAM_BUDGET_FLOOR, 5)
+  t.equal(share, 128)
+  // The session that tips the share gets it in a second SETTINGS frame, like every open one.
+  await waitFor(() => sessions.every((s) => s.remoteSettings.maxConcurrentStreams === share), 2000, 'every session told the smaller share')
+  const sixth = await open()
+  t.equal(sixth.remoteSettings.maxConcurrentStreams, share, 'a session opened later starts with the share')
+  // Requests still go through on a lowered session.
+  const answered = await new Promise<number>((resolve, reject) => {
+    const stream = first.request({ ':path': '/' })
+    stream.on('response', (h) => resolve(Number(h[':status'])))
+    stream.on('error', reject)
+    stream.resume()
+    stream.end()
+  })
+  t.equal(answered, 200)
+  // Back to 4 sessions: the share returns to the maximum.
+  await new Promise<void>((resolve) => fifth.close(resolve))
+  await new Promise<void>((resolve) => sixth.close(resolve))
+  await waitFor(() => first.remoteSettings.maxConcurrentStreams === MAX_CONCURRENT_STREAMS, 2000, 'the first session told the full share again')
+  t.pass('raised again')
+})

@@ -15,9 +15,10 @@ export class ConnectError extends Error {
   }
 }
 
-export function dial(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
+/** `onread`: the socket reads into a buffer of the caller's rather than as a stream (net's option). */
+export function dial(host: string, port: number, timeoutMs: number, onread?: net.OnReadOpts): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 })
+    const socket = net.connect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000, onread })
     const timer = setTimeout(() => {
       socket.destroy()
       reject(new ConnectError('ETIMEDOUT', `connect to ${host}:${port} timed out after ${timeoutMs}ms`))

@@ -13,8 +13,9 @@ import { BodyWriter, type BodyOwner } from './h1-body-writer.ts'
 import { requestHead } from './h1-request-head.ts'
 import { CHUNKED, fieldsObject, Framing, LENGTH, NO_BODY, readResponseHead, UNTIL_CLOSE } from './h1-response-head.ts'
 import type { Connection, ConnectionEvents, DispatchHandler, SpokeDispatchController, UpstreamRequest } from './connection.ts'
-import { unrefTimer } from './slot.ts'
+import { dial } from './dial.ts'
 import { Failure } from './failure.ts'
+import { unrefTimer } from './slot.ts'
 
 /** Node's own limit for a head (--max-http-header-size), which undici applied to answers too. */
 const HEAD_LIMITS = { maxHeaderSize: 16 * 1024 }
@@ -27,6 +28,32 @@ const NO_TRAILERS: IncomingHttpHeaders = Object.freeze({})
  * a larger one is written after it, corked into the same writev, rather than copied.
  */
 const COPY_BODY_LIMIT = 16 * 1024
+
+/**
+ * Every HTTP/1.1 connection's socket reads into this one buffer (net's `onread`) and hands the
+ * bytes to its connection at once: no Buffer allocated per read, none of a Readable's machinery
+ * (its buffering, 'data' events, a nextTick per read). What must outlive the call (body chunks
+ * for the engine, an incomplete head) is copied out; the rest is parsed in place.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024)
+const READER = Symbol('spoke.h1.reader')
+type ReadingSocket = net.Socket & { [READER]?: (length: number) => void }
+
+/** net's onread callback, called on the socket; true: go on reading (pausing is socket.pause()). */
+function onRead(this: ReadingSocket, length: number): boolean {
+  const reader = this[READER]
+  // Bytes before the connection exists: no request was sent, so the pod is broken.
+  if (reader === undefined) this.destroy()
+  else reader(length)
+  return true
+}
+
+/** A copy of buffer[start, end) that outlives the read it came in. */
+function copied(buffer: Buffer, start: number, end: number): Buffer {
+  const out = Buffer.allocUnsafe(end - start)
+  buffer.copy(out, 0, start, end)
+  return out
+}
 
 /** What an exchange asks of its connection; one per connection. */
 interface ExchangeOwner {
@@ -111,14 +138,19 @@ export class H1Connection implements Connection {
   }
   readonly #onBodyChunk = (data: Buffer): void => {
     const exchange = this.#exchange
-    if (exchange !== null) exchange.handler.onResponseData?.(exchange, data)
+    if (exchange !== null) exchange.handler.onResponseData?.(exchange, copied(data, 0, data.length))
   }
 
-  constructor(socket: net.Socket, _origin: string, events: ConnectionEvents) {
+  /** Connects to the pod, its socket reading as the connection needs (see READ_BUFFER). */
+  static open(host: string, port: number, timeoutMs: number, events: ConnectionEvents): Promise<H1Connection> {
+    return dial(host, port, timeoutMs, { buffer: READ_BUFFER, callback: onRead }).then((socket) => new H1Connection(socket, events))
+  }
+
+  private constructor(socket: net.Socket, events: ConnectionEvents) {
     this.connectedAt = performance.now()
     this.#socket = socket
     this.#events = events
-    socket.on('data', (chunk: Buffer) => this.#read(chunk))
+    ;(socket as ReadingSocket)[READER] = (length) => this.#read(length)
     // allowHalfOpen is off: Node ends spoke's side too, and 'close' follows.
     socket.on('end', () => this.#ended())
     // For good: no late error of this socket is ever unhandled.
@@ -203,16 +235,19 @@ export class H1Connection implements Connection {
 
   // The answer.
 
-  #read(chunk: Buffer): void {
+  /** `length` bytes arrived in READ_BUFFER. */
+  #read(length: number): void {
     const exchange = this.#exchange
     if (exchange === null) {
       // Bytes with no request in flight: the pod is broken, whatever they say.
       if (!this.#over) this.#lost('error')
       return
     }
-    let buffer = chunk
-    if (this.#partial !== null) {
-      buffer = Buffer.concat([this.#partial, chunk])
+    let buffer: Buffer
+    if (this.#partial === null) {
+      buffer = READ_BUFFER.subarray(0, length)
+    } else {
+      buffer = Buffer.concat([this.#partial, READ_BUFFER.subarray(0, length)])
       this.#partial = null
     }
     let at = 0
@@ -226,7 +261,7 @@ export class H1Connection implements Connection {
   #head(exchange: H1Exchange, buffer: Buffer, at: number): number {
     const result = parseResponseHead(buffer, at, HEAD_LIMITS)
     if (result.kind === 'partial') {
-      this.#partial = at === 0 ? buffer : buffer.subarray(at)
+      this.#partial = copied(buffer, at, buffer.length)
       return buffer.length
     }
     if (result.kind === 'invalid') {
@@ -269,7 +304,7 @@ export class H1Connection implements Connection {
       case LENGTH: {
         const end = Math.min(buffer.length, at + this.#left)
         this.#left -= end - at
-        exchange.handler.onResponseData?.(exchange, at === 0 && end === buffer.length ? buffer : buffer.subarray(at, end))
+        exchange.handler.onResponseData?.(exchange, copied(buffer, at, end))
         if (this.#exchange !== exchange) return -1
         if (this.#left > 0) return end
         this.#finish(exchange, NO_TRAILERS, end < buffer.length)
@@ -289,7 +324,7 @@ export class H1Connection implements Connection {
       }
       default:
         // UNTIL_CLOSE: everything until the pod's FIN.
-        exchange.handler.onResponseData?.(exchange, at === 0 ? buffer : buffer.subarray(at))
+        exchange.handler.onResponseData?.(exchange, copied(buffer, at, buffer.length))
         return buffer.length
     }
   }

@@ -19,8 +19,11 @@ import { RouteRefusal } from './route.ts'
 
 /** What the owner of the attempts does with the pod's answer. */
 export interface Answerer {
-  /** `complete`: the head is the whole answer (gRPC's trailers-only response). */
-  head(status: number, headers: IncomingHttpHeaders, complete: boolean): void
+  /**
+   * `headers`: the pod's, flat, lower-case names (see DispatchHandler). `complete`: the head is the
+   * whole answer (gRPC's trailers-only response).
+   */
+  head(status: number, headers: string[], complete: boolean): void
   /** One chunk of the answer's body; false to make the pod wait (then Attempts.resume). */
   data(chunk: Buffer): boolean
   end(trailers: IncomingHttpHeaders): void
@@ -201,7 +204,7 @@ export class Attempts implements DispatchHandler {
     this.#controller = controller
   }
 
-  onResponseStart(controller: SpokeDispatchController, status: number, headers: IncomingHttpHeaders): void {
+  onResponseStart(controller: SpokeDispatchController, status: number, headers: string[]): void {
     this.#stopTryTimer()
     const endpoint = this.#endpoint!
     endpoint.countStatus(status)

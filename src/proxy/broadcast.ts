@@ -259,7 +259,7 @@ class PodCopy implements AttemptPlan, Answerer {
     return this.pod
   }
 
-  head(status: number, _headers: IncomingHttpHeaders): void {
+  head(status: number, _headers: string[]): void {
     this.#status = status
     // A retried copy's earlier answer, had one begun, never reaches the envelope.
     this.#chunks = []

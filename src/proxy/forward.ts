@@ -96,7 +96,7 @@ export class Exchange implements AttemptPlan, Answerer {
 
   // Answerer: what the attempts got.
 
-  head(status: number, headers: IncomingHttpHeaders, complete: boolean): void {
+  head(status: number, headers: string[], complete: boolean): void {
     this.#downstream.respond(status, downstreamResponseHeaders(headers), complete)
   }
 

@@ -35,15 +35,19 @@ export interface SpokeDispatchController extends DispatchController {
 }
 
 /**
- * What a request's sender hears (undici's DispatchHandler): the controller at once, then the
- * answer's head, body chunks and end, or an error; exactly one of onResponseEnd and
- * onResponseError. Headers and trailers as Node gives them: lower-case names, repeated names as
- * arrays.
+ * What a request's sender hears (undici's DispatchHandler, with spoke's headers): the controller
+ * at once, then the answer's head, body chunks and end, or an error; exactly one of
+ * onResponseEnd and onResponseError.
  */
 export interface DispatchHandler {
   onRequestStart?(controller: DispatchController, context: unknown): void
-  onResponseStart?(controller: DispatchController, status: number, headers: IncomingHttpHeaders, statusText: string): void
+  /**
+   * `headers`: flat [name, value, …] with lower-case names, in the pod's order, a repeated name
+   * once per value: what the app is answered with is built from it without an object in between.
+   */
+  onResponseStart?(controller: DispatchController, status: number, headers: string[], statusText: string): void
   onResponseData?(controller: DispatchController, chunk: Buffer): void
+  /** Trailers as Node shapes them (lower-case names, a repeated name's values in an array). */
   onResponseEnd?(controller: DispatchController, trailers: IncomingHttpHeaders): void
   onResponseError?(controller: DispatchController | null, error: Error): void
 }

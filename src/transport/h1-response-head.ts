@@ -1,5 +1,5 @@
 // What the head of a pod's HTTP/1.1 answer means for the engine and for the connection, read in
-// one pass over its fields: the headers as Node shapes them, how the body is framed (RFC 9112
+// one pass over its fields: the headers as the engine takes them, how the body is framed (RFC 9112
 // §6.3), and whether the connection carries another request after it (§9.3, and the pod's
 // Keep-Alive hint). Framing that two readers could read two ways is refused, never guessed at.
 import type { IncomingHttpHeaders } from 'node:http'
@@ -35,18 +35,19 @@ export class Framing {
 
 /**
  * Reads the answer's head into `framing` and returns its headers, or why the answer cannot be
- * read safely (a string). `head`: the request was a HEAD.
+ * read safely (a string). `head`: the request was a HEAD. The headers are the codec's own list,
+ * its names lower-cased in place (see DispatchHandler): nothing is allocated for them.
  */
-export function readResponseHead(wire: ResponseHeadWire, head: boolean, framing: Framing): IncomingHttpHeaders | string {
-  const raw = wire.raw
-  const headers: IncomingHttpHeaders = {}
+export function readResponseHead(wire: ResponseHeadWire, head: boolean, framing: Framing): string[] | string {
+  const headers = wire.raw
   let contentLength: string | null = null
   let codings: string | null = null
   let connection: string | null = null
   let keepAlive: string | null = null
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i].toLowerCase()
-    const value = raw[i + 1]
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i].toLowerCase()
+    const value = headers[i + 1]
+    headers[i] = name
     switch (name) {
       case 'content-length':
         if (contentLength !== null) return 'more than one Content-Length'
@@ -56,7 +57,6 @@ export function readResponseHead(wire: ResponseHeadWire, head: boolean, framing:
       case 'connection': connection = connection === null ? value : `${connection}, ${value}`; break
       case 'keep-alive': keepAlive = value; break
     }
-    add(headers, name, value)
   }
   // RFC 9112 §9.3: HTTP/1.1 persists unless the pod says close; HTTP/1.0 only if it says keep-alive.
   let close = false
@@ -112,25 +112,19 @@ export function readResponseHead(wire: ResponseHeadWire, head: boolean, framing:
   return headers
 }
 
-/** Node's shape: lower-case names, a repeated name's values in an array. */
-function add(headers: IncomingHttpHeaders, name: string, value: string): void {
-  const prior = headers[name]
-  if (prior === undefined) {
-    headers[name] = value
-  } else if (!Object.hasOwn(headers, name)) {
-    // A name the object inherits (`constructor`, `__proto__`): its own property, never the prototype's.
-    Object.defineProperty(headers, name, { value, enumerable: true, configurable: true, writable: true })
-  } else if (typeof prior === 'string') {
-    headers[name] = [prior, value]
-  } else {
-    prior.push(value)
-  }
-}
-
-/** Trailers of a chunked answer, shaped as headers. */
+/** Trailers of a chunked answer, as Node shapes them: lower-case names, a repeated name's values in an array. */
 export function fieldsObject(raw: readonly string[]): IncomingHttpHeaders {
   const out: IncomingHttpHeaders = {}
-  for (let i = 0; i < raw.length; i += 2) add(out, raw[i].toLowerCase(), raw[i + 1])
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toLowerCase()
+    const value = raw[i + 1]
+    const prior = out[name]
+    if (prior === undefined) out[name] = value
+    // A name the object inherits (`constructor`, `__proto__`): its own property, never the prototype's.
+    else if (!Object.hasOwn(out, name)) Object.defineProperty(out, name, { value, enumerable: true, configurable: true, writable: true })
+    else if (typeof prior === 'string') out[name] = [prior, value]
+    else prior.push(value)
+  }
   return out
 }
 

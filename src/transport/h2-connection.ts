@@ -204,7 +204,7 @@ class H2Stream implements SpokeDispatchController {
     if (status >= 100 && status < 200) return
     this.#responded = true
     this.#headersEndedStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0
-    this.#handler.onResponseStart?.(this, status, stripPseudo(headers), '')
+    this.#handler.onResponseStart?.(this, status, flatFields(headers), '')
   }
 
   #end(): void {
@@ -254,6 +254,19 @@ function requestHeaders(options: UpstreamRequest): http2.OutgoingHttpHeaders {
     else headers[name] = [String(prior), value]
   }
   return headers
+}
+
+/** node:http2's headers as the engine takes them: flat, pseudo-headers left out. */
+function flatFields(headers: http2.IncomingHttpHeaders): string[] {
+  const out: string[] = []
+  for (const name in headers) {
+    if (name.charCodeAt(0) === 58 /* ':' */) continue
+    const value = headers[name]
+    if (value === undefined) continue
+    if (Array.isArray(value)) for (const v of value) out.push(name, v)
+    else out.push(name, value)
+  }
+  return out
 }
 
 function stripPseudo(headers: http2.IncomingHttpHeaders): IncomingHttpHeaders {

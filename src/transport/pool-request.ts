@@ -77,7 +77,7 @@ export class PoolRequest implements SpokeDispatchController, DispatchHandler {
     else if (this.#paused) controller.pause()
   }
 
-  onResponseStart(_controller: DispatchController, status: number, headers: Record<string, string | string[] | undefined>, message: string): void {
+  onResponseStart(_controller: DispatchController, status: number, headers: string[], message: string): void {
     if (!this.#done) this.#handler.onResponseStart?.(this, status, headers, message)
   }
 

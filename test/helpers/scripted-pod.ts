@@ -267,9 +267,15 @@ export class Call implements DispatchHandler {
     this.events.push('start')
   }
 
-  onResponseStart(_c: DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
+  onResponseStart(_c: DispatchController, status: number, headers: string[]): void {
     this.status = status
-    this.headers = headers
+    // Shaped as an object for the tests' convenience; a repeated name's values in an array.
+    const shaped: Record<string, string | string[] | undefined> = {}
+    for (let i = 0; i < headers.length; i += 2) {
+      const prior = shaped[headers[i]]
+      shaped[headers[i]] = prior === undefined ? headers[i + 1] : [...(Array.isArray(prior) ? prior : [prior]), headers[i + 1]]
+    }
+    this.headers = shaped
     this.events.push(`head ${status}`)
   }
 

@@ -1,9 +1,9 @@
 // One HTTP/1.1 keep-alive connection to a pod, spoken by spoke itself over a socket dial.ts
 // connected: one request at a time, its head (and a body held whole) in one write, the answer
-// read by a state machine on the socket's data with spoke's strict codec (src/http1). It tells the
-// engine what undici's handlers hear (head, body chunks, end or error), so that forwarding,
-// retries and the pool treat it and h2c alike; without undici, a request costs no stream objects
-// for the answer, no per-request closures, and no second parse of what the codec already read.
+// read straight from the socket's reads by a state machine over spoke's strict codec (src/http1).
+// It tells the engine what undici's handlers would hear (head, body chunks, end or error), as
+// spoke's h2c streams do, so that forwarding, retries and the pool treat both alike; a request
+// costs one small object here, no stream objects and no per-request closures.
 import type net from 'node:net'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Readable } from 'node:stream'
@@ -372,6 +372,9 @@ export class H1Connection implements Connection {
       this.#over = true
       this.#stopIdleTimer()
       this.#socket.destroy()
+    } else if (exchange.paused) {
+      // Refused before a byte went out, after the engine paused it: the connection reads on.
+      this.#socket.resume()
     }
     exchange.handler.onResponseError?.(exchange, failure)
   }

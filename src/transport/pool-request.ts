@@ -88,11 +88,9 @@ export class PoolRequest implements SpokeDispatchController, DispatchHandler {
   onResponseEnd(_controller: DispatchController, trailers: Record<string, string | string[] | undefined>): void {
     if (this.#done) return
     this.#done = true
-    const slot = this.#slot!
-    // HTTP/1.1: after the connection has closed its socket, when the answer ends it (right after
-    // this call), so that the pool sees the connection as it is.
-    if (slot.connection!.exclusive) queueMicrotask(() => this.#pool.release(slot, false))
-    else this.#pool.release(slot, false)
+    // At once: a connection the answer ends (`Connection: close`, say) is already closed as it
+    // reports the end, so the pool never hands it to the next request.
+    this.#pool.release(this.#slot!, false)
     this.#handler.onResponseEnd?.(this, trailers)
   }
 

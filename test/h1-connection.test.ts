@@ -232,7 +232,7 @@ t.test('the request head: the Host first, the framing spoke chooses, a held body
   await empty.settled()
 })
 
-t.test('a streamed body: chunked without a Content-Length, its head with its first bytes, back-pressure', async (t) => {
+t.test('a streamed body: chunked without a Content-Length, its head with its first bytes', async (t) => {
   const server = net.createServer()
   let raw = ''
   let podSocket: net.Socket | null = null
@@ -259,6 +259,65 @@ t.test('a streamed body: chunked without a Content-Length, its head with its fir
   await call.settled()
   t.equal(raw.slice(raw.indexOf('\r\n\r\n') + 4), '3\r\nabc\r\n5\r\ndefgh\r\n0\r\n\r\n')
   t.equal(call.body, 'done')
+})
+
+t.test('a streamed body is read only as fast as the pod takes it', async (t) => {
+  const total = 64 * 1024 * 1024
+  const headLength = `POST / HTTP/1.1\r\nhost: pod.test\r\ncontent-length: ${total}\r\n\r\n`.length
+  const server = net.createServer()
+  let podSocket: net.Socket | null = null
+  let received = 0
+  server.on('connection', (socket) => {
+    podSocket = socket
+    // The pod reads nothing at first.
+    socket.pause()
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.length
+      if (received === headLength + total) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, HOST, resolve))
+  t.teardown(() => { podSocket?.destroy(); server.close() })
+  const tp = startPool(t, { host: HOST, port: (server.address() as net.AddressInfo).port })
+  await waitFor(() => tp.pool.connected, 2000, 'the up-front connection')
+  const body = new PassThrough()
+  const call = new Call()
+  tp.pool.dispatch({ method: 'POST', path: '/', headers: ['host', 'pod.test', 'content-length', String(total)], body }, call)
+  const piece = Buffer.alloc(256 * 1024, 0x61)
+  let written = 0
+  /** Writes until the body's stream stops draining for 300 ms (or all is written); true if it did. */
+  const writeUntilStuck = async (): Promise<boolean> => {
+    while (written < total) {
+      written += piece.length
+      if (body.write(piece)) continue
+      const drained = await Promise.race([new Promise<boolean>((r) => body.once('drain', () => r(true))), sleep(300).then(() => false)])
+      if (!drained) return true
+    }
+    return false
+  }
+  t.ok(await writeUntilStuck(), 'the app\'s stream stops draining while the pod reads nothing')
+  t.ok(written < total / 2, `after ${written} of ${total} bytes: what the sockets hold, not the body`)
+  podSocket!.resume()
+  await new Promise((r) => body.once('drain', r))
+  t.notOk(await writeUntilStuck(), 'and drains again once the pod reads')
+  body.end()
+  await call.settled(10_000)
+  t.equal(call.body, 'ok')
+  t.equal(received, headLength + total, 'the pod got the whole request')
+})
+
+t.test('bytes from the pod before a streamed request\'s head went out: not sent, and its body left unread', async (t) => {
+  const { pod, tp } = await podAndPool(t)
+  const body = new PassThrough()
+  const call = new Call()
+  tp.pool.dispatch({ method: 'POST', path: '/', headers: ['host', 'pod.test'], body }, call)
+  await sleep(20)
+  const [socket] = pod.sockets
+  socket.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n')
+  await call.settled()
+  t.equal(call.failure?.code, 'not_sent')
+  t.equal(body.readableDidRead, false, 'none of the body was read: it can go elsewhere whole')
+  await nextOn(t, tp, pod, 2, 'the next request on a new connection')
 })
 
 t.test('a streamed body with a Content-Length is sent as is, and one that ends short never completes at the pod', async (t) => {

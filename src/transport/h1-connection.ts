@@ -243,6 +243,11 @@ export class H1Connection implements Connection {
       if (!this.#over) this.#lost('error')
       return
     }
+    if (exchange.body !== null && !exchange.body.started) {
+      // …or before any of the request went out (its head waits for the body's first bytes).
+      this.#fail(exchange, new Failure('not_sent', 'the pod sent bytes before the request was written'), true)
+      return
+    }
     let buffer: Buffer
     if (this.#partial === null) {
       buffer = READ_BUFFER.subarray(0, length)

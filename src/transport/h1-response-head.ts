@@ -36,7 +36,7 @@ export class Framing {
 /**
  * Reads the answer's head into `framing` and returns its headers, or why the answer cannot be
  * read safely (a string). `head`: the request was a HEAD. The headers are the codec's own list,
- * its names lower-cased in place (see DispatchHandler): nothing is allocated for them.
+ * its names lower-cased in place (see DispatchHandler): no object or second list is built.
  */
 export function readResponseHead(wire: ResponseHeadWire, head: boolean, framing: Framing): string[] | string {
   const headers = wire.raw

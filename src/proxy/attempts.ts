@@ -8,8 +8,7 @@
 // a callback is still current.
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Readable } from 'node:stream'
-import type { Dispatcher } from 'undici'
-import type { SpokeDispatchController } from '../transport/connection.ts'
+import type { DispatchController, DispatchHandler, SpokeDispatchController } from '../transport/connection.ts'
 import { CAUSES, Failure } from '../transport/failure.ts'
 import type { RequestBody } from '../transport/request-body.ts'
 import type { Endpoint } from '../upstream/endpoint.ts'
@@ -20,8 +19,11 @@ import { RouteRefusal } from './route.ts'
 
 /** What the owner of the attempts does with the pod's answer. */
 export interface Answerer {
-  /** `complete`: the head is the whole answer (gRPC's trailers-only response). */
-  head(status: number, headers: IncomingHttpHeaders, complete: boolean): void
+  /**
+   * `headers`: the pod's, flat, lower-case names (see DispatchHandler). `complete`: the head is the
+   * whole answer (gRPC's trailers-only response).
+   */
+  head(status: number, headers: string[], complete: boolean): void
   /** One chunk of the answer's body; false to make the pod wait (then Attempts.resume). */
   data(chunk: Buffer): boolean
   end(trailers: IncomingHttpHeaders): void
@@ -37,7 +39,7 @@ export interface AttemptPlan {
   readonly target: Target
   /** The pod of a `key` or `copy` target; null for `any`. */
   readonly pod: Endpoint | null
-  readonly method: Dispatcher.HttpMethod
+  readonly method: string
   readonly path: string
   /** A body streamed from the app (with its kept copy), one held whole, or none. */
   readonly body: RequestBody | Buffer | null
@@ -60,12 +62,12 @@ export interface AttemptPlan {
  */
 class OutboundRequest {
   readonly path: string
-  readonly method: Dispatcher.HttpMethod
+  readonly method: string
   readonly headers: string[]
   readonly #source: RequestBody | Buffer | null
   #body: Readable | Buffer | null = null
 
-  constructor(path: string, method: Dispatcher.HttpMethod, headers: string[], source: RequestBody | Buffer | null) {
+  constructor(path: string, method: string, headers: string[], source: RequestBody | Buffer | null) {
     this.path = path
     this.method = method
     this.headers = headers
@@ -79,7 +81,7 @@ class OutboundRequest {
   }
 }
 
-export class Attempts implements Dispatcher.DispatchHandler {
+export class Attempts implements DispatchHandler {
   readonly #upstream: Upstream
   readonly #plan: AttemptPlan
   readonly #answerer: Answerer
@@ -198,11 +200,11 @@ export class Attempts implements Dispatcher.DispatchHandler {
 
   // The pool's callbacks for the try in flight.
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
+  onRequestStart(controller: DispatchController): void {
     this.#controller = controller
   }
 
-  onResponseStart(controller: SpokeDispatchController, status: number, headers: IncomingHttpHeaders): void {
+  onResponseStart(controller: SpokeDispatchController, status: number, headers: string[]): void {
     this.#stopTryTimer()
     const endpoint = this.#endpoint!
     endpoint.countStatus(status)
@@ -215,11 +217,11 @@ export class Attempts implements Dispatcher.DispatchHandler {
     this.#answerer.head(status, headers, controller.headersEndedStream === true)
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(controller: DispatchController, chunk: Buffer): void {
     if (!this.#over && !this.#answerer.data(chunk)) controller.pause()
   }
 
-  onResponseEnd(_controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
+  onResponseEnd(_controller: DispatchController, trailers: IncomingHttpHeaders): void {
     this.#controller = null
     if (!this.#end()) return
     this.#answerer.end(trailers)

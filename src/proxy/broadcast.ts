@@ -8,7 +8,6 @@
 // engine as a balanced request (attempts.ts), as a `copy` target: retried on its own pod only.
 import { randomUUID } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
-import type { Dispatcher } from 'undici'
 import type { BroadcastConfig } from '../config/types.ts'
 import type { Endpoint } from '../upstream/endpoint.ts'
 import type { BroadcastOutcome } from '../upstream/stats.ts'
@@ -128,7 +127,7 @@ export class Broadcast {
     const base = head.upstreamHeaders.slice(0, -2)
     const keepHost = this.#upstream.config.hostRewrite === 'keep' && head.host !== null
     const request: CopyRequest = {
-      method: downstream.method as Dispatcher.HttpMethod,
+      method: downstream.method,
       path: downstream.path,
       body,
       idempotent: IDEMPOTENT_METHODS.has(downstream.method) || head.retryAlways,
@@ -197,7 +196,7 @@ export function met(require: BroadcastConfig['require'], succeeded: number, tota
 
 /** What every pod's copy sends. */
 interface CopyRequest {
-  readonly method: Dispatcher.HttpMethod
+  readonly method: string
   readonly path: string
   readonly body: Buffer | null
   readonly idempotent: boolean
@@ -211,7 +210,7 @@ interface CopyRequest {
 class PodCopy implements AttemptPlan, Answerer {
   readonly target = 'copy'
   readonly pod: Endpoint
-  readonly method: Dispatcher.HttpMethod
+  readonly method: string
   readonly path: string
   readonly body: Buffer | null
   readonly idempotent: boolean
@@ -260,7 +259,7 @@ class PodCopy implements AttemptPlan, Answerer {
     return this.pod
   }
 
-  head(status: number, _headers: IncomingHttpHeaders): void {
+  head(status: number, _headers: string[]): void {
     this.#status = status
     // A retried copy's earlier answer, had one begun, never reaches the envelope.
     this.#chunks = []

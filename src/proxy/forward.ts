@@ -2,7 +2,6 @@
 // with backpressure, within timeouts.request. The attempts themselves (which pod, resends,
 // retries, per-try timeouts, counting) are attempts.ts's; the app side is a Downstream.
 import type { IncomingHttpHeaders } from 'node:http'
-import type { Dispatcher } from 'undici'
 import { RequestBody } from '../transport/request-body.ts'
 import type { Endpoint } from '../upstream/endpoint.ts'
 import type { Upstream } from '../upstream/upstream.ts'
@@ -60,13 +59,10 @@ export class Exchange implements AttemptPlan, Answerer {
     this.#idempotent = idempotent
     // A copy is of use where a body that went out may go again: h2c's refused streams (any
     // method), and retries of requests that may be retried; elsewhere a resend only happens while
-    // the body is untouched (a connect failure). undici needs a view of the app's stream whenever
-    // a copy is kept, and for an HTTP/2 app (its stream's other half is the answer, which undici
-    // must not destroy); spoke's h2c streams read the app's stream themselves.
-    const h2cPods = config.protocol === 'h2c'
-    const keep = h2cPods || idempotent
-    // A body that arrived whole with its head goes as it is: no stream, and any attempt can resend it.
-    if (downstream.hasBody) this.#body = downstream.wholeBody ?? new RequestBody(downstream.body, { keep, view: !h2cPods && (keep || downstream.protocol === 'h2') })
+    // the body is untouched (a connect failure, a connection found closed). A body that arrived
+    // whole with its head goes as it is: no stream, and any attempt can send it again.
+    const keep = config.protocol === 'h2c' || idempotent
+    if (downstream.hasBody) this.#body = downstream.wholeBody ?? new RequestBody(downstream.body, { keep })
     const timeoutMs = config.timeouts.requestMs
     this.#attempts = new Attempts(upstream, this)
     if (timeoutMs > 0) this.#timer = setTimeout(() => this.#timedOut(timeoutMs), timeoutMs)
@@ -82,7 +78,7 @@ export class Exchange implements AttemptPlan, Answerer {
 
   get target(): Target { return this.#pinned === null ? 'any' : 'key' }
   get pod(): Endpoint | null { return this.#pinned }
-  get method(): Dispatcher.HttpMethod { return this.#downstream.method as Dispatcher.HttpMethod }
+  get method(): string { return this.#downstream.method }
   get path(): string { return this.#downstream.path }
   get body(): RequestBody | Buffer | null { return this.#body }
   get idempotent(): boolean { return this.#idempotent }
@@ -101,7 +97,7 @@ export class Exchange implements AttemptPlan, Answerer {
 
   // Answerer: what the attempts got.
 
-  head(status: number, headers: IncomingHttpHeaders, complete: boolean): void {
+  head(status: number, headers: string[], complete: boolean): void {
     this.#downstream.respond(status, downstreamResponseHeaders(headers), complete)
   }
 

@@ -1,23 +1,25 @@
 // Which response headers cross spoke back to the app (SPEC §4). Request headers: request-head.ts.
-import type { IncomingHttpHeaders } from 'node:http'
 import { connectionTokens } from './request-head.ts'
 
 const RESPONSE_DROPPED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te'])
 
-/** The pod's response headers for the app, as a flat array for writeHead. */
-export function downstreamResponseHeaders(headers: IncomingHttpHeaders): string[] {
+/**
+ * The pod's response headers for the app: its flat list (lower-case names) without the hop-by-hop
+ * fields and those its Connection names, as a flat array for writeHead.
+ */
+export function downstreamResponseHeaders(headers: readonly string[]): string[] {
+  let connection: string[] | null = null
+  for (let i = 0; i < headers.length; i += 2) {
+    const value = headers[i + 1]
+    // Almost every pod says just "keep-alive" or "close": nothing else is named, nothing to split.
+    if (headers[i] === 'connection' && value !== 'keep-alive' && value !== 'close') (connection ??= []).push(value)
+  }
+  const tokens = connection === null ? null : connectionTokens(connection)
   const out: string[] = []
-  const connection = headers.connection
-  // Almost every pod says just "keep-alive" or "close": nothing else is named, nothing to split.
-  const tokens = connection === undefined || connection === 'keep-alive' || connection === 'close'
-    ? null
-    : connectionTokens(Array.isArray(connection) ? connection : [connection])
-  for (const name in headers) {
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]
     if (RESPONSE_DROPPED.has(name) || (tokens !== null && tokens.has(name))) continue
-    const value = headers[name]
-    if (value === undefined) continue
-    if (Array.isArray(value)) for (const v of value) out.push(name, v)
-    else out.push(name, value)
+    out.push(name, headers[i + 1])
   }
   return out
 }

@@ -8,7 +8,7 @@ export const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
   'http2-settings',
   // Replaced by the rewritten authority, or re-added as the app sent it with hostRewrite: keep.
   'host',
-  // spoke has already answered 100-continue to the app (app-connection.ts); it is this hop's business.
+  // spoke has already answered 100-continue to the app: the pod gets the body without asking.
   'expect',
   // Instructions to spoke.
   'x-spoke-retry', 'x-spoke-pod',
@@ -18,7 +18,7 @@ export const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
 
 export interface RequestHead {
   /**
-   * The headers for the pod as undici's flat [name, value, …] list. The last pair is the Host:
+   * The headers for the pod as a flat [name, value, …] list. The last pair is the Host:
    * set its value with `setAuthority` before each attempt.
    */
   readonly upstreamHeaders: string[]

@@ -1,5 +1,4 @@
-// Opens a TCP connection with a deadline. Connecting ourselves, rather than letting undici connect
-// on the first request, is what lets a pool open connections up front and replace one
+// Opens a TCP connection with a deadline. Connecting ahead of the first request is what lets a pool open connections up front and replace one
 // make-before-break: the replacement is known to be connected before the old one retires.
 import net from 'node:net'
 
@@ -16,9 +15,10 @@ export class ConnectError extends Error {
   }
 }
 
-export function dial(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
+/** `onread`: the socket reads into a buffer of the caller's rather than as a stream (net's option). */
+export function dial(host: string, port: number, timeoutMs: number, onread?: net.OnReadOpts): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 })
+    const socket = net.connect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000, onread })
     const timer = setTimeout(() => {
       socket.destroy()
       reject(new ConnectError('ETIMEDOUT', `connect to ${host}:${port} timed out after ${timeoutMs}ms`))

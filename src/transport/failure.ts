@@ -46,7 +46,7 @@ export const CAUSES: Readonly<Record<FailureCode, Cause>> = {
   reset: { answer: 'upstream_reset', retryOn: 'reset-before-response', mayHaveReachedPod: true, podAtFault: true, counted: true },
   /** No response head within timeouts.perTry (Envoy's per_try_timeout, retried as a reset). */
   try_timeout: { answer: 'timeout', retryOn: 'reset-before-response', mayHaveReachedPod: true, podAtFault: true, counted: true },
-  /** The transport refused the request as given (a header undici will not send). */
+  /** The transport refused the request as given (a header it will not put on the wire). */
   invalid_request: { answer: 'bad_request', retryOn: null, mayHaveReachedPod: false, podAtFault: false, counted: false },
   /** spoke abandoned the attempt itself (the app went away, a deadline passed). */
   aborted: { answer: 'upstream_reset', retryOn: null, mayHaveReachedPod: true, podAtFault: false, counted: false },

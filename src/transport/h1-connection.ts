@@ -1,19 +1,106 @@
-// One HTTP/1.1 keep-alive connection to a pod: an undici Client fed a socket that is already
-// connected. One Client per connection (rather than an undici Pool) because the pool above needs
-// to see and steer each connection: its age, its request count, draining it on its own.
+// One HTTP/1.1 keep-alive connection to a pod, spoken by spoke itself over a socket dial.ts
+// connected: one request at a time, its head (and a body held whole) in one write, the answer
+// read straight from the socket's reads by a state machine over spoke's strict codec (src/http1).
+// It tells the engine what undici's handlers would hear (head, body chunks, end or error), as
+// spoke's h2c streams do, so that forwarding, retries and the pool treat both alike; a request
+// costs one small object here, no stream objects and no per-request closures.
 import type net from 'node:net'
-import type { Dispatcher } from 'undici'
-// Only the Client: undici's package root also loads fetch, WebSocket, caches and more, about
-// 13 MB of resident memory a sidecar never uses. (undici 8 declares no "exports" map.)
-import Client from 'undici/lib/dispatcher/client.js'
-import type { CloseReason, Connection, ConnectionEvents, UpstreamRequest } from './connection.ts'
+import type { IncomingHttpHeaders } from 'node:http'
+import type { Readable } from 'node:stream'
+import { ChunkedDecoder } from '../http1/chunked.ts'
+import { parseResponseHead } from '../http1/head.ts'
+import { BodyWriter, type BodyOwner } from './h1-body-writer.ts'
+import { requestHead } from './h1-request-head.ts'
+import { CHUNKED, fieldsObject, Framing, LENGTH, NO_BODY, readResponseHead, UNTIL_CLOSE } from './h1-response-head.ts'
+import type { Connection, ConnectionEvents, DispatchHandler, SpokeDispatchController, UpstreamRequest } from './connection.ts'
+import { dial } from './dial.ts'
 import { Failure } from './failure.ts'
+import { unrefTimer } from './slot.ts'
 
-/** Given to undici when it asks for a socket again: this connection's socket is gone for good. */
-class SocketGone extends Error {
-  constructor() {
-    super('connection already closed')
-    this.name = 'SocketGone'
+/** Node's own limit for a head (--max-http-header-size), which undici applied to answers too. */
+const HEAD_LIMITS = { maxHeaderSize: 16 * 1024 }
+const TRAILER_LIMITS = { maxTrailerSize: 16 * 1024 }
+/** undici's per-request context, which spoke does not use. */
+const NO_CONTEXT = Object.freeze({})
+const NO_TRAILERS: IncomingHttpHeaders = Object.freeze({})
+/**
+ * A body held whole up to this size goes out in the head's own buffer (one write, one copy);
+ * a larger one is written after it, corked into the same writev, rather than copied.
+ */
+const COPY_BODY_LIMIT = 16 * 1024
+
+/**
+ * Every HTTP/1.1 connection's socket reads into this one buffer (net's `onread`) and hands the
+ * bytes to its connection at once: no Buffer allocated per read, none of a Readable's machinery
+ * (its buffering, 'data' events, a nextTick per read). What must outlive the call (body chunks
+ * for the engine, an incomplete head) is copied out; the rest is parsed in place.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024)
+const READER = Symbol('spoke.h1.reader')
+type ReadingSocket = net.Socket & { [READER]?: (length: number) => void }
+
+/** net's onread callback, called on the socket; true: go on reading (pausing is socket.pause()). */
+function onRead(this: ReadingSocket, length: number): boolean {
+  const reader = this[READER]
+  // Bytes before the connection exists: no request was sent, so the pod is broken.
+  if (reader === undefined) this.destroy()
+  else reader(length)
+  return true
+}
+
+/** A copy of buffer[start, end) that outlives the read it came in. */
+function copied(buffer: Buffer, start: number, end: number): Buffer {
+  const out = Buffer.allocUnsafe(end - start)
+  buffer.copy(out, 0, start, end)
+  return out
+}
+
+/** What an exchange asks of its connection; one per connection. */
+interface ExchangeOwner {
+  abort(exchange: H1Exchange, reason: Error): void
+  pause(exchange: H1Exchange): void
+  resume(exchange: H1Exchange): void
+  bodyFailed(exchange: H1Exchange, error: Error): void
+}
+
+/** One request on the connection and its controller: what the engine steers it with. */
+class H1Exchange implements SpokeDispatchController, BodyOwner {
+  readonly handler: DispatchHandler
+  /** A HEAD request: the answer ends with its head. */
+  readonly head: boolean
+  readonly #owner: ExchangeOwner
+  body: BodyWriter | null = null
+  /** Answered, failed or abandoned: the engine has had its final callback. */
+  done = false
+  paused = false
+  reason: Error | null = null
+
+  constructor(handler: DispatchHandler, head: boolean, owner: ExchangeOwner) {
+    this.handler = handler
+    this.head = head
+    this.#owner = owner
+  }
+
+  get aborted(): boolean { return this.reason !== null }
+
+  abort(reason: Error): void {
+    if (this.done || this.reason !== null) return
+    this.reason = reason
+    this.#owner.abort(this, reason)
+  }
+
+  pause(): void {
+    this.paused = true
+    if (!this.done) this.#owner.pause(this)
+  }
+
+  resume(): void {
+    this.paused = false
+    if (!this.done) this.#owner.resume(this)
+  }
+
+  bodyFailed(error: Error): void {
+    if (!this.done) this.#owner.bodyFailed(this, error)
   }
 }
 
@@ -21,92 +108,111 @@ export class H1Connection implements Connection {
   readonly connectedAt: number
   readonly capacity = 1
   readonly exclusive = true
-  #client: Client
-  /** The socket until undici takes it: closing a connection never used must close it here. */
-  #unclaimed: net.Socket | null
-  /** undici's socket, to see whether it is being closed. */
   readonly #socket: net.Socket
-  /** Closed by spoke, or lost: nothing more is reported. */
-  #over = false
-  /**
-   * undici asked for a socket again to write a queued request: the socket was gone before that
-   * request's first byte went out, so its failure is a request never sent.
-   */
-  #unsent = false
   readonly #events: ConnectionEvents
+  /**
+   * Nothing more is sent on it, nor reported of it: spoke closed it, it was lost, or it closes
+   * once the answer in progress ends (the pool reads `closed` as the pod's close then).
+   */
+  #over = false
+  /** The request in flight. */
+  #exchange: H1Exchange | null = null
+  /** Where the answer in flight is: waiting for its head, or in a body framed per #framing. */
+  #inBody = false
+  readonly #framing = new Framing()
+  /** Body bytes still due under a Content-Length. */
+  #left = 0
+  #chunks: ChunkedDecoder | null = null
+  /** The head's bytes so far, while it is incomplete. */
+  #partial: Buffer | null = null
+  /** The socket reported an error (a reset): a loss is then `error`, not the pod's close. */
+  #errored = false
+  /** Closes the connection after sitting idle as long as the pod's Keep-Alive hint allows. */
+  #idleTimer: NodeJS.Timeout | null = null
+  #idleMs = 0
+  readonly #owner: ExchangeOwner = {
+    abort: (exchange, reason) => this.#fail(exchange, reason, true),
+    pause: () => this.#socket.pause(),
+    resume: () => this.#socket.resume(),
+    bodyFailed: (exchange, error) => this.#fail(exchange, new Failure('reset', `the request body could not be sent whole: ${error.message}`, { cause: error }), true),
+  }
+  readonly #onBodyChunk = (data: Buffer): void => {
+    const exchange = this.#exchange
+    if (exchange !== null) exchange.handler.onResponseData?.(exchange, copied(data, 0, data.length))
+  }
 
-  constructor(socket: net.Socket, origin: string, events: ConnectionEvents) {
+  /** Connects to the pod, its socket reading as the connection needs (see READ_BUFFER). */
+  static open(host: string, port: number, timeoutMs: number, events: ConnectionEvents): Promise<H1Connection> {
+    return dial(host, port, timeoutMs, { buffer: READ_BUFFER, callback: onRead }).then((socket) => new H1Connection(socket, events))
+  }
+
+  private constructor(socket: net.Socket, events: ConnectionEvents) {
     this.connectedAt = performance.now()
-    this.#events = events
     this.#socket = socket
-    let handedOver = false
-    // undici takes the socket only at the first request; until then nothing else listens to it.
-    // A pod that resets a connection still unused must neither be an uncaught error (which would
-    // end spoke) nor leave a dead connection in the pool. The error listener stays for good, so
-    // that no late error of a socket undici has let go of is ever unhandled.
-    this.#unclaimed = socket
-    let early: Error | null = null
-    socket.on('error', (err: Error) => { early ??= err })
-    // A FIN is the pod closing an idle connection (its idle timeout); a reset is an error.
-    const closedEarly = (): void => this.#lost(early === null ? 'remote_close' : 'error')
-    socket.once('close', closedEarly)
-    this.#client = new Client(origin, {
-      // The first connect gets our socket; a later one means the socket is gone, and this
-      // connection is over: the pool opens new connections, undici must not do it behind it.
-      // undici must get the answer on a later tick: called synchronously, its re-entrant resume
-      // is swallowed and the first request never goes out.
-      connect: (_opts, callback) => {
-        if (handedOver) {
-          this.#unsent = true
-          process.nextTick(callback, new SocketGone(), null)
-          return
-        }
-        handedOver = true
-        this.#unclaimed = null
-        socket.off('close', closedEarly)
-        // Lost while waiting for its first request: undici must fail the request (a request
-        // never sent), not wait on a dead socket.
-        if (socket.destroyed) {
-          this.#unsent = true
-          process.nextTick(callback, new SocketGone(), null)
-        } else {
-          process.nextTick(callback, null, socket)
-        }
-      },
-      pipelining: 1,
-      // spoke's own request timeout governs; a long poll through spoke is legitimate.
-      headersTimeout: 0,
-      bodyTimeout: 0,
-      // Idle keep-alive is the pool's business. Below a server's Keep-Alive hint undici still
-      // closes first, which avoids the race of a request sent as the server closes.
-      keepAliveTimeout: 24 * 3600_000,
-      keepAliveMaxTimeout: 24 * 3600_000,
-      keepAliveTimeoutThreshold: 1000,
-      strictContentLength: true,
-    })
-    this.#client.on('disconnect', (_origin, _targets, err) => this.#lost(classifyLoss(err)))
-    this.#client.on('connectionError', (_origin, _targets, err) => this.#lost(classifyLoss(err)))
+    this.#events = events
+    ;(socket as ReadingSocket)[READER] = (length) => this.#read(length)
+    // allowHalfOpen is off: Node ends spoke's side too, and 'close' follows.
+    socket.on('end', () => this.#ended())
+    // For good: no late error of this socket is ever unhandled.
+    socket.on('error', (error: Error) => this.#closedUnder(error))
+    socket.on('close', () => this.#closedUnder(null))
+    socket.on('drain', () => this.#exchange?.body?.drained())
   }
 
   get closed(): boolean {
     return this.#over || this.#socket.destroyed
   }
 
-  dispatch(request: UpstreamRequest, handler: Dispatcher.DispatchHandler): void {
+  dispatch(request: UpstreamRequest, handler: DispatchHandler): void {
+    const method = request.method
+    const exchange = new H1Exchange(handler, method === 'HEAD', this.#owner)
+    this.#exchange = exchange
+    handler.onRequestStart?.(exchange, NO_CONTEXT)
+    // Aborted as it started: failed already.
+    if (exchange.done) return
     if (this.closed) {
       // Closed since the pool chose it (the pod's FIN arrived in between): nothing was written.
-      this.#unsent = true
+      this.#fail(exchange, new Failure('not_sent', 'connection to the pod closed before the request was written'), false)
+      return
     }
-    this.#client.dispatch(request, handler)
+    const body = request.body
+    const held = body === null || body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : Buffer.isBuffer(body) ? body.length : -1
+    let head
+    try {
+      head = requestHead(method, request.path, request.headers, held)
+    } catch (failure) {
+      // Nothing was written: the connection is as good as it was.
+      this.#fail(exchange, failure as Failure, false)
+      return
+    }
+    const socket = this.#socket
+    if (held < 0) {
+      const writer = new BodyWriter(head.text, body as Readable, socket, head.bodyLength, exchange)
+      exchange.body = writer
+      writer.start()
+      return
+    }
+    if (held === 0) {
+      socket.write(head.text, 'latin1')
+      return
+    }
+    const bytes = typeof body === 'string' ? Buffer.from(body) : body as Buffer
+    const text = head.text
+    if (held <= COPY_BODY_LIMIT) {
+      const out = Buffer.allocUnsafe(text.length + held)
+      out.write(text, 0, 'latin1')
+      bytes.copy(out, text.length)
+      socket.write(out)
+    } else {
+      socket.cork()
+      socket.write(text, 'latin1')
+      socket.write(bytes)
+      socket.uncork()
+    }
   }
 
   failureOf(error: Error): Failure {
-    if (error instanceof Failure) return error
-    if ((error as NodeJS.ErrnoException).code === 'UND_ERR_INVALID_ARG') return new Failure('invalid_request', `request refused: ${error.message}`, { cause: error })
-    if (this.#unsent || error instanceof SocketGone) {
-      return new Failure('not_sent', `connection to the pod closed before the request was written: ${error.message}`, { cause: error })
-    }
-    return new Failure('reset', error.message, { cause: error })
+    return error instanceof Failure ? error : new Failure('reset', error.message, { cause: error })
   }
 
   /** HTTP/1.1 cannot tell the pod that no request follows; the pool closes it once it is idle. */
@@ -116,36 +222,237 @@ export class H1Connection implements Connection {
     this.destroy()
   }
 
+  /**
+   * A request still in flight fails when the socket's close is reported, not from inside this
+   * call: the pool destroys a connection from its own bookkeeping, which must be done first.
+   */
   destroy(): void {
-    if (this.#over) return
+    if (this.#over && this.#socket.destroyed) return
     this.#over = true
-    // Not from inside undici's own callbacks (the pool closes a connection whose request failed
-    // as undici reports the failure): on the next tick, when undici is done with it.
-    process.nextTick(() => {
-      this.#client.destroy().catch(() => {})
-      this.#unclaimed?.destroy()
-    })
+    this.#stopIdleTimer()
+    this.#socket.destroy()
   }
 
-  #lost(reason: CloseReason): void {
+  // The answer.
+
+  /** `length` bytes arrived in READ_BUFFER. */
+  #read(length: number): void {
+    const exchange = this.#exchange
+    if (exchange === null) {
+      // Bytes with no request in flight: the pod is broken, whatever they say.
+      if (!this.#over) this.#lost('error')
+      return
+    }
+    if (exchange.body !== null && !exchange.body.started) {
+      // …or before any of the request went out (its head waits for the body's first bytes).
+      this.#fail(exchange, new Failure('not_sent', 'the pod sent bytes before the request was written'), true)
+      return
+    }
+    let buffer: Buffer
+    if (this.#partial === null) {
+      buffer = READ_BUFFER.subarray(0, length)
+    } else {
+      buffer = Buffer.concat([this.#partial, READ_BUFFER.subarray(0, length)])
+      this.#partial = null
+    }
+    let at = 0
+    while (at < buffer.length) {
+      at = this.#inBody ? this.#body(exchange, buffer, at) : this.#head(exchange, buffer, at)
+      if (at < 0 || this.#exchange !== exchange) return
+    }
+  }
+
+  /** Returns where the bytes after the head start, or -1 once the exchange is over. */
+  #head(exchange: H1Exchange, buffer: Buffer, at: number): number {
+    const result = parseResponseHead(buffer, at, HEAD_LIMITS)
+    if (result.kind === 'partial') {
+      this.#partial = copied(buffer, at, buffer.length)
+      return buffer.length
+    }
+    if (result.kind === 'invalid') {
+      this.#fail(exchange, new Failure('reset', `the pod's answer is malformed: ${result.reason}`), true)
+      return -1
+    }
+    const wire = result.head
+    const next = at + result.size
+    if (wire.status < 200) {
+      // 101 switches protocols, which spoke never asks a pod for (tunnels do not come here).
+      if (wire.status === 101) {
+        this.#fail(exchange, new Failure('reset', 'the pod switched protocols (101) on a request that asked for no upgrade'), true)
+        return -1
+      }
+      // 100 Continue, 103 Early Hints: interim; the final answer follows.
+      return next
+    }
+    const framing = this.#framing
+    const headers = readResponseHead(wire, exchange.head, framing)
+    if (typeof headers === 'string') {
+      this.#fail(exchange, new Failure('reset', `the pod's answer is framed ambiguously: ${headers}`), true)
+      return -1
+    }
+    exchange.handler.onResponseStart?.(exchange, wire.status, headers, wire.reason)
+    if (this.#exchange !== exchange) return -1
+    switch (framing.kind) {
+      case NO_BODY:
+        this.#finish(exchange, NO_TRAILERS, next < buffer.length)
+        return -1
+      case LENGTH: this.#left = framing.length; break
+      case CHUNKED: this.#chunks = new ChunkedDecoder(TRAILER_LIMITS); break
+    }
+    this.#inBody = true
+    return next
+  }
+
+  /** Returns where the bytes after the body start, or -1 once the exchange is over. */
+  #body(exchange: H1Exchange, buffer: Buffer, at: number): number {
+    switch (this.#framing.kind) {
+      case LENGTH: {
+        const end = Math.min(buffer.length, at + this.#left)
+        this.#left -= end - at
+        exchange.handler.onResponseData?.(exchange, copied(buffer, at, end))
+        if (this.#exchange !== exchange) return -1
+        if (this.#left > 0) return end
+        this.#finish(exchange, NO_TRAILERS, end < buffer.length)
+        return -1
+      }
+      case CHUNKED: {
+        const chunks = this.#chunks!
+        const end = chunks.feed(buffer, at, this.#onBodyChunk)
+        if (this.#exchange !== exchange) return -1
+        if (end < 0) {
+          this.#fail(exchange, new Failure('reset', `the pod's chunked answer is malformed: ${chunks.error}`), true)
+          return -1
+        }
+        if (!chunks.done) return buffer.length
+        this.#finish(exchange, chunks.trailers.length === 0 ? NO_TRAILERS : fieldsObject(chunks.trailers), end < buffer.length)
+        return -1
+      }
+      default:
+        // UNTIL_CLOSE: everything until the pod's FIN.
+        exchange.handler.onResponseData?.(exchange, copied(buffer, at, buffer.length))
+        return buffer.length
+    }
+  }
+
+  /**
+   * The answer is complete. `extra`: bytes followed it, which no request asked for: the pod is
+   * broken, and the connection closes as an error.
+   */
+  #finish(exchange: H1Exchange, trailers: IncomingHttpHeaders, extra: boolean): void {
+    this.#exchange = null
+    exchange.done = true
+    this.#inBody = false
+    this.#chunks = null
+    const body = exchange.body
+    // Answered before its body was sent whole (an early 413, say): what the pod makes of the
+    // rest is unknown, so nothing else goes on this connection.
+    const early = body !== null && !body.sent
+    body?.stop()
+    const last = extra || early || !this.#framing.reusable
+    if (extra) this.#lost('error')
+    else if (last) this.#over = true
+    else {
+      if (exchange.paused) this.#socket.resume()
+      this.#armIdleTimer(this.#framing.idleMs)
+    }
+    exchange.handler.onResponseEnd?.(exchange, trailers)
+    if (last) this.#socket.destroy()
+  }
+
+  /**
+   * Ends the exchange with `failure`. `broken`: the connection cannot carry another request (its
+   * framing is lost, or bytes may be on the wire), so it closes; the pool reads it as closed.
+   */
+  #fail(exchange: H1Exchange, failure: Error, broken: boolean): void {
+    if (exchange.done) return
+    exchange.done = true
+    if (this.#exchange === exchange) {
+      this.#exchange = null
+      this.#inBody = false
+      this.#chunks = null
+      this.#partial = null
+    }
+    exchange.body?.stop()
+    if (broken) {
+      this.#over = true
+      this.#stopIdleTimer()
+      this.#socket.destroy()
+    } else if (exchange.paused) {
+      // Refused before a byte went out, after the engine paused it: the connection reads on.
+      this.#socket.resume()
+    }
+    exchange.handler.onResponseError?.(exchange, failure)
+  }
+
+  /** The pod's FIN. */
+  #ended(): void {
+    const exchange = this.#exchange
+    if (exchange === null) {
+      // A FIN on an idle connection: the pod closing it (its idle timeout).
+      this.#lost('remote_close')
+      return
+    }
+    if (this.#inBody && this.#framing.kind === UNTIL_CLOSE) {
+      this.#finish(exchange, NO_TRAILERS, false)
+      return
+    }
+    const what = this.#inBody ? 'in the middle of its answer' : this.#partial !== null ? 'in the middle of its answer\'s head' : 'without answering'
+    this.#fail(exchange, loss(exchange, `the pod closed the connection ${what}`), true)
+  }
+
+  /** The socket errored or closed (a reset, or spoke's own destroy). */
+  #closedUnder(error: Error | null): void {
+    if (error !== null) this.#errored = true
+    const exchange = this.#exchange
+    if (exchange !== null) {
+      const why = error?.message ?? (this.#inBody && this.#framing.kind === UNTIL_CLOSE ? 'the connection broke before the pod closed it' : 'the connection closed')
+      this.#fail(exchange, loss(exchange, why, error), true)
+      return
+    }
+    this.#lost(this.#errored ? 'error' : 'remote_close')
+  }
+
+  /** The connection is gone by itself, with no request in flight: the pool hears why. */
+  #lost(reason: 'error' | 'remote_close' | 'idle'): void {
     if (this.#over) return
     this.#over = true
-    if (!this.#client.destroyed) this.#client.destroy().catch(() => {})
-    this.#unclaimed?.destroy()
+    this.#stopIdleTimer()
+    this.#socket.destroy()
     this.#events.lost(reason)
+  }
+
+  /** After each answer, so that the timer runs from the moment the connection went idle. */
+  #armIdleTimer(ms: number): void {
+    if (ms === 0) {
+      this.#stopIdleTimer()
+      return
+    }
+    if (this.#idleTimer !== null && this.#idleMs === ms) {
+      this.#idleTimer.refresh()
+      return
+    }
+    this.#stopIdleTimer()
+    this.#idleMs = ms
+    // Firing while a request is in flight does nothing: its answer arms the timer again.
+    this.#idleTimer = unrefTimer(() => {
+      if (this.#exchange === null) this.#lost('idle')
+    }, ms)
+  }
+
+  #stopIdleTimer(): void {
+    if (this.#idleTimer === null) return
+    clearTimeout(this.#idleTimer)
+    this.#idleTimer = null
+    this.#idleMs = 0
   }
 }
 
 /**
- * Why undici let go of the socket. It closes a socket itself (UND_ERR_INFO) when the server's
- * Keep-Alive hint runs out, and right after an answer that ends the connection; the pool has
- * already recorded the latter as the pod's close when the request ended, so what reaches here
- * while the connection is in the pool is the idle timeout. A FIN on an idle connection is the pod
- * closing it ("other side closed"); anything else is an error.
+ * The connection broke under a request. Before any of it was written (its head waits for the
+ * body's first bytes) the pod cannot have seen it: it goes again, whatever its method.
  */
-function classifyLoss(err: Error | undefined): CloseReason {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code
-  if (code === 'UND_ERR_INFO') return 'idle'
-  if (code === 'UND_ERR_SOCKET') return 'remote_close'
-  return 'error'
+function loss(exchange: H1Exchange, why: string, cause: Error | null = null): Failure {
+  const options = cause === null ? undefined : { cause }
+  if (exchange.body !== null && !exchange.body.started) return new Failure('not_sent', `connection to the pod closed before the request was written: ${why}`, options)
+  return new Failure('reset', why, options)
 }

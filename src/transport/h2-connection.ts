@@ -6,8 +6,7 @@ import http2 from 'node:http2'
 import type { IncomingHttpHeaders } from 'node:http'
 import type net from 'node:net'
 import type { Readable } from 'node:stream'
-import type { Dispatcher } from 'undici'
-import type { Connection, ConnectionEvents, SpokeDispatchController, UpstreamRequest } from './connection.ts'
+import type { Connection, ConnectionEvents, DispatchHandler, SpokeDispatchController, UpstreamRequest } from './connection.ts'
 import { ConnectError } from './dial.ts'
 import { Failure } from './failure.ts'
 
@@ -71,7 +70,7 @@ export class H2Connection implements Connection {
     return this.#shedding || this.#session.closed || this.#session.destroyed
   }
 
-  dispatch(request: UpstreamRequest, handler: Dispatcher.DispatchHandler): void {
+  dispatch(request: UpstreamRequest, handler: DispatchHandler): void {
     new H2Stream(this.#session, request, handler, this.#onRefused).start()
   }
 
@@ -110,7 +109,7 @@ export class H2Connection implements Connection {
 class H2Stream implements SpokeDispatchController {
   readonly #session: http2.ClientHttp2Session
   readonly #options: UpstreamRequest
-  readonly #handler: Dispatcher.DispatchHandler
+  readonly #handler: DispatchHandler
   readonly #onRefused: () => void
   #stream: http2.ClientHttp2Stream | null = null
   #aborted = false
@@ -122,7 +121,7 @@ class H2Stream implements SpokeDispatchController {
   #error: Error | null = null
   #trailers: IncomingHttpHeaders = {}
 
-  constructor(session: http2.ClientHttp2Session, options: UpstreamRequest, handler: Dispatcher.DispatchHandler, onRefused: () => void) {
+  constructor(session: http2.ClientHttp2Session, options: UpstreamRequest, handler: DispatchHandler, onRefused: () => void) {
     this.#session = session
     this.#options = options
     this.#handler = handler
@@ -205,7 +204,7 @@ class H2Stream implements SpokeDispatchController {
     if (status >= 100 && status < 200) return
     this.#responded = true
     this.#headersEndedStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0
-    this.#handler.onResponseStart?.(this, status, stripPseudo(headers), '')
+    this.#handler.onResponseStart?.(this, status, flatFields(headers), '')
   }
 
   #end(): void {
@@ -255,6 +254,19 @@ function requestHeaders(options: UpstreamRequest): http2.OutgoingHttpHeaders {
     else headers[name] = [String(prior), value]
   }
   return headers
+}
+
+/** node:http2's headers as the engine takes them: flat, pseudo-headers left out. */
+function flatFields(headers: http2.IncomingHttpHeaders): string[] {
+  const out: string[] = []
+  for (const name in headers) {
+    if (name.charCodeAt(0) === 58 /* ':' */) continue
+    const value = headers[name]
+    if (value === undefined) continue
+    if (Array.isArray(value)) for (const v of value) out.push(name, v)
+    else out.push(name, value)
+  }
+  return out
 }
 
 function stripPseudo(headers: http2.IncomingHttpHeaders): IncomingHttpHeaders {

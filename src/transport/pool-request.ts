@@ -1,16 +1,15 @@
 // One request through a pod's pool: the controller its caller steers it with, and the handler the
 // connection reports to. It gives the connection back to the pool exactly once, when the request
 // ends, so that callers never hold a connection and never have to give one back.
-import type { Dispatcher } from 'undici'
-import type { SpokeDispatchController, UpstreamRequest } from './connection.ts'
+import type { DispatchController, DispatchHandler, SpokeDispatchController, UpstreamRequest } from './connection.ts'
 import { Failure } from './failure.ts'
 import type { Pool } from './pool.ts'
 import type { Slot } from './slot.ts'
 
-export class PoolRequest implements SpokeDispatchController, Dispatcher.DispatchHandler {
+export class PoolRequest implements SpokeDispatchController, DispatchHandler {
   readonly #pool: Pool
   readonly #request: UpstreamRequest
-  readonly #handler: Dispatcher.DispatchHandler
+  readonly #handler: DispatchHandler
   /** The connection it went out on; null while queued. */
   #slot: Slot | null = null
   /** The connection's own controller for it, once the connection started it. */
@@ -24,7 +23,7 @@ export class PoolRequest implements SpokeDispatchController, Dispatcher.Dispatch
    */
   reusedIdle = false
 
-  constructor(pool: Pool, request: UpstreamRequest, handler: Dispatcher.DispatchHandler) {
+  constructor(pool: Pool, request: UpstreamRequest, handler: DispatchHandler) {
     this.#pool = pool
     this.#request = request
     this.#handler = handler
@@ -72,32 +71,30 @@ export class PoolRequest implements SpokeDispatchController, Dispatcher.Dispatch
 
   // The connection's callbacks.
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
+  onRequestStart(controller: DispatchController): void {
     this.#inner = controller
     if (this.#reason !== null) controller.abort(this.#reason)
     else if (this.#paused) controller.pause()
   }
 
-  onResponseStart(_controller: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>, message: string): void {
+  onResponseStart(_controller: DispatchController, status: number, headers: string[], message: string): void {
     if (!this.#done) this.#handler.onResponseStart?.(this, status, headers, message)
   }
 
-  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(_controller: DispatchController, chunk: Buffer): void {
     if (!this.#done) this.#handler.onResponseData?.(this, chunk)
   }
 
-  onResponseEnd(_controller: Dispatcher.DispatchController, trailers: Record<string, string | string[] | undefined>): void {
+  onResponseEnd(_controller: DispatchController, trailers: Record<string, string | string[] | undefined>): void {
     if (this.#done) return
     this.#done = true
-    const slot = this.#slot!
-    // HTTP/1.1: after undici has decided whether to keep the socket (it closes it right after
-    // this call when the answer ends the connection), so that the pool sees the connection as it is.
-    if (slot.connection!.exclusive) queueMicrotask(() => this.#pool.release(slot, false))
-    else this.#pool.release(slot, false)
+    // At once: a connection the answer ends (`Connection: close`, say) is already closed as it
+    // reports the end, so the pool never hands it to the next request.
+    this.#pool.release(this.#slot!, false)
     this.#handler.onResponseEnd?.(this, trailers)
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController | null, error: Error): void {
+  onResponseError(_controller: DispatchController | null, error: Error): void {
     if (this.#done) return
     this.#done = true
     const slot = this.#slot!

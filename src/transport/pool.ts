@@ -3,9 +3,8 @@
 // Keeps `perEndpoint` connections open from discovery on, opens more (up to `maxPerEndpoint`)
 // while all are busy, recycles them by age and request count make-before-break, and drains them
 // when the pod leaves or spoke shuts down. Each connection's state is one tagged union (slot.ts).
-import type { Dispatcher } from 'undici'
 import type { ConnectionConfig } from '../config/types.ts'
-import type { CloseReason, Connection, ConnectionEvents, UpstreamRequest } from './connection.ts'
+import type { CloseReason, Connection, ConnectionEvents, DispatchHandler, UpstreamRequest } from './connection.ts'
 import { Backoff } from './backoff.ts'
 import { ConnectError } from './dial.ts'
 import { Failure } from './failure.ts'
@@ -14,7 +13,7 @@ import { count, Slot, unrefTimer } from './slot.ts'
 
 /** Opens one connection to the pod; rejects with ConnectError. */
 
-/** undici's per-request context, which spoke does not use: one object for all. */
+/** The handler's per-request context (undici's protocol), which spoke does not use: one object for all. */
 const NO_CONTEXT = Object.freeze({})
 export type Connector = (events: ConnectionEvents) => Promise<Connection>
 
@@ -86,7 +85,7 @@ export class Pool {
    * controller at once (onRequestStart: abort() also takes a queued request off the queue), and
    * exactly one final callback: onResponseEnd, or onResponseError with a Failure.
    */
-  dispatch(request: UpstreamRequest, handler: Dispatcher.DispatchHandler): void {
+  dispatch(request: UpstreamRequest, handler: DispatchHandler): void {
     const job = new PoolRequest(this, request, handler)
     handler.onRequestStart?.(job, NO_CONTEXT)
     if (job.aborted) return
@@ -118,7 +117,7 @@ export class Pool {
 
   /**
    * The request on `slot` is over. `hurt`: it failed in a way that leaves the connection unusable
-   * for another request (HTTP/1.1: undici closes a connection whose request failed or was aborted).
+   * for another request (HTTP/1.1: a connection whose request failed or was aborted closes).
    */
   release(slot: Slot, hurt: boolean): void {
     slot.inFlight--
@@ -135,8 +134,9 @@ export class Pool {
     // that accepts and closes at once would be reconnected to in a loop.)
     if (!hurt) this.#reconnect.succeeded()
     if (hurt && slot.connection!.exclusive) this.#end(slot, 'error', true)
-    // undici closes an HTTP/1.1 connection right after an answer that ends it (`Connection:
-    // close`, an HTTP/1.0 answer, one that came before the request was fully sent): the pod's doing.
+    // An HTTP/1.1 connection closes right after an answer that ends it (`Connection: close`, an
+    // HTTP/1.0 answer, a Keep-Alive hint too short, one that came before the request was fully
+    // sent): the pod's doing.
     else if (slot.connection!.closed) this.#end(slot, 'remote_close', true)
     else this.#serveQueue(slot)
   }

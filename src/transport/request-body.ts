@@ -4,22 +4,19 @@
 // read only as an attempt asks for more, so a request that never got a connection leaves its body
 // untouched and can go elsewhere whatever its size. Envoy keeps such a retry buffer too.
 //
-// A view (a stream between the app's and the attempt) costs CPU on every request with a body, so
-// it is used only where it must be: undici attaches its reader some time after dispatch and
-// destroys the body it was given. A transport that starts reading the body in the same tick as
-// dispatch (spoke's h2c streams) reads the app's stream itself, beside a listener that keeps the
-// copy; an exchange that can never send its body again from a copy keeps none.
-import { Readable } from 'node:stream'
+// Both transports (spoke's HTTP/1.1 connection and its h2c streams) start reading the body in the
+// tick the connection takes the request, and never destroy it: each attempt reads the app's
+// stream itself, beside a listener of ours that keeps the copy, with no stream in between; an
+// exchange that can never send its body again from a copy keeps none.
+import type { Readable } from 'node:stream'
 
 /** gRPC unary messages and ordinary API bodies fit; uploads do not need to. */
 export const REPLAY_LIMIT_BYTES = 64 * 1024
 
 export class RequestBody {
   readonly #source: Readable
-  /** The attempt reads the app's stream itself: no view, no copy. */
-  readonly #direct: boolean
-  /** The attempt reads the app's stream itself, and a listener of ours keeps the copy. */
-  readonly #shared: boolean
+  /** A copy is kept (while it fits): otherwise the body can go again only while none of it was read. */
+  readonly #keep: boolean
   /** The copy; null once the body outgrew the limit, or when none is kept. */
   #chunks: Buffer[] | null
   #bytes = 0
@@ -27,27 +24,22 @@ export class RequestBody {
   /** Some of the body was read from the app, and so may have reached a pod. */
   #started = false
   #complete = false
-  /** The current attempt's view of the body; null between attempts. */
-  #tap: Readable | null = null
   #waiting: (() => void) | null = null
 
   /**
    * `keep`: keep the copy, because a later attempt may send the body again once some of it went
-   * out (a retry, a refused stream). `view`: give each attempt a stream of its own (undici: it
-   * attaches late, and destroys the body it was given, which for an HTTP/2 app is the stream that
-   * carries the answer). Without a view, the attempt gets the app's stream itself and must start
-   * reading it in the tick it gets it (the copy's listener is attached then too).
+   * out (a retry, a refused stream). The attempt that gets the app's stream must start reading it
+   * in the tick it gets it (the copy's listener is attached then too).
    */
-  constructor(source: Readable, options: { readonly keep: boolean; readonly view: boolean }) {
+  constructor(source: Readable, options: { readonly keep: boolean }) {
     this.#source = source
+    this.#keep = options.keep
     this.#chunks = options.keep ? [] : null
-    this.#direct = !options.keep && !options.view
-    this.#shared = options.keep && !options.view
   }
 
   /** Whether another attempt can send the body: none of it read yet, or all of it read so far kept. */
   get canSendAgain(): boolean {
-    if (this.#direct) return !this.#source.readableDidRead
+    if (!this.#keep) return !this.#source.readableDidRead
     return !this.#started || this.#chunks !== null
   }
 
@@ -71,26 +63,10 @@ export class RequestBody {
 
   /** The body for the next attempt: the app's stream while none of it was read, else the copy. */
   next(): Readable | Buffer {
-    if (this.#direct) return this.#source
+    if (!this.#keep) return this.#source
     if (this.#started || this.#complete) return Buffer.concat(this.#chunks ?? [], this.#bytes)
-    if (this.#shared) {
-      this.#attach()
-      return this.#source
-    }
-    const tap: Readable = new Readable({
-      read: () => this.#read(),
-      destroy: (err, callback) => {
-        if (this.#tap === tap) this.#detach()
-        callback(err)
-      },
-    })
-    this.#tap = tap
-    return tap
-  }
-
-  #read(): void {
-    if (this.#attached) this.#source.resume()
-    else this.#attach()
+    this.#attach()
+    return this.#source
   }
 
   #attach(): void {
@@ -100,14 +76,13 @@ export class RequestBody {
     source.on('data', (chunk: Buffer) => {
       this.#started = true
       this.#record(chunk)
-      if (this.#tap !== null && !this.#tap.push(chunk)) source.pause()
     })
     source.once('end', () => {
       this.#complete = true
-      this.#tap?.push(null)
       this.#wake()
     })
-    source.once('error', (err: Error) => this.#tap?.destroy(err))
+    // The attempt reading the stream hears its errors; this listener only keeps them handled.
+    source.once('error', () => {})
   }
 
   #record(chunk: Buffer): void {
@@ -119,16 +94,6 @@ export class RequestBody {
     }
     this.#chunks = null
     this.#wake()
-  }
-
-  /**
-   * The attempt is over (undici destroys its body when done or failed). The rest of the body is
-   * still read, into the copy while it fits, so that a resend can have it whole and the app's
-   * connection is not left holding unread bytes (Node's server does the same with a body nobody read).
-   */
-  #detach(): void {
-    this.#tap = null
-    if (this.#attached) this.#source.resume()
   }
 
   #wake(): void {

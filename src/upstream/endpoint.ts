@@ -1,7 +1,6 @@
 // One pod of an upstream: its identity, its state, its counters (plain numbers, turned into
 // metrics at scrape time) and the pool of connections requests reach it through.
-import type { Dispatcher } from 'undici'
-import type { UpstreamRequest } from '../transport/connection.ts'
+import type { DispatchHandler, UpstreamRequest } from '../transport/connection.ts'
 import type { PodCounters, Pool } from '../transport/pool.ts'
 
 export type EndpointState =
@@ -60,7 +59,7 @@ export class Endpoint implements PodCounters {
    * Sends one request to the pod over one of its connections (queued until one has room). The
    * handler gets its controller at once and exactly one final callback (see Pool.dispatch).
    */
-  dispatch(request: UpstreamRequest, handler: Dispatcher.DispatchHandler): void {
+  dispatch(request: UpstreamRequest, handler: DispatchHandler): void {
     this.#pool!.dispatch(request, handler)
   }
 

@@ -258,10 +258,7 @@ export class Upstream {
 
   #connector(address: string, port: number, protocol: 'http1' | 'h2c'): Connector {
     const timeoutMs = this.config.connection.connectTimeoutMs
-    const origin = `http://${endpointKey(address, port)}`
-    if (protocol === 'http1') {
-      return (events) => dial(address, port, timeoutMs).then((socket) => new H1Connection(socket, origin, events))
-    }
+    if (protocol === 'http1') return (events) => H1Connection.open(address, port, timeoutMs, events)
     return (events) => dial(address, port, timeoutMs).then((socket) => H2Connection.open(socket, endpointKey(address, port), timeoutMs, events))
   }
 

@@ -5,9 +5,8 @@
 // handler that records every callback of one dispatch.
 import http2 from 'node:http2'
 import net from 'node:net'
-import type { Dispatcher } from 'undici'
 import type { ConnectionConfig } from '../../src/config/types.ts'
-import type { CloseReason, Connection, UpstreamRequest } from '../../src/transport/connection.ts'
+import type { CloseReason, Connection, DispatchController, DispatchHandler, UpstreamRequest } from '../../src/transport/connection.ts'
 import { type ConnectError, dial } from '../../src/transport/dial.ts'
 import type { Failure } from '../../src/transport/failure.ts'
 import { H1Connection } from '../../src/transport/h1-connection.ts'
@@ -229,7 +228,7 @@ export function startPool(t: Teardown, target: { host: string; port: number }, c
     connectedChanges: 0,
   }
   const connector: Connector = protocol === 'http1'
-    ? (events) => dial(host, port, full.connectTimeoutMs).then((s) => new H1Connection(s, `http://${host}:${port}`, events))
+    ? (events) => H1Connection.open(host, port, full.connectTimeoutMs, events)
     : (events) => dial(host, port, full.connectTimeoutMs).then((s) => H2Connection.open(s, `${host}:${port}`, full.connectTimeoutMs, events))
   let connects = 0
   const wrapped: Connector = options.connect === undefined ? connector : (events) => options.connect!(++connects, () => connector(events))
@@ -246,11 +245,12 @@ export function startPool(t: Teardown, target: { host: string; port: number }, c
 }
 
 /** Every callback one dispatch got, in order. */
-export class Call implements Dispatcher.DispatchHandler {
+export class Call implements DispatchHandler {
   controller: PoolRequest | null = null
   status = 0
   headers: Record<string, string | string[] | undefined> = {}
   body = ''
+  trailers: Record<string, string | string[] | undefined> = {}
   failure: Failure | null = null
   /** onResponseEnd and onResponseError calls: exactly one is the contract. */
   finals = 0
@@ -262,28 +262,35 @@ export class Call implements Dispatcher.DispatchHandler {
     this.done = new Promise((resolve) => { this.#settle = resolve })
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
+  onRequestStart(controller: DispatchController): void {
     this.controller = controller as PoolRequest
     this.events.push('start')
   }
 
-  onResponseStart(_c: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
+  onResponseStart(_c: DispatchController, status: number, headers: string[]): void {
     this.status = status
-    this.headers = headers
+    // Shaped as an object for the tests' convenience; a repeated name's values in an array.
+    const shaped: Record<string, string | string[] | undefined> = {}
+    for (let i = 0; i < headers.length; i += 2) {
+      const prior = shaped[headers[i]]
+      shaped[headers[i]] = prior === undefined ? headers[i + 1] : [...(Array.isArray(prior) ? prior : [prior]), headers[i + 1]]
+    }
+    this.headers = shaped
     this.events.push(`head ${status}`)
   }
 
-  onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(_c: DispatchController, chunk: Buffer): void {
     this.body += chunk.toString()
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(_c: DispatchController, trailers: Record<string, string | string[] | undefined>): void {
+    this.trailers = trailers
     this.finals++
     this.events.push('end')
     this.#settle()
   }
 
-  onResponseError(_c: Dispatcher.DispatchController | null, error: Error): void {
+  onResponseError(_c: DispatchController | null, error: Error): void {
     this.finals++
     this.failure = error as Failure
     this.events.push(`error ${(error as Failure).code}`)

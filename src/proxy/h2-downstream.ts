@@ -18,7 +18,6 @@ export class H2Downstream implements Downstream {
   readonly path: string
   readonly head: RequestHead
   readonly hasBody: boolean
-  readonly wholeBody = null
   readonly #stream: http2.ServerHttp2Stream
   #status = 200
   /** The head ended the stream (a trailers-only answer): nothing more goes out. */
@@ -31,6 +30,11 @@ export class H2Downstream implements Downstream {
     this.path = path
     this.head = head
     this.hasBody = hasBody
+  }
+
+  /** HTTP/2 bodies always stream (DATA frames after HEADERS). */
+  get wholeBody(): null {
+    return null
   }
 
   /** The stream's readable side: the same stream carries the answer. */

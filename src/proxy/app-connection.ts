@@ -5,8 +5,9 @@
 // connection is ever forwarded.
 //
 // Time is kept without a timer per connection or per request: the adapter (app-h1.ts) sweeps
-// its connections a few times per timeout, and a connection notes when the sweep first saw it in
-// its current wait (a head arriving, an idle keep-alive, a close under way).
+// its connections a few times per timeout. A connection notes when a head began to arrive in
+// pieces; for its other waits (idle between requests, a close under way) when the sweep first
+// saw it waiting, so that a request costs no reading of the clock.
 import type { Socket } from 'node:net'
 import { ChunkedDecoder } from '../http1/chunked.ts'
 import { parseRequestHead, type RequestHeadWire } from '../http1/head.ts'
@@ -71,7 +72,10 @@ export class AppConnection implements BodySource {
   /** Reading is paused because the body's reader pushes back, or because too much was read ahead. */
   #bodyFull = false
   #aheadFull = false
-  /** When the sweep first saw the connection in its present wait; 0 until then. */
+  /**
+   * When the connection's present wait began (a head arriving) or the sweep first saw it (an idle
+   * keep-alive, a close under way); 0 until then.
+   */
   #since = 0
   #drainListener: (() => void) | null = null
   #drainWatched = false
@@ -179,6 +183,9 @@ export class AppConnection implements BodySource {
       if (!this.#worthParsing(buffered, limits.maxHeaderSize)) return
       const result = parseRequestHead(buffered, 0, limits)
       if (result.kind === 'partial') {
+        // headersTimeout runs from here, to the millisecond (the sweep is late by at most its
+        // interval); a head that arrives whole, nearly every one, never reads the clock.
+        if (this.#since === 0) this.#since = performance.now()
         this.#tried = buffered.length
         // The codec judges the size; this only guards against a head it would let grow without end.
         if (buffered.length > limits.maxHeaderSize * 2 + 1024) this.#refuse('headers_too_large', undefined)

@@ -19,9 +19,9 @@ export const MAX_CONCURRENT_STREAMS = 250
 export const STREAM_BUDGET_FLOOR = 1024
 
 /**
- * Each app session's share of the listener's stream budget: the budget split evenly, rounded
- * down to a power of two (so that sessions coming and going re-send SETTINGS only when the share
- * halves or doubles), between 1 and MAX_CONCURRENT_STREAMS.
+ * A new app session's share of the listener's stream budget: the budget split evenly among the
+ * sessions open, rounded down to a power of two (Node's settings for new sessions change only
+ * when the share halves or doubles), between 1 and MAX_CONCURRENT_STREAMS.
  */
 export function streamShare(budget: number, sessions: number): number {
   const even = Math.floor(budget / Math.max(1, sessions))
@@ -55,7 +55,7 @@ export class AppH2 {
    * upstream admits are answered 503 `overloaded` anyway, and each open stream costs Node about
    * 4 KB of heap: 2 000 connections with 10 streams each held 20 000 of them and took spoke past
    * 400 MiB (docs/memory.md). Told a smaller SETTINGS_MAX_CONCURRENT_STREAMS, HTTP/2 clients
-   * queue those requests themselves.
+   * queue those requests themselves. The budget bounds the shares new sessions get.
    */
   readonly #streamBudget: number
   #streamShare = MAX_CONCURRENT_STREAMS
@@ -136,18 +136,18 @@ export class AppH2 {
   }
 
   /**
-   * New sessions get the current share in their first SETTINGS; open ones get a SETTINGS frame
-   * when it changes. A stream a client opened past a lowered limit before it read the frame is
-   * refused by nghttp2 (REFUSED_STREAM: never processed, safe for the client to send again).
+   * New sessions get the current share in their first SETTINGS. Open sessions keep what they
+   * were told: a SETTINGS frame in the middle of a session races the client's own SETTINGS
+   * exchange (h2spec 6.5.3 saw it in place of its ACK) and refuses streams already on their way.
+   * A burst's sessions therefore get shares that halve as it grows (about 5 600 streams for 2 000
+   * sessions rather than 20 000), and a session opened during it keeps its small share until the
+   * client reconnects.
    */
   #shareStreams(): void {
     const share = streamShare(this.#streamBudget, this.#sessions.size)
     if (share === this.#streamShare) return
     this.#streamShare = share
     this.#server.updateSettings({ maxConcurrentStreams: share })
-    for (const session of this.#sessions) {
-      if (!session.closed && !session.destroyed) session.settings({ maxConcurrentStreams: share })
-    }
   }
 
   #stream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, raw: string[]): void {

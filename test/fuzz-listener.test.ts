@@ -14,6 +14,7 @@ import { type PodRequest } from '../src/demo/pod.ts'
 import { request, startCluster, waitFor } from './helpers/harness.ts'
 import * as h2 from './helpers/h2-frames.ts'
 import { parseRequests, type ReferenceParse } from './helpers/http1-reference.ts'
+import { Rng } from './helpers/rng.ts'
 
 const SEED = Number(process.env.SPOKE_FUZZ_SEED ?? 0x5eed) >>> 0
 const INPUTS = Number(process.env.SPOKE_FUZZ_INPUTS ?? 2000)
@@ -22,46 +23,6 @@ const H2_SHARE = 0.15
 const LANES = 8
 /** Every input's connection must be closed by spoke within this (the listener's timeouts are short). */
 const HANG_MS = 3000
-
-/** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
-class Rng {
-  #state: number
-  constructor(seed: number) {
-    this.#state = seed >>> 0
-  }
-
-  next(): number {
-    this.#state = (this.#state + 0x6d2b79f5) >>> 0
-    let x = this.#state
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-
-  int(n: number): number {
-    return Math.floor(this.next() * n)
-  }
-
-  chance(p: number): boolean {
-    return this.next() < p
-  }
-
-  pick<T>(list: readonly T[]): T {
-    return list[this.int(list.length)]
-  }
-
-  printable(max: number): string {
-    let s = ''
-    for (let i = this.int(max + 1); i > 0; i--) s += String.fromCharCode(0x21 + this.int(94))
-    return s
-  }
-
-  bytes(max: number): string {
-    let s = ''
-    for (let i = this.int(max + 1); i > 0; i--) s += String.fromCharCode(this.int(256))
-    return s
-  }
-}
 
 // ---- HTTP/1.1 inputs (latin1 strings: one character per byte)
 

@@ -23,6 +23,7 @@ import { parseContentLength } from '../src/http1/fields.ts'
 import { parseRequestHead, parseResponseHead, type RequestHeadWire } from '../src/http1/head.ts'
 import { hostProblem, readRequestHead } from '../src/proxy/request-head.ts'
 import { parseRequests, type ReferenceParse } from './helpers/http1-reference.ts'
+import { Rng } from './helpers/rng.ts'
 
 const SEED = Number(process.env.SPOKE_FUZZ_SEED ?? 0x5eed) >>> 0
 const INPUTS = Number(process.env.SPOKE_FUZZ_INPUTS ?? 5000)
@@ -41,46 +42,6 @@ const DOCUMENTED_STRICTER: Record<string, string> = {
   'more than one SP after the target': 'the same, after the target',
   'bare CR before the start line': 'the reference skips a stray CR between messages as llhttp does; the codec refuses a CR not followed by LF anywhere in a head',
   'whitespace in a chunk size line': 'BWS before ";" or around "=" in a chunk-size line: RFC 9112 §7.1.1 allows it, nobody generates it, llhttp refuses it too',
-}
-
-/** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
-class Rng {
-  #state: number
-  constructor(seed: number) {
-    this.#state = seed >>> 0
-  }
-
-  next(): number {
-    this.#state = (this.#state + 0x6d2b79f5) >>> 0
-    let x = this.#state
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-
-  int(n: number): number {
-    return Math.floor(this.next() * n)
-  }
-
-  chance(p: number): boolean {
-    return this.next() < p
-  }
-
-  pick<T>(list: readonly T[]): T {
-    return list[this.int(list.length)]
-  }
-
-  printable(max: number): string {
-    let s = ''
-    for (let i = this.int(max + 1); i > 0; i--) s += String.fromCharCode(0x21 + this.int(94))
-    return s
-  }
-
-  bytes(max: number): string {
-    let s = ''
-    for (let i = this.int(max + 1); i > 0; i--) s += String.fromCharCode(this.int(256))
-    return s
-  }
 }
 
 // ---- inputs (latin1 strings: one character per byte); the generators of fuzz-listener.test.ts,

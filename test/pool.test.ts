@@ -66,7 +66,8 @@ t.test('HTTP/1.1: requests queue while every connection is busy, and connections
   t.same(calls.map((c) => c.status), [200, 200, 200, 200, 200])
   t.equal(tp.counters.requests, 5)
   t.equal(pod.accepted, 3, 'the queued requests went out on the connections that freed up')
-  t.equal(calls[3].controller!.reusedIdle, false, 'a queued request went out on a connection just freed')
+  t.equal(calls[3].controller!.reusedIdle, true, 'a queued request went out on a connection just freed: the pod may be closing it (its idle timer runs from its answer)')
+  t.equal(calls[1].controller!.reusedIdle, false, 'the first request on a connection opened for it is no race')
 })
 
 t.test('HTTP/1.1: first fit, an idle pool sends every request on its oldest connection', async (t) => {

@@ -28,8 +28,9 @@ export interface DispatchController {
 export interface SpokeDispatchController extends DispatchController {
   readonly headersEndedStream?: boolean
   /**
-   * The pool sent the request at once on an HTTP/1.1 connection that had sat idle: the pod may
-   * have been closing it as idle (the keep-alive race), so a reset is not the pod failing.
+   * The pool sent the request on an HTTP/1.1 connection that had sat idle in the pool or had
+   * already carried a request: the pod may have been closing it as idle (the keep-alive race), so
+   * a reset is not the pod failing.
    */
   readonly reusedIdle?: boolean
 }

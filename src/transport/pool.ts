@@ -177,6 +177,10 @@ export class Pool {
   }
 
   #send(slot: Slot, job: PoolRequest): void {
+    // Also a queued request on a connection just freed: on HTTP/1.1 the pod's idle timer runs from
+    // its last answer, which spoke may have read late (a busy event loop), however short the wait
+    // looks from here. Go's transport judges any reused connection the same way.
+    if (slot.requests > 0 && slot.connection!.exclusive) job.reusedIdle = true
     slot.inFlight++
     slot.requests++
     this.#counters.inFlight++

@@ -10,11 +10,11 @@
 // saw it waiting, so that a request costs no reading of the clock.
 import type { Socket } from 'node:net'
 import { parseRequestHead, type RequestHeadWire } from '../http1/head.ts'
-import { REPLAY_LIMIT_BYTES } from '../transport/request-body.ts'
 import { requestLog } from './access-log.ts'
 import type { AppSide } from './app-side.ts'
 import { type ErrorCode, rawHttp1Error } from './errors.ts'
-import { COPY_LIMIT, H1Downstream } from './h1-downstream.ts'
+import { H1AnswerWriter } from './h1-answer-writer.ts'
+import { H1Downstream } from './h1-downstream.ts'
 import { CHUNKED, readFraming } from './h1-framing.ts'
 import { H1BodyReader } from './h1-body-reader.ts'
 import { H1ReadBuffer } from './h1-read-buffer.ts'
@@ -44,10 +44,11 @@ type Reading =
   /** Nothing more: the connection is closing; whatever arrives is dropped. */
   | 'closing'
 
-const EMPTY = Buffer.alloc(0)
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n'
 
 export class AppConnection {
+  /** What the request in flight writes its answer through. */
+  readonly answers: H1AnswerWriter
   readonly #socket: Socket
   readonly #settings: AppH1Settings
   #reading: Reading = 'head'
@@ -67,9 +68,6 @@ export class AppConnection {
    * keep-alive, a close under way); 0 until then.
    */
   #since = 0
-  #drainListener: (() => void) | null = null
-  #drainWatched = false
-  #flushQueued = false
   /** The request bodies, as they arrive. */
   readonly #bodies = new H1BodyReader<H1Downstream>({
     closing: () => this.#reading === 'closing',
@@ -79,20 +77,24 @@ export class AppConnection {
     ending: () => { this.#reading = 'head' },
     // The answer came first (the body was being drained): the connection moves on now.
     ended: () => { if (this.#current === null) this.#afterAnswer() },
-    invalid: (request, reason) => this.#bodyInvalid(request, reason),
+    // A chunked body found malformed after its head went on. spoke's 400 is the request's answer,
+    // if none has begun; it goes before the body's reader learns of the fault, so that whatever
+    // the exchange answers then is too late.
+    invalid: (request, reason) => {
+      const text = rawHttp1Error('bad_request', this.#settings.side.upstream.name, `malformed request body: ${reason}`)
+      if (request !== null && request === this.#current) request.refuseBody(text)
+      else this.#close()
+    },
   })
   // The socket's listeners, kept to be removed when an upgrade hands the socket over.
   readonly #onSocketData = (chunk: Buffer): void => this.#onData(chunk)
   readonly #onSocketEnd = (): void => this.#onEnd()
   readonly #onSocketClose = (): void => this.#onClose()
-  readonly #flushSoon = (): void => {
-    this.#flushQueued = false
-    this.#current?.flushPending()
-  }
 
   constructor(socket: Socket, settings: AppH1Settings) {
     this.#socket = socket
     this.#settings = settings
+    this.answers = new H1AnswerWriter(socket, () => this.#current?.flushPending())
     socket.on('data', this.#onSocketData)
     socket.on('end', this.#onSocketEnd)
     socket.on('close', this.#onSocketClose)
@@ -180,16 +182,8 @@ export class AppConnection {
       return
     }
     const length = framing.length
-    // A body that came whole with its head (most small ones) is handed on as it is: no stream.
-    // Up to what an exchange keeps of a streamed body for sending again, so that whether a body
-    // can go again does not depend on how it was read.
-    let wholeBody: Buffer | null = null
     const input = this.#input
-    const buffered = input.bytes
-    if (length > 0 && length <= REPLAY_LIMIT_BYTES && buffered.length >= length) {
-      wholeBody = buffered.subarray(0, length)
-      input.consume(buffered, length)
-    }
+    const wholeBody = input.wholeBody(length)
     const body = length === 0 || wholeBody !== null ? null : new H1RequestBody(this.#bodies)
     const downstream = new H1Downstream(this, wire.method, framing.path, head, body, wholeBody, wire.versionMinor === 0, framing.keepAlive && !this.#settings.draining)
     this.#current = downstream
@@ -210,67 +204,19 @@ export class AppConnection {
     }
   }
 
-  /** A chunked body found malformed after its head went on (h1-body-reader.ts). */
-  #bodyInvalid(request: H1Downstream | null, reason: string): void {
-    const text = rawHttp1Error('bad_request', this.#settings.side.upstream.name, `malformed request body: ${reason}`)
-    // spoke's 400 is the request's answer, if none has begun; it goes before the body's reader
-    // learns of the fault, so that whatever the exchange answers then is too late.
-    if (request !== null && request === this.#current) request.refuseBody(text)
-    else this.#close()
-  }
-
   #flow(): void {
     const socket = this.#socket
     if (this.#bodies.full || this.#aheadFull) socket.pause()
     else socket.resume()
   }
 
-  // Answering: what the request in flight calls.
-
-  /** Writes `before`, `chunk` and `after` (latin1 text around a body chunk) in one write where they are small. */
-  send(before: string, chunk: Buffer | null, after: string): boolean {
-    const socket = this.#socket
-    if (chunk === null) {
-      const text = before + after
-      return text === '' || socket.write(text, 'latin1')
-    }
-    if (before === '' && after === '') return socket.write(chunk)
-    if (chunk.length <= COPY_LIMIT) {
-      const out = Buffer.allocUnsafe(before.length + chunk.length + after.length)
-      out.write(before, 0, 'latin1')
-      out.set(chunk, before.length)
-      out.write(after, before.length + chunk.length, 'latin1')
-      return socket.write(out)
-    }
-    socket.cork()
-    if (before !== '') socket.write(before, 'latin1')
-    let more = socket.write(chunk)
-    if (after !== '') more = socket.write(after, 'latin1')
-    socket.uncork()
-    return more
-  }
-
-  /** What respond() and write() held back goes out at the end of this turn, if nothing else sends it first. */
-  flushSoon(): void {
-    if (this.#flushQueued) return
-    this.#flushQueued = true
-    queueMicrotask(this.#flushSoon)
-  }
-
-  /** The request in flight's drain listener; one socket listener per connection, added when first needed. */
-  onDrain(listener: () => void): void {
-    if (!this.#drainWatched) {
-      this.#drainWatched = true
-      this.#socket.on('drain', () => this.#drainListener?.())
-    }
-    this.#drainListener = listener
-  }
+  // Answering: what the request in flight calls (it writes through `answers`).
 
   /** The answer to `request` is complete. */
   answered(request: H1Downstream): void {
     if (request !== this.#current) return
     this.#current = null
-    this.#drainListener = null
+    this.answers.answered()
     request.logged()
     if (!request.keepAlive || this.#settings.draining) {
       this.#close()
@@ -305,11 +251,6 @@ export class AppConnection {
     if (this.#input.bytes.length > 0) queueMicrotask(() => this.#readHeads())
   }
 
-  /** The answer was cut: the app sees the connection close. */
-  cut(): void {
-    this.#socket.destroy()
-  }
-
   // Ending the connection.
 
   /** No more requests: the socket ends after what was written, with `text` (an answer spoke makes itself) last. */
@@ -340,9 +281,7 @@ export class AppConnection {
 
   #upgrade(wire: RequestHeadWire, path: string, head: ReturnType<typeof readRequestHead>): void {
     const socket = this.#socket
-    const input = this.#input
-    const early = input.bytes
-    input.bytes = EMPTY
+    const early = this.#input.take()
     this.#reading = 'closing'
     socket.off('data', this.#onSocketData)
     socket.off('end', this.#onSocketEnd)

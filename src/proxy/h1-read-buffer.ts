@@ -3,6 +3,7 @@
 // head that arrives in pieces grows in room spoke allocated for it, and is parsed again only once
 // it may have ended: a client sending its head a byte at a time costs linear work, not quadratic.
 // One per connection.
+import { REPLAY_LIMIT_BYTES } from '../transport/request-body.ts'
 
 const EMPTY = Buffer.alloc(0)
 
@@ -54,6 +55,27 @@ export class H1ReadBuffer {
       return
     }
     this.clear()
+  }
+
+  /**
+   * A body of `length` bytes that came whole with its head (most small ones) is handed on as it
+   * is: no stream. Up to what an exchange keeps of a streamed body for sending again, so that
+   * whether a body can go again does not depend on how it was read. Null when it is not so.
+   */
+  wholeBody(length: number): Buffer | null {
+    const buffered = this.bytes
+    if (length > 0 && length <= REPLAY_LIMIT_BYTES && buffered.length >= length) {
+      this.consume(buffered, length)
+      return buffered.subarray(0, length)
+    }
+    return null
+  }
+
+  /** What is buffered, handed over (to an upgrade's tunnel): nothing is buffered after. */
+  take(): Buffer {
+    const early = this.bytes
+    this.bytes = EMPTY
+    return early
   }
 
   /** Nothing is buffered; an idle connection holds no buffer of its own. */

@@ -9,15 +9,16 @@
 // pieces; for its other waits (idle between requests, a close under way) when the sweep first
 // saw it waiting, so that a request costs no reading of the clock.
 import type { Socket } from 'node:net'
-import { ChunkedDecoder } from '../http1/chunked.ts'
 import { parseRequestHead, type RequestHeadWire } from '../http1/head.ts'
-import { REPLAY_LIMIT_BYTES } from '../transport/request-body.ts'
 import { requestLog } from './access-log.ts'
 import type { AppSide } from './app-side.ts'
 import { type ErrorCode, rawHttp1Error } from './errors.ts'
-import { COPY_LIMIT, H1Downstream } from './h1-downstream.ts'
+import { H1AnswerWriter } from './h1-answer-writer.ts'
+import { H1Downstream } from './h1-downstream.ts'
 import { CHUNKED, readFraming } from './h1-framing.ts'
-import { type BodySource, H1RequestBody } from './h1-request-body.ts'
+import { H1BodyReader } from './h1-body-reader.ts'
+import { H1ReadBuffer } from './h1-read-buffer.ts'
+import { H1RequestBody } from './h1-request-body.ts'
 import { readRequestHead } from './request-head.ts'
 
 /** What the adapter shares with all its connections. */
@@ -43,19 +44,16 @@ type Reading =
   /** Nothing more: the connection is closing; whatever arrives is dropped. */
   | 'closing'
 
-const EMPTY = Buffer.alloc(0)
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n'
 
-export class AppConnection implements BodySource {
+export class AppConnection {
+  /** What the request in flight writes its answer through. */
+  readonly answers: H1AnswerWriter
   readonly #socket: Socket
   readonly #settings: AppH1Settings
   #reading: Reading = 'head'
   /** Bytes read and not yet consumed: the start of the next request, or pipelined ones. */
-  #buffered: Buffer = EMPTY
-  /** The buffer spoke allocated for #buffered to grow in (#append). */
-  #store: Buffer = EMPTY
-  /** #buffered's length when the codec last found it partial (a head is parsed again only once it has grown enough). */
-  #tried = 0
+  readonly #input = new H1ReadBuffer()
   /** The request being answered. */
   #current: H1Downstream | null = null
   /**
@@ -63,36 +61,40 @@ export class AppConnection implements BodySource {
    * has yet to notice), and must hear if the connection closes.
    */
   #latest: H1Downstream | null = null
-  /** The body being read; null when there is none or nobody reads it any more (then its bytes are dropped). */
-  #body: H1RequestBody | null = null
-  /** The request whose body is being read (it may already be answered). */
-  #bodyOf: H1Downstream | null = null
-  #left = 0
-  #chunked: ChunkedDecoder | null = null
-  /** Reading is paused because the body's reader pushes back, or because too much was read ahead. */
-  #bodyFull = false
+  /** Reading is paused because too much was read ahead (or because the body's reader pushes back: #bodies.full). */
   #aheadFull = false
   /**
    * When the connection's present wait began (a head arriving) or the sweep first saw it (an idle
    * keep-alive, a close under way); 0 until then.
    */
   #since = 0
-  #drainListener: (() => void) | null = null
-  #drainWatched = false
-  #flushQueued = false
-  readonly #onBodyData = (data: Buffer): void => this.#deliver(data)
+  /** The request bodies, as they arrive. */
+  readonly #bodies = new H1BodyReader<H1Downstream>({
+    closing: () => this.#reading === 'closing',
+    // Dropped: after the answer, a body nobody reads (being drained) keeps the connection from idling out.
+    dropped: () => { if (this.#current === null) this.#since = 0 },
+    flow: () => this.#flow(),
+    ending: () => { this.#reading = 'head' },
+    // The answer came first (the body was being drained): the connection moves on now.
+    ended: () => { if (this.#current === null) this.#afterAnswer() },
+    // A chunked body found malformed after its head went on. spoke's 400 is the request's answer,
+    // if none has begun; it goes before the body's reader learns of the fault, so that whatever
+    // the exchange answers then is too late.
+    invalid: (request, reason) => {
+      const text = rawHttp1Error('bad_request', this.#settings.side.upstream.name, `malformed request body: ${reason}`)
+      if (request !== null && request === this.#current) request.refuseBody(text)
+      else this.#close()
+    },
+  })
   // The socket's listeners, kept to be removed when an upgrade hands the socket over.
   readonly #onSocketData = (chunk: Buffer): void => this.#onData(chunk)
   readonly #onSocketEnd = (): void => this.#onEnd()
   readonly #onSocketClose = (): void => this.#onClose()
-  readonly #flushSoon = (): void => {
-    this.#flushQueued = false
-    this.#current?.flushPending()
-  }
 
   constructor(socket: Socket, settings: AppH1Settings) {
     this.#socket = socket
     this.#settings = settings
+    this.answers = new H1AnswerWriter(socket, () => this.#current?.flushPending())
     socket.on('data', this.#onSocketData)
     socket.on('end', this.#onSocketEnd)
     socket.on('close', this.#onSocketClose)
@@ -120,100 +122,49 @@ export class AppConnection implements BodySource {
         return
       case 'length':
       case 'chunked': {
-        const used = this.#readBody(chunk, 0)
+        const used = this.#bodies.read(chunk, 0)
         if (used === chunk.length) return
         chunk = chunk.subarray(used)
         if ((this.#reading as Reading) === 'closing') return
         break
       }
     }
-    if (this.#buffered.length === 0) {
-      this.#buffered = chunk
-      this.#store = EMPTY
-      // The first bytes of a request: its headersTimeout starts.
-      if (this.#current === null) this.#since = 0
-    } else {
-      this.#append(chunk)
-    }
+    const input = this.#input
+    // The first bytes of a request: its headersTimeout starts.
+    if (input.add(chunk) && this.#current === null) this.#since = 0
     if (this.#current === null) this.#readHeads()
-    else if (this.#buffered.length > this.#settings.readAhead && !this.#aheadFull) {
+    else if (input.bytes.length > this.#settings.readAhead && !this.#aheadFull) {
       this.#aheadFull = true
       this.#flow()
     }
   }
 
-  /**
-   * Adds `chunk` after the bytes buffered, in room left after them when there is some: a head
-   * sent a byte at a time costs linear copying, not a copy of all of it per byte.
-   */
-  #append(chunk: Buffer): void {
-    const buffered = this.#buffered
-    const store = this.#store
-    const end = buffered.byteOffset + buffered.length - store.byteOffset
-    const length = buffered.length + chunk.length
-    if (buffered.buffer === store.buffer && end >= 0 && end + chunk.length <= store.length) {
-      // Nothing after `end` in the store is in use: body data handed on lies before it.
-      store.set(chunk, end)
-      this.#buffered = store.subarray(end - buffered.length, end + chunk.length)
-      return
-    }
-    const grown = Buffer.allocUnsafe(Math.max(2 * length, 4096))
-    grown.set(buffered, 0)
-    grown.set(chunk, buffered.length)
-    this.#store = grown
-    this.#buffered = grown.subarray(0, length)
-  }
-
-  /** The first `n` bytes of `buffered` (#buffered) are read. */
-  #consume(buffered: Buffer, n: number): void {
-    if (n < buffered.length) {
-      this.#buffered = buffered.subarray(n)
-      return
-    }
-    this.#buffered = EMPTY
-    // An idle connection holds no buffer of its own.
-    this.#store = EMPTY
-  }
-
   /** Parses and starts the requests buffered, one at a time, while no answer is pending. */
   #readHeads(): void {
     const limits = this.#settings.limits
-    while (this.#current === null && this.#reading === 'head' && this.#buffered.length > 0) {
-      const buffered = this.#buffered
-      if (!this.#worthParsing(buffered, limits.maxHeaderSize)) return
+    const input = this.#input
+    while (this.#current === null && this.#reading === 'head' && input.bytes.length > 0) {
+      const buffered = input.bytes
+      if (!input.worthParsing(buffered, limits.maxHeaderSize)) return
       const result = parseRequestHead(buffered, 0, limits)
       if (result.kind === 'partial') {
         // headersTimeout runs from here, to the millisecond (the sweep is late by at most its
         // interval); a head that arrives whole, nearly every one, never reads the clock.
         if (this.#since === 0) this.#since = performance.now()
-        this.#tried = buffered.length
+        input.tried = buffered.length
         // The codec judges the size; this only guards against a head it would let grow without end.
         if (buffered.length > limits.maxHeaderSize * 2 + 1024) this.#refuse('headers_too_large', undefined)
         return
       }
-      this.#tried = 0
+      input.tried = 0
       if (result.kind === 'invalid') {
         if (result.status === 431) this.#refuse('headers_too_large', undefined)
         else this.#refuse('bad_request', `malformed request: ${result.reason}`)
         return
       }
-      this.#consume(buffered, result.size)
+      input.consume(buffered, result.size)
       this.#request(result.head)
     }
-  }
-
-  /**
-   * A head that arrives in pieces is parsed again only when the new bytes may end it, or when the
-   * buffer has doubled: a client sending its head a byte at a time costs linear work, not quadratic.
-   */
-  #worthParsing(buffered: Buffer, maxHeaderSize: number): boolean {
-    const tried = this.#tried
-    if (buffered.length >= tried * 2 || buffered.length > maxHeaderSize) return true
-    for (let i = buffered.indexOf(10, Math.max(0, tried - 2)); i !== -1; i = buffered.indexOf(10, i + 1)) {
-      const next = buffered[i + 1]
-      if (next === 10 || (next === 13 && buffered[i + 2] === 10)) return true
-    }
-    return false
   }
 
   #request(wire: RequestHeadWire): void {
@@ -231,176 +182,41 @@ export class AppConnection implements BodySource {
       return
     }
     const length = framing.length
-    // A body that came whole with its head (most small ones) is handed on as it is: no stream.
-    // Up to what an exchange keeps of a streamed body for sending again, so that whether a body
-    // can go again does not depend on how it was read.
-    let wholeBody: Buffer | null = null
-    const buffered = this.#buffered
-    if (length > 0 && length <= REPLAY_LIMIT_BYTES && buffered.length >= length) {
-      wholeBody = buffered.subarray(0, length)
-      this.#consume(buffered, length)
-    }
-    const body = length === 0 || wholeBody !== null ? null : new H1RequestBody(this)
+    const input = this.#input
+    const wholeBody = input.wholeBody(length)
+    const body = length === 0 || wholeBody !== null ? null : new H1RequestBody(this.#bodies)
     const downstream = new H1Downstream(this, wire.method, framing.path, head, body, wholeBody, wire.versionMinor === 0, framing.keepAlive && !this.#settings.draining)
     this.#current = downstream
     this.#latest = downstream
     if (body !== null) {
-      this.#body = body
-      this.#bodyOf = downstream
-      if (length === CHUNKED) {
-        this.#reading = 'chunked'
-        this.#chunked = new ChunkedDecoder({ maxTrailerSize: this.#settings.limits.maxHeaderSize })
-      } else {
-        this.#reading = 'length'
-        this.#left = length
-      }
+      const chunked = length === CHUNKED
+      this.#reading = chunked ? 'chunked' : 'length'
+      this.#bodies.start(body, downstream, chunked, length, this.#settings.limits.maxHeaderSize)
       // At once, before any of the body is read (as Node's server did): the app may be waiting for it.
       if (framing.expectContinue) this.#socket.write(CONTINUE, 'latin1')
     }
     if (side.accessLog) downstream.logWith(requestLog(side, wire.method, framing.path))
     side.serve(downstream)
-    if (this.#buffered.length > 0 && (this.#reading === 'length' || this.#reading === 'chunked')) {
-      const rest = this.#buffered
-      const used = this.#readBody(rest, 0)
-      if ((this.#reading as Reading) !== 'closing') this.#consume(rest, used)
-    }
-  }
-
-  /** Reads body bytes from `offset`; returns where the body ended in `data` (data.length if it did not). */
-  #readBody(data: Buffer, offset: number): number {
-    if (this.#reading === 'length') {
-      const n = Math.min(this.#left, data.length - offset)
-      this.#left -= n
-      this.#deliver(offset === 0 && n === data.length ? data : data.subarray(offset, offset + n))
-      // Its reader may have answered, and closed the connection, as the data arrived (broadcast's 413).
-      if ((this.#reading as Reading) === 'closing') return data.length
-      if (this.#left === 0) this.#bodyEnded()
-      return offset + n
-    }
-    const decoder = this.#chunked!
-    const used = decoder.feed(data, offset, this.#onBodyData)
-    if (this.#chunked !== decoder) return data.length
-    if (used === -1) {
-      this.#bodyInvalid(decoder.error ?? 'malformed chunked body')
-      return data.length
-    }
-    if (decoder.done) this.#bodyEnded()
-    return used
-  }
-
-  #deliver(data: Buffer): void {
-    const body = this.#body
-    if (body === null) {
-      // Dropped: after the answer, a body nobody reads (being drained) keeps the connection from idling out.
-      if (this.#current === null) this.#since = 0
-      return
-    }
-    if (data.length > 0 && !body.push(data) && !this.#bodyFull) {
-      this.#bodyFull = true
-      this.#flow()
-    }
-  }
-
-  #bodyEnded(): void {
-    const body = this.#body
-    this.#body = null
-    this.#chunked = null
-    this.#reading = 'head'
-    this.#bodyOf?.requestCompleted()
-    this.#bodyOf = null
-    body?.push(null)
-    if (this.#bodyFull) {
-      this.#bodyFull = false
-      this.#flow()
-    }
-    // The answer came first (the body was being drained): the connection moves on now.
-    if (this.#current === null) this.#afterAnswer()
-  }
-
-  /** A chunked body found malformed after its head went on: the pod sees its request aborted. */
-  #bodyInvalid(reason: string): void {
-    const body = this.#body
-    const request = this.#bodyOf
-    this.#body = null
-    this.#bodyOf = null
-    this.#chunked = null
-    const text = rawHttp1Error('bad_request', this.#settings.side.upstream.name, `malformed request body: ${reason}`)
-    // spoke's 400 is the request's answer, if none has begun; it goes before the body's reader
-    // learns of the fault, so that whatever the exchange answers then is too late.
-    if (request !== null && request === this.#current) request.refuseBody(text)
-    else this.#close()
-    body?.destroy(new Error(`malformed request body: ${reason}`))
-  }
-
-  bodyWanted(): void {
-    if (!this.#bodyFull) return
-    this.#bodyFull = false
-    this.#flow()
-  }
-
-  bodyDropped(body: H1RequestBody): void {
-    if (body !== this.#body) return
-    // The rest of the body is read and dropped (so that the connection can carry the next
-    // request), unless the answer closes the connection first.
-    this.#body = null
-    if (this.#bodyFull) {
-      this.#bodyFull = false
-      this.#flow()
+    if (input.bytes.length > 0 && (this.#reading === 'length' || this.#reading === 'chunked')) {
+      const rest = input.bytes
+      const used = this.#bodies.read(rest, 0)
+      if ((this.#reading as Reading) !== 'closing') input.consume(rest, used)
     }
   }
 
   #flow(): void {
     const socket = this.#socket
-    if (this.#bodyFull || this.#aheadFull) socket.pause()
+    if (this.#bodies.full || this.#aheadFull) socket.pause()
     else socket.resume()
   }
 
-  // Answering: what the request in flight calls.
-
-  /** Writes `before`, `chunk` and `after` (latin1 text around a body chunk) in one write where they are small. */
-  send(before: string, chunk: Buffer | null, after: string): boolean {
-    const socket = this.#socket
-    if (chunk === null) {
-      const text = before + after
-      return text === '' || socket.write(text, 'latin1')
-    }
-    if (before === '' && after === '') return socket.write(chunk)
-    if (chunk.length <= COPY_LIMIT) {
-      const out = Buffer.allocUnsafe(before.length + chunk.length + after.length)
-      out.write(before, 0, 'latin1')
-      out.set(chunk, before.length)
-      out.write(after, before.length + chunk.length, 'latin1')
-      return socket.write(out)
-    }
-    socket.cork()
-    if (before !== '') socket.write(before, 'latin1')
-    let more = socket.write(chunk)
-    if (after !== '') more = socket.write(after, 'latin1')
-    socket.uncork()
-    return more
-  }
-
-  /** What respond() and write() held back goes out at the end of this turn, if nothing else sends it first. */
-  flushSoon(): void {
-    if (this.#flushQueued) return
-    this.#flushQueued = true
-    queueMicrotask(this.#flushSoon)
-  }
-
-  /** The request in flight's drain listener; one socket listener per connection, added when first needed. */
-  onDrain(listener: () => void): void {
-    if (!this.#drainWatched) {
-      this.#drainWatched = true
-      this.#socket.on('drain', () => this.#drainListener?.())
-    }
-    this.#drainListener = listener
-  }
+  // Answering: what the request in flight calls (it writes through `answers`).
 
   /** The answer to `request` is complete. */
   answered(request: H1Downstream): void {
     if (request !== this.#current) return
     this.#current = null
-    this.#drainListener = null
+    this.answers.answered()
     request.logged()
     if (!request.keepAlive || this.#settings.draining) {
       this.#close()
@@ -408,12 +224,11 @@ export class AppConnection implements BodySource {
     }
     // A body still arriving is read and dropped (Node's server does the same); the next
     // request is read once it has ended. Nobody reads it any more: the exchange is over.
-    if (this.#bodyOf === request) {
-      this.#bodyOf = null
-      this.#body = null
+    const bodies = this.#bodies
+    if (bodies.answered(request)) {
       this.#since = 0
-      if (this.#bodyFull) {
-        this.#bodyFull = false
+      if (bodies.full) {
+        bodies.full = false
         this.#flow()
       }
       return
@@ -433,12 +248,7 @@ export class AppConnection implements BodySource {
       this.#flow()
     }
     // Pipelined requests: parsed on the next microtask, not inside the callback that ended this answer.
-    if (this.#buffered.length > 0) queueMicrotask(() => this.#readHeads())
-  }
-
-  /** The answer was cut: the app sees the connection close. */
-  cut(): void {
-    this.#socket.destroy()
+    if (this.#input.bytes.length > 0) queueMicrotask(() => this.#readHeads())
   }
 
   // Ending the connection.
@@ -447,20 +257,15 @@ export class AppConnection implements BodySource {
   #close(text?: string): void {
     if (this.#reading === 'closing') return
     this.#reading = 'closing'
-    this.#buffered = EMPTY
-    this.#store = EMPTY
+    this.#input.clear()
     this.#since = 0
     // A body cut off here never completes: whoever still reads it sees it aborted.
-    const body = this.#body
-    this.#body = null
-    this.#bodyOf = null
-    this.#chunked = null
-    body?.destroy(new Error('aborted: the connection closes before the end of the body'))
+    this.#bodies.abort('aborted: the connection closes before the end of the body')
     // Whatever the app still sends is read and dropped until it closes its side (or the sweep
     // gives up on it): closing with unread bytes would reset the connection, and the app could
     // lose the answer.
     this.#aheadFull = false
-    this.#bodyFull = false
+    this.#bodies.full = false
     this.#flow()
     if (text === undefined) this.#socket.end()
     else this.#socket.end(text, 'latin1')
@@ -476,8 +281,7 @@ export class AppConnection implements BodySource {
 
   #upgrade(wire: RequestHeadWire, path: string, head: ReturnType<typeof readRequestHead>): void {
     const socket = this.#socket
-    const early = this.#buffered
-    this.#buffered = EMPTY
+    const early = this.#input.take()
     this.#reading = 'closing'
     socket.off('data', this.#onSocketData)
     socket.off('end', this.#onSocketEnd)
@@ -492,20 +296,18 @@ export class AppConnection implements BodySource {
   /** The app half-closed. A request in flight is taken as abandoned (as Node's server takes it). */
   #onEnd(): void {
     if (this.#reading === 'closing') return
-    if (this.#current !== null || this.#bodyOf !== null) {
+    if (this.#current !== null || this.#bodies.active) {
       this.#socket.destroy()
       return
     }
     // A head cut short by the end of the stream: a malformed request, as Node's parser found it.
-    if (this.#buffered.length > 0 && !isBlank(this.#buffered)) this.#refuse('bad_request', 'malformed request: the connection ended inside a request head')
+    if (this.#input.bytes.length > 0 && !this.#input.blank) this.#refuse('bad_request', 'malformed request: the connection ended inside a request head')
   }
 
   #onClose(): void {
     this.#reading = 'closing'
     this.#settings.closed(this)
-    const body = this.#body
-    this.#body = null
-    body?.destroy(new Error('aborted: the app closed the connection'))
+    this.#bodies.closed('aborted: the app closed the connection')
     this.#current = null
     const latest = this.#latest
     this.#latest = null
@@ -514,7 +316,7 @@ export class AppConnection implements BodySource {
 
   /** At the drain: a connection with nothing in progress closes now; the others after their answer. */
   drain(): void {
-    if (this.#current === null && this.#reading === 'head' && this.#buffered.length === 0) this.#socket.destroy()
+    if (this.#current === null && this.#reading === 'head' && this.#input.bytes.length === 0) this.#socket.destroy()
   }
 
   destroy(): void {
@@ -533,7 +335,7 @@ export class AppConnection implements BodySource {
     if (this.#reading === 'closing') {
       // The app never closed its side after spoke's.
       if (waited > headersTimeoutMs) this.#socket.destroy()
-    } else if (this.#reading !== 'head' || this.#buffered.length === 0) {
+    } else if (this.#reading !== 'head' || this.#input.bytes.length === 0) {
       // Idle between requests, or a body being drained after its answer that stopped arriving.
       if (waited > idleTimeoutMs) this.#socket.destroy()
     } else if (waited > headersTimeoutMs) {
@@ -542,11 +344,6 @@ export class AppConnection implements BodySource {
       this.#close('HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
     }
   }
-}
-
-function isBlank(data: Buffer): boolean {
-  for (const byte of data) if (byte !== 13 && byte !== 10) return false
-  return true
 }
 
 function noop(): void {}

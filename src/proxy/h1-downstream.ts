@@ -115,7 +115,7 @@ export class H1Downstream implements Downstream, AnswerStatus {
     if (this.#framing === 'chunked') head += 'transfer-encoding: chunked\r\n'
     head += this.#keepAlive ? connection.keepAliveFields : 'connection: close\r\n'
     this.#pendingHead = `${head}\r\n`
-    connection.flushSoon()
+    connection.answers.flushSoon()
   }
 
   write(chunk: Buffer): boolean {
@@ -130,7 +130,7 @@ export class H1Downstream implements Downstream, AnswerStatus {
   }
 
   onDrain(listener: () => void): void {
-    this.#connection.onDrain(listener)
+    this.#connection.answers.onDrain(listener)
   }
 
   end(trailers?: IncomingHttpHeaders | null, body?: string): void {
@@ -162,7 +162,7 @@ export class H1Downstream implements Downstream, AnswerStatus {
       before += chunkHeader(chunk.length)
       after = `\r\n${tail}`
     }
-    return this.#connection.send(before, chunk, after)
+    return this.#connection.answers.send(before, chunk, after)
   }
 
   fail(code: ErrorCode, message: string, upstream: string, grpc: boolean): number {
@@ -186,7 +186,7 @@ export class H1Downstream implements Downstream, AnswerStatus {
   abort(): void {
     if (this.#done) return
     this.#done = true
-    this.#connection.cut()
+    this.#connection.answers.cut()
   }
 
   closeAfter(): void {
@@ -222,7 +222,7 @@ export class H1Downstream implements Downstream, AnswerStatus {
     this.#headersSent = true
     this.#keepAlive = false
     this.#done = true
-    this.#connection.send(text, null, '')
+    this.#connection.answers.send(text, null, '')
     this.#connection.answered(this)
   }
 

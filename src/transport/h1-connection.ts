@@ -1,108 +1,30 @@
 // One HTTP/1.1 keep-alive connection to a pod, spoken by spoke itself over a socket dial.ts
 // connected: one request at a time, its head (and a body held whole) in one write, the answer
-// read straight from the socket's reads by a state machine over spoke's strict codec (src/http1).
+// read straight from the socket's reads by a state machine over spoke's strict codec (src/http1,
+// h1-answer-reader.ts).
 // It tells the engine what undici's handlers would hear (head, body chunks, end or error), as
 // spoke's h2c streams do, so that forwarding, retries and the pool treat both alike; a request
 // costs one small object here, no stream objects and no per-request closures.
 import type net from 'node:net'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Readable } from 'node:stream'
-import { ChunkedDecoder } from '../http1/chunked.ts'
-import { parseResponseHead } from '../http1/head.ts'
-import { BodyWriter, type BodyOwner } from './h1-body-writer.ts'
+import { H1AnswerReader, NO_TRAILERS, onRead, READ_BUFFER, READER, type ReadingSocket } from './h1-answer-reader.ts'
+import { BodyWriter } from './h1-body-writer.ts'
+import { type ExchangeOwner, H1Exchange, loss } from './h1-exchange.ts'
 import { requestHead } from './h1-request-head.ts'
-import { CHUNKED, fieldsObject, Framing, LENGTH, NO_BODY, readResponseHead, UNTIL_CLOSE } from './h1-response-head.ts'
-import type { Connection, ConnectionEvents, DispatchHandler, SpokeDispatchController, UpstreamRequest } from './connection.ts'
+import { UNTIL_CLOSE } from './h1-response-head.ts'
+import type { Connection, ConnectionEvents, DispatchHandler, UpstreamRequest } from './connection.ts'
 import { dial } from './dial.ts'
 import { Failure } from './failure.ts'
 import { unrefTimer } from './slot.ts'
 
-/** Node's own limit for a head (--max-http-header-size), which undici applied to answers too. */
-const HEAD_LIMITS = { maxHeaderSize: 16 * 1024 }
-const TRAILER_LIMITS = { maxTrailerSize: 16 * 1024 }
 /** undici's per-request context, which spoke does not use. */
 const NO_CONTEXT = Object.freeze({})
-const NO_TRAILERS: IncomingHttpHeaders = Object.freeze({})
 /**
  * A body held whole up to this size goes out in the head's own buffer (one write, one copy);
  * a larger one is written after it, corked into the same writev, rather than copied.
  */
 const COPY_BODY_LIMIT = 16 * 1024
-
-/**
- * Every HTTP/1.1 connection's socket reads into this one buffer (net's `onread`) and hands the
- * bytes to its connection at once: no Buffer allocated per read, none of a Readable's machinery
- * (its buffering, 'data' events, a nextTick per read). What must outlive the call (body chunks
- * for the engine, an incomplete head) is copied out; the rest is parsed in place.
- */
-const READ_BUFFER = Buffer.allocUnsafe(64 * 1024)
-const READER = Symbol('spoke.h1.reader')
-type ReadingSocket = net.Socket & { [READER]?: (length: number) => void }
-
-/** net's onread callback, called on the socket; true: go on reading (pausing is socket.pause()). */
-function onRead(this: ReadingSocket, length: number): boolean {
-  const reader = this[READER]
-  // Bytes before the connection exists: no request was sent, so the pod is broken.
-  if (reader === undefined) this.destroy()
-  else reader(length)
-  return true
-}
-
-/** A copy of buffer[start, end) that outlives the read it came in. */
-function copied(buffer: Buffer, start: number, end: number): Buffer {
-  const out = Buffer.allocUnsafe(end - start)
-  buffer.copy(out, 0, start, end)
-  return out
-}
-
-/** What an exchange asks of its connection; one per connection. */
-interface ExchangeOwner {
-  abort(exchange: H1Exchange, reason: Error): void
-  pause(exchange: H1Exchange): void
-  resume(exchange: H1Exchange): void
-  bodyFailed(exchange: H1Exchange, error: Error): void
-}
-
-/** One request on the connection and its controller: what the engine steers it with. */
-class H1Exchange implements SpokeDispatchController, BodyOwner {
-  readonly handler: DispatchHandler
-  /** A HEAD request: the answer ends with its head. */
-  readonly head: boolean
-  readonly #owner: ExchangeOwner
-  body: BodyWriter | null = null
-  /** Answered, failed or abandoned: the engine has had its final callback. */
-  done = false
-  paused = false
-  reason: Error | null = null
-
-  constructor(handler: DispatchHandler, head: boolean, owner: ExchangeOwner) {
-    this.handler = handler
-    this.head = head
-    this.#owner = owner
-  }
-
-  get aborted(): boolean { return this.reason !== null }
-
-  abort(reason: Error): void {
-    if (this.done || this.reason !== null) return
-    this.reason = reason
-    this.#owner.abort(this, reason)
-  }
-
-  pause(): void {
-    this.paused = true
-    if (!this.done) this.#owner.pause(this)
-  }
-
-  resume(): void {
-    this.paused = false
-    if (!this.done) this.#owner.resume(this)
-  }
-
-  bodyFailed(error: Error): void {
-    if (!this.done) this.#owner.bodyFailed(this, error)
-  }
-}
 
 export class H1Connection implements Connection {
   readonly connectedAt: number
@@ -117,14 +39,12 @@ export class H1Connection implements Connection {
   #over = false
   /** The request in flight. */
   #exchange: H1Exchange | null = null
-  /** Where the answer in flight is: waiting for its head, or in a body framed per #framing. */
-  #inBody = false
-  readonly #framing = new Framing()
-  /** Body bytes still due under a Content-Length. */
-  #left = 0
-  #chunks: ChunkedDecoder | null = null
-  /** The head's bytes so far, while it is incomplete. */
-  #partial: Buffer | null = null
+  /** The answer in flight, as far as it has been read. */
+  readonly #answer = new H1AnswerReader({
+    current: () => this.#exchange,
+    fail: (exchange, failure) => this.#fail(exchange, failure, true),
+    finish: (exchange, trailers, extra) => this.#finish(exchange, trailers, extra),
+  })
   /** The socket reported an error (a reset): a loss is then `error`, not the pod's close. */
   #errored = false
   /** Closes the connection after sitting idle as long as the pod's Keep-Alive hint allows. */
@@ -135,10 +55,6 @@ export class H1Connection implements Connection {
     pause: () => this.#socket.pause(),
     resume: () => this.#socket.resume(),
     bodyFailed: (exchange, error) => this.#fail(exchange, new Failure('reset', `the request body could not be sent whole: ${error.message}`, { cause: error }), true),
-  }
-  readonly #onBodyChunk = (data: Buffer): void => {
-    const exchange = this.#exchange
-    if (exchange !== null) exchange.handler.onResponseData?.(exchange, copied(data, 0, data.length))
   }
 
   /** Connects to the pod, its socket reading as the connection needs (see READ_BUFFER). */
@@ -233,7 +149,7 @@ export class H1Connection implements Connection {
     this.#socket.destroy()
   }
 
-  // The answer.
+  // The answer (read by h1-answer-reader.ts).
 
   /** `length` bytes arrived in READ_BUFFER. */
   #read(length: number): void {
@@ -248,90 +164,7 @@ export class H1Connection implements Connection {
       this.#fail(exchange, new Failure('not_sent', 'the pod sent bytes before the request was written'), true)
       return
     }
-    let buffer: Buffer
-    if (this.#partial === null) {
-      buffer = READ_BUFFER.subarray(0, length)
-    } else {
-      buffer = Buffer.concat([this.#partial, READ_BUFFER.subarray(0, length)])
-      this.#partial = null
-    }
-    let at = 0
-    while (at < buffer.length) {
-      at = this.#inBody ? this.#body(exchange, buffer, at) : this.#head(exchange, buffer, at)
-      if (at < 0 || this.#exchange !== exchange) return
-    }
-  }
-
-  /** Returns where the bytes after the head start, or -1 once the exchange is over. */
-  #head(exchange: H1Exchange, buffer: Buffer, at: number): number {
-    const result = parseResponseHead(buffer, at, HEAD_LIMITS)
-    if (result.kind === 'partial') {
-      this.#partial = copied(buffer, at, buffer.length)
-      return buffer.length
-    }
-    if (result.kind === 'invalid') {
-      this.#fail(exchange, new Failure('reset', `the pod's answer is malformed: ${result.reason}`), true)
-      return -1
-    }
-    const wire = result.head
-    const next = at + result.size
-    if (wire.status < 200) {
-      // 101 switches protocols, which spoke never asks a pod for (tunnels do not come here).
-      if (wire.status === 101) {
-        this.#fail(exchange, new Failure('reset', 'the pod switched protocols (101) on a request that asked for no upgrade'), true)
-        return -1
-      }
-      // 100 Continue, 103 Early Hints: interim; the final answer follows.
-      return next
-    }
-    const framing = this.#framing
-    const headers = readResponseHead(wire, exchange.head, framing)
-    if (typeof headers === 'string') {
-      this.#fail(exchange, new Failure('reset', `the pod's answer is framed ambiguously: ${headers}`), true)
-      return -1
-    }
-    exchange.handler.onResponseStart?.(exchange, wire.status, headers, wire.reason)
-    if (this.#exchange !== exchange) return -1
-    switch (framing.kind) {
-      case NO_BODY:
-        this.#finish(exchange, NO_TRAILERS, next < buffer.length)
-        return -1
-      case LENGTH: this.#left = framing.length; break
-      case CHUNKED: this.#chunks = new ChunkedDecoder(TRAILER_LIMITS); break
-    }
-    this.#inBody = true
-    return next
-  }
-
-  /** Returns where the bytes after the body start, or -1 once the exchange is over. */
-  #body(exchange: H1Exchange, buffer: Buffer, at: number): number {
-    switch (this.#framing.kind) {
-      case LENGTH: {
-        const end = Math.min(buffer.length, at + this.#left)
-        this.#left -= end - at
-        exchange.handler.onResponseData?.(exchange, copied(buffer, at, end))
-        if (this.#exchange !== exchange) return -1
-        if (this.#left > 0) return end
-        this.#finish(exchange, NO_TRAILERS, end < buffer.length)
-        return -1
-      }
-      case CHUNKED: {
-        const chunks = this.#chunks!
-        const end = chunks.feed(buffer, at, this.#onBodyChunk)
-        if (this.#exchange !== exchange) return -1
-        if (end < 0) {
-          this.#fail(exchange, new Failure('reset', `the pod's chunked answer is malformed: ${chunks.error}`), true)
-          return -1
-        }
-        if (!chunks.done) return buffer.length
-        this.#finish(exchange, chunks.trailers.length === 0 ? NO_TRAILERS : fieldsObject(chunks.trailers), end < buffer.length)
-        return -1
-      }
-      default:
-        // UNTIL_CLOSE: everything until the pod's FIN.
-        exchange.handler.onResponseData?.(exchange, copied(buffer, at, buffer.length))
-        return buffer.length
-    }
+    this.#answer.read(exchange, length)
   }
 
   /**
@@ -341,19 +174,18 @@ export class H1Connection implements Connection {
   #finish(exchange: H1Exchange, trailers: IncomingHttpHeaders, extra: boolean): void {
     this.#exchange = null
     exchange.done = true
-    this.#inBody = false
-    this.#chunks = null
+    this.#answer.answered()
     const body = exchange.body
     // Answered before its body was sent whole (an early 413, say): what the pod makes of the
     // rest is unknown, so nothing else goes on this connection.
     const early = body !== null && !body.sent
     body?.stop()
-    const last = extra || early || !this.#framing.reusable
+    const last = extra || early || !this.#answer.framing.reusable
     if (extra) this.#lost('error')
     else if (last) this.#over = true
     else {
       if (exchange.paused) this.#socket.resume()
-      this.#armIdleTimer(this.#framing.idleMs)
+      this.#armIdleTimer(this.#answer.framing.idleMs)
     }
     exchange.handler.onResponseEnd?.(exchange, trailers)
     if (last) this.#socket.destroy()
@@ -368,9 +200,7 @@ export class H1Connection implements Connection {
     exchange.done = true
     if (this.#exchange === exchange) {
       this.#exchange = null
-      this.#inBody = false
-      this.#chunks = null
-      this.#partial = null
+      this.#answer.abandoned()
     }
     exchange.body?.stop()
     if (broken) {
@@ -392,11 +222,12 @@ export class H1Connection implements Connection {
       this.#lost('remote_close')
       return
     }
-    if (this.#inBody && this.#framing.kind === UNTIL_CLOSE) {
+    const answer = this.#answer
+    if (answer.inBody && answer.framing.kind === UNTIL_CLOSE) {
       this.#finish(exchange, NO_TRAILERS, false)
       return
     }
-    const what = this.#inBody ? 'in the middle of its answer' : this.#partial !== null ? 'in the middle of its answer\'s head' : 'without answering'
+    const what = answer.inBody ? 'in the middle of its answer' : answer.inHead ? 'in the middle of its answer\'s head' : 'without answering'
     this.#fail(exchange, loss(exchange, `the pod closed the connection ${what}`), true)
   }
 
@@ -405,7 +236,7 @@ export class H1Connection implements Connection {
     if (error !== null) this.#errored = true
     const exchange = this.#exchange
     if (exchange !== null) {
-      const why = error?.message ?? (this.#inBody && this.#framing.kind === UNTIL_CLOSE ? 'the connection broke before the pod closed it' : 'the connection closed')
+      const why = error?.message ?? (this.#answer.inBody && this.#answer.framing.kind === UNTIL_CLOSE ? 'the connection broke before the pod closed it' : 'the connection closed')
       this.#fail(exchange, loss(exchange, why, error), true)
       return
     }
@@ -447,12 +278,3 @@ export class H1Connection implements Connection {
   }
 }
 
-/**
- * The connection broke under a request. Before any of it was written (its head waits for the
- * body's first bytes) the pod cannot have seen it: it goes again, whatever its method.
- */
-function loss(exchange: H1Exchange, why: string, cause: Error | null = null): Failure {
-  const options = cause === null ? undefined : { cause }
-  if (exchange.body !== null && !exchange.body.started) return new Failure('not_sent', `connection to the pod closed before the request was written: ${why}`, options)
-  return new Failure('reset', why, options)
-}

@@ -103,3 +103,6 @@ export interface ConnectionEvents {
   /** The pod takes no new requests on it (GOAWAY, a refused stream) but finishes those it accepted. */
   shedding(): void
 }
+
+/** The handler's per-request context (undici's protocol), which spoke does not use: one object for every request. */
+export const NO_CONTEXT: object = Object.freeze({})

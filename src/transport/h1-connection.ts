@@ -13,13 +13,11 @@ import { BodyWriter } from './h1-body-writer.ts'
 import { type ExchangeOwner, H1Exchange, loss } from './h1-exchange.ts'
 import { requestHead } from './h1-request-head.ts'
 import { UNTIL_CLOSE } from './h1-response-head.ts'
-import type { Connection, ConnectionEvents, DispatchHandler, UpstreamRequest } from './connection.ts'
+import { type Connection, type ConnectionEvents, type DispatchHandler, type UpstreamRequest, NO_CONTEXT } from './connection.ts'
 import { dial } from './dial.ts'
 import { Failure } from './failure.ts'
 import { unrefTimer } from './slot.ts'
 
-/** undici's per-request context, which spoke does not use. */
-const NO_CONTEXT = Object.freeze({})
 /**
  * A body held whole up to this size goes out in the head's own buffer (one write, one copy);
  * a larger one is written after it, corked into the same writev, rather than copied.

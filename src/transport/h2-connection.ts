@@ -6,7 +6,7 @@ import http2 from 'node:http2'
 import type { IncomingHttpHeaders } from 'node:http'
 import type net from 'node:net'
 import type { Readable } from 'node:stream'
-import type { Connection, ConnectionEvents, DispatchHandler, SpokeDispatchController, UpstreamRequest } from './connection.ts'
+import { type Connection, type ConnectionEvents, type DispatchHandler, type SpokeDispatchController, type UpstreamRequest, NO_CONTEXT } from './connection.ts'
 import { ConnectError } from './dial.ts'
 import { Failure } from './failure.ts'
 
@@ -152,7 +152,7 @@ class H2Stream implements SpokeDispatchController {
   }
 
   start(): void {
-    this.#handler.onRequestStart?.(this, {})
+    this.#handler.onRequestStart?.(this, NO_CONTEXT)
     if (this.#aborted) return
     const body = this.#options.body as Readable | Buffer | null | undefined
     let stream: http2.ClientHttp2Stream

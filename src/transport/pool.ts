@@ -4,7 +4,7 @@
 // while all are busy, recycles them by age and request count make-before-break, and drains them
 // when the pod leaves or spoke shuts down. Each connection's state is one tagged union (slot.ts).
 import type { ConnectionConfig } from '../config/types.ts'
-import type { CloseReason, Connection, ConnectionEvents, DispatchHandler, UpstreamRequest } from './connection.ts'
+import { type CloseReason, type Connection, type ConnectionEvents, type DispatchHandler, type UpstreamRequest, NO_CONTEXT } from './connection.ts'
 import { Backoff } from './backoff.ts'
 import { ConnectError } from './dial.ts'
 import { Failure } from './failure.ts'
@@ -13,8 +13,6 @@ import { count, Slot, unrefTimer } from './slot.ts'
 
 /** Opens one connection to the pod; rejects with ConnectError. */
 
-/** The handler's per-request context (undici's protocol), which spoke does not use: one object for all. */
-const NO_CONTEXT = Object.freeze({})
 export type Connector = (events: ConnectionEvents) => Promise<Connection>
 
 export interface PoolHooks {

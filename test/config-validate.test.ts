@@ -49,7 +49,8 @@ const DEFAULT_UPSTREAM = {
   hostRewrite: 'service',
   mode: 'balance',
   policy: 'round_robin',
-  discovery: { refreshMs: 5000, minRefreshMs: 1000, family: 'auto' },
+  slowStartMs: 0,
+  discovery: { refreshMs: 5000, minRefreshMs: 1000, family: 'auto', subsetSize: 0 },
   connection: {
     perEndpoint: 1,
     maxPerEndpoint: 64,
@@ -58,6 +59,7 @@ const DEFAULT_UPSTREAM = {
     maxRequests: 0,
     idleTimeoutMs: 60_000,
     connectTimeoutMs: 2000,
+    keepaliveMs: 30_000,
     drainTimeoutMs: 30_000,
   },
   timeouts: { requestMs: 15_000, perTryMs: 0 },
@@ -160,7 +162,7 @@ t.test('every feature of SPEC §3 is accepted; the not-yet mechanism still refus
 t.test('the choices offered leave out what is not supported yet', async (t) => {
   const doc = minimal()
   doc.upstreams[0].policy = 'round-robin'
-  onlyError(t, doc, 'upstreams[0].policy', /^must be one of round_robin \| least_request \| random \| consistent_hash, not "round-robin" \(did you mean "round_robin"\?\)$/, new Set(['upstream.policy: ordinal']))
+  onlyError(t, doc, 'upstreams[0].policy', /^must be one of round_robin \| least_request \| peak_ewma \| random \| consistent_hash, not "round-robin" \(did you mean "round_robin"\?\)$/, new Set(['upstream.policy: ordinal']))
 })
 
 t.test('unknown keys are refused at every level', async (t) => {
@@ -444,6 +446,37 @@ t.test('with the later features enabled, their schema and cross-checks hold', as
       { path: 'upstreams[0].portName', message: 'is required for policy: ordinal (use portName instead of port)' },
       { path: 'upstreams[0].replicas', message: 'is required for policy: ordinal' },
     ])
+  })
+
+  t.test('subsetSize and slowStart: balanced upstreams only, since broadcast and sharding need every pod', async (t) => {
+    const doc = minimal()
+    doc.upstreams[0].policy = 'peak_ewma'
+    doc.upstreams[0].slowStart = '30s'
+    doc.upstreams[0].discovery = { subsetSize: 3 }
+    doc.upstreams[0].connection = { keepalive: '10s' }
+    const u = valid(doc).upstreams[0]
+    t.same([u.policy, u.slowStartMs, u.discovery.subsetSize, u.connection.keepaliveMs], ['peak_ewma', 30_000, 3, 10_000])
+    const rendered = (toDocument(valid(doc)) as Record<string, any>).upstreams[0]
+    t.same([rendered.slowStart, rendered.discovery.subsetSize, rendered.connection.keepalive], ['30s', 3, '10s'])
+    doc.upstreams[0].connection = { keepalive: 0 }
+    t.equal(valid(doc).upstreams[0].connection.keepaliveMs, 0, 'keepalive: 0 turns probing off')
+
+    doc.upstreams[0].mode = 'broadcast'
+    doc.upstreams[0].policy = 'round_robin'
+    t.same(errors(doc), [
+      { path: 'upstreams[0].discovery.subsetSize', message: 'must be 0 for mode: broadcast, which needs every pod' },
+      { path: 'upstreams[0].slowStart', message: 'must be 0 for mode: broadcast: only a balanced pick can give a pod less than its share' },
+    ])
+    doc.upstreams[0].mode = 'balance'
+    doc.upstreams[0].policy = 'consistent_hash'
+    doc.upstreams[0].hashKey = { header: 'x-account-id' }
+    t.same(errors(doc).map((e) => `${e.path}: ${e.message}`), [
+      'upstreams[0].discovery.subsetSize: must be 0 for policy: consistent_hash, which needs every pod',
+      'upstreams[0].slowStart: must be 0 for policy: consistent_hash: only a balanced pick can give a pod less than its share',
+    ])
+    doc.upstreams[0].discovery = { subsetSize: -1 }
+    doc.upstreams[0].slowStart = 0
+    onlyError(t, doc, 'upstreams[0].discovery.subsetSize', /^must be an integer from 0/)
   })
 
   t.test('hashBalanceFactor: consistent_hash only, a percentage of at least 100%', async (t) => {

@@ -16,6 +16,8 @@ export function createPicker<E extends Pickable>(policy: Policy): Picker<E> {
     case 'round_robin': return new RoundRobin<E>()
     case 'least_request': return new LeastRequest<E>()
     case 'random': return new RandomPick<E>()
+    // Issue 14: being built.
+    case 'peak_ewma': throw new Error('policy peak_ewma is not built yet')
   }
 }
 

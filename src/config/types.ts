@@ -14,7 +14,7 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
 export type ListenerProtocol = 'http' | 'udp'
 export type UpstreamProtocol = 'http1' | 'h2c' | 'udp'
 export type UpstreamMode = 'balance' | 'broadcast'
-export type Policy = 'round_robin' | 'least_request' | 'random' | 'consistent_hash' | 'ordinal'
+export type Policy = 'round_robin' | 'least_request' | 'peak_ewma' | 'random' | 'consistent_hash' | 'ordinal'
 /** The policies that route a request by its key to the one pod owning it (README "Sharding"). */
 export type ShardedPolicy = Extract<Policy, 'consistent_hash' | 'ordinal'>
 
@@ -45,6 +45,8 @@ export interface DiscoveryConfig {
   readonly refreshMs: number
   readonly minRefreshMs: number
   readonly family: AddressFamily
+  /** Connect to and balance over at most this many pods, chosen by deterministic subsetting; 0 = all. */
+  readonly subsetSize: number
 }
 
 export interface ConnectionConfig {
@@ -59,6 +61,8 @@ export interface ConnectionConfig {
   /** 0 = extra connections never close for idleness. */
   readonly idleTimeoutMs: number
   readonly connectTimeoutMs: number
+  /** Idle connections are probed this often (h2c PING, http1 TCP keepalive); 0 = off. */
+  readonly keepaliveMs: number
   readonly drainTimeoutMs: number
 }
 
@@ -98,6 +102,8 @@ export interface UpstreamConfig {
   readonly hostRewrite: HostRewrite
   readonly mode: UpstreamMode
   readonly policy: Policy
+  /** A joining or returning pod's share ramps from about 10 % to full over this window; 0 = off. */
+  readonly slowStartMs: number
   readonly discovery: DiscoveryConfig
   readonly connection: ConnectionConfig
   /** perTryMs: an attempt with no response headers by then is abandoned (and retried if allowed); 0 = none. */

@@ -93,6 +93,7 @@ const DISCOVERY = object(
     refresh: defaulted(duration(), '5s'),
     minRefresh: defaulted(duration(), '1s'),
     family: defaulted(choice(['auto', 'ipv4', 'ipv6']), 'auto'),
+    subsetSize: defaulted(integer(0, 100_000), 0),
   },
   (v, at, ctx) => {
     if (good(v.refreshMs, v.minRefreshMs) && (v.minRefreshMs as number) > (v.refreshMs as number)) {
@@ -110,6 +111,7 @@ const CONNECTION = object(
     maxRequests: defaulted(integer(0), 0),
     idleTimeout: defaulted(duration({ zero: true }), '60s'),
     connectTimeout: defaulted(duration(), '2s'),
+    keepalive: defaulted(duration({ zero: true }), '30s'),
     drainTimeout: defaulted(duration({ zero: true }), '30s'),
   },
   (v, at, ctx) => {
@@ -163,9 +165,10 @@ const UPSTREAM = object(
     hostRewrite: defaulted(choice(['service', 'keep']), 'service'),
     mode: defaulted(choice(['balance', 'broadcast'], 'upstream.mode'), 'balance'),
     policy: defaulted(
-      choice(['round_robin', 'least_request', 'random', 'consistent_hash', 'ordinal'], 'upstream.policy'),
+      choice(['round_robin', 'least_request', 'peak_ewma', 'random', 'consistent_hash', 'ordinal'], 'upstream.policy'),
       'round_robin',
     ),
+    slowStart: defaulted(duration({ zero: true }), 0),
     discovery: defaulted(DISCOVERY, {}),
     connection: defaulted(CONNECTION, {}),
     timeouts: defaulted(
@@ -228,6 +231,18 @@ function checkUpstream(v: Parsed, at: string, ctx: Ctx): void {
   // Every pod gets every request of a broadcast: there is nothing to pick, least of all by key.
   if (good(v.mode, v.policy) && v.mode === 'broadcast' && isSharded(v.policy)) {
     report(ctx, path('policy'), `${v.policy} has no meaning for mode: broadcast (every pod gets every request)`)
+  }
+  // A broadcast or a sharded upstream needs every pod: none of them may be left out or held back.
+  const everyPod = !good(v.mode, v.policy) ? null
+    : v.mode === 'broadcast' ? 'mode: broadcast'
+    : isSharded(v.policy) ? `policy: ${v.policy}`
+    : null
+  const subsetSize = good(v.discovery) ? (v.discovery as Parsed).subsetSize : 0
+  if (everyPod !== null && good(subsetSize) && (subsetSize as number) > 0) {
+    report(ctx, child(path('discovery'), 'subsetSize'), `must be 0 for ${everyPod}, which needs every pod`)
+  }
+  if (everyPod !== null && good(v.slowStartMs) && (v.slowStartMs as number) > 0) {
+    report(ctx, path('slowStart'), `must be 0 for ${everyPod}: only a balanced pick can give a pod less than its share`)
   }
   // Ordinals come from the StatefulSet pods' host names, which only SRV gives.
   if (v.policy === 'ordinal' && typeof v.port === 'number' && v.portName === null) {

@@ -195,6 +195,7 @@ export const BASE_CONFIG: ConnectionConfig = {
   maxRequests: 0,
   idleTimeoutMs: 0,
   connectTimeoutMs: 1000,
+  keepaliveMs: 0,
   drainTimeoutMs: 1000,
 }
 

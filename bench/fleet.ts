@@ -1,0 +1,111 @@
+// Fleet simulation (issue 14): N sidecars × M pods in simulated time, driven by spoke's own
+// pickers, subsetting and discovery schedule. No sockets, no Kubernetes: see docs/scale.md.
+//
+//   npm run bench:fleet                      every size, tables to stdout and bench/out/fleet.md,
+//                                            charts of the largest size to docs/scale/*.png
+//   node bench/fleet.ts --sizes 1000x1000    one size
+//   options: --sizes NxM,… --seed N --charts DIR | --no-charts
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { parseArgs } from 'node:util'
+import { drawCharts, gnuplotAvailable } from './fleet/chart.ts'
+import { fleetCharts } from './fleet/charts.ts'
+import { runConnections } from './fleet/connections.ts'
+import { runDns } from './fleet/dns-load.ts'
+import { runLoad } from './fleet/load.ts'
+import { MODEL } from './fleet/model.ts'
+import { connectionsTable, dnsTable, loadTable, scaleUpTable, type Results } from './fleet/report.ts'
+import { available, type BalancePolicy } from './fleet/spoke.ts'
+
+const { values } = parseArgs({
+  options: {
+    sizes: { type: 'string', default: '10x10,100x100,100x1000,1000x100,1000x1000' },
+    seed: { type: 'string', default: '14' },
+    charts: { type: 'string', default: 'docs/scale' },
+    'no-charts': { type: 'boolean', default: false },
+  },
+})
+const seed = Number(values.seed)
+const sizes = values.sizes.split(',').map((s) => {
+  const m = /^(\d+)x(\d+)$/.exec(s.trim())
+  if (m === null || Number(m[1]) < 1 || Number(m[2]) < 2) throw new Error(`bad size "${s}": want NxM, e.g. 1000x1000`)
+  return { sidecars: Number(m[1]), pods: Number(m[2]) }
+})
+
+/** Subset sizes for the connection counts; the load runs use LOAD_SUBSET. */
+const SUBSETS = [10, 25, 50, 100]
+const LOAD_SUBSET = 25
+const POLICIES: readonly BalancePolicy[] = ['round_robin', 'least_request', 'peak_ewma']
+const SLOW_START_MS = 10_000
+const LOAD = { warmupMs: 2_000, durationMs: 12_000 }
+const SCALE = { atMs: 2_000, afterMs: 10_000, share: 0.1 }
+const DNS = { durationMs: 600_000, bucketMs: 100, queriesPerLookup: 2 }
+const MAX_EVENTS = 40_000_000
+
+const missing = available()
+const policies = POLICIES.filter((p) => p !== 'peak_ewma' || missing.peakEwma === null)
+const started = performance.now()
+const results: Results = { sizes: [], missing, model: MODEL }
+
+for (const { sidecars, pods } of sizes) {
+  const t0 = performance.now()
+  const entry: Results['sizes'][number] = { sidecars, pods, connections: [], dns: [], load: [], scaleUp: [] }
+  results.sizes.push(entry)
+
+  const subsets = missing.subset === null ? SUBSETS.filter((s) => s < pods) : []
+  for (const subsetSize of [0, ...subsets]) {
+    entry.connections.push(runConnections({ sidecars, pods, subsetSize, added: Math.round(pods * SCALE.share), seed }))
+  }
+
+  for (const [start, jitter] of [['spread', true], ['together', true], ['together', false]] as const) {
+    entry.dns.push(runDns({ sidecars, start, jitter, seed, ...DNS }))
+  }
+
+  const loadRuns: { policy: BalancePolicy; subsetSize: number; staggered: boolean }[] = [
+    ...policies.map((policy) => ({ policy, subsetSize: 0, staggered: true })),
+    { policy: 'round_robin', subsetSize: 0, staggered: false },
+    ...(missing.subset === null && LOAD_SUBSET < pods ? policies.map((policy) => ({ policy, subsetSize: LOAD_SUBSET, staggered: true })) : []),
+  ]
+  for (const run of loadRuns) {
+    entry.load.push(runLoad({ sidecars, pods, slowFraction: MODEL.slowFraction, slowStartMs: 0, seed, maxEvents: MAX_EVENTS, ...LOAD, ...run }))
+  }
+
+  const added = Math.max(1, Math.round(pods * SCALE.share))
+  const scaleRuns: { policy: BalancePolicy; slowStartMs: number }[] = [
+    ...policies.map((policy) => ({ policy, slowStartMs: 0 })),
+    ...(missing.slowStart === null ? [{ policy: 'round_robin' as const, slowStartMs: SLOW_START_MS }] : []),
+  ]
+  for (const run of scaleRuns) {
+    entry.scaleUp.push(runLoad({
+      sidecars, pods: pods - added, added: { count: added, atMs: SCALE.atMs }, subsetSize: 0, slowFraction: 0,
+      warmupMs: SCALE.atMs, durationMs: SCALE.atMs + SCALE.afterMs + run.slowStartMs, seed, maxEvents: MAX_EVENTS, ...run,
+    }))
+  }
+  const capped = [...entry.load, ...entry.scaleUp].filter((r) => r.capped).length
+  console.error(`fleet: ${sidecars} × ${pods} in ${((performance.now() - t0) / 1000).toFixed(1)} s${capped > 0 ? ` (${capped} runs hit the event cap)` : ''}`)
+}
+
+const report = [
+  `# Fleet simulation (seed ${seed})`,
+  '',
+  ...Object.entries(missing).filter(([, why]) => why !== null).map(([, why]) => `Not simulated: ${why}`),
+  '',
+  '## Connections per pod', '', connectionsTable(results), '',
+  '## Load per pod', '', loadTable(results), '',
+  '## DNS queries', '', dnsTable(results), '',
+  '## Scale-up', '', scaleUpTable(results), '',
+].join('\n')
+console.log(report)
+mkdirSync('bench/out', { recursive: true })
+writeFileSync('bench/out/fleet.md', report)
+
+if (!values['no-charts']) {
+  if (gnuplotAvailable()) {
+    const charts = fleetCharts(results)
+    mkdirSync(values.charts, { recursive: true })
+    for (const file of drawCharts(values.charts, charts)) console.error(`fleet: wrote ${file}`)
+  } else {
+    console.error(`fleet: gnuplot not found, no charts (Debian/Ubuntu: apt-get install gnuplot-nox); tables in bench/out/fleet.md`)
+  }
+}
+console.error(`fleet: done in ${((performance.now() - started) / 1000).toFixed(1)} s; tables in ${dirname('bench/out/fleet.md')}/fleet.md`)

@@ -1,0 +1,57 @@
+// A simulated sidecar: one upstream's view of the pods, as spoke keeps it (src/upstream/upstream.ts):
+// an endpoint per pod it balances over, and a picker choosing among them.
+import type { Picker } from '../../src/balance/index.ts'
+import type { Rng } from '../../test/helpers/rng.ts'
+import { sidecarName } from './model.ts'
+import { type BalancePolicy, makePicker, newEndpoint, onResponse, type SimEndpoint, subsetOf } from './spoke.ts'
+
+export class Sidecar {
+  /** Its identity for subsetting: the client pod's name, as in Kubernetes. */
+  readonly name: string
+  readonly #picker: Picker<SimEndpoint>
+  readonly #subsetSize: number
+  readonly #now: () => number
+  #endpoints = new Map<number, SimEndpoint>()
+  #candidates: SimEndpoint[] = []
+  #known = 0
+
+  constructor(index: number, rng: Rng, policy: BalancePolicy, subsetSize: number, slowStartMs: number, now: () => number) {
+    this.name = sidecarName(index, rng)
+    this.#subsetSize = subsetSize
+    this.#now = now
+    this.#picker = makePicker(policy, { now, slowStartMs })
+  }
+
+  /** A DNS answer listing `pods`: balance over them, or over this sidecar's subset of them. */
+  discover(pods: readonly number[], now: number): void {
+    this.#known = pods.length
+    const chosen = subsetOf(pods, this.#subsetSize, this.name)
+    const endpoints = new Map<number, SimEndpoint>()
+    for (const pod of chosen) endpoints.set(pod, this.#endpoints.get(pod) ?? newEndpoint(pod, now))
+    this.#endpoints = endpoints
+    this.#candidates = [...endpoints.values()]
+  }
+
+  /** Whether its last answer listed `pods` pods. */
+  knows(pods: number): boolean {
+    return this.#known === pods
+  }
+
+  /** Its endpoints: one per pod it balances over (its subset, or all). */
+  get endpoints(): readonly SimEndpoint[] {
+    return this.#candidates
+  }
+
+  /** As if it had been running a while: `picks` picks made (round robin moved on by as many). */
+  skip(picks: number): void {
+    for (let i = 0; i < picks; i++) this.#picker.pick(this.#candidates, null)
+  }
+
+  pick(): SimEndpoint | null {
+    return this.#picker.pick(this.#candidates, null)
+  }
+
+  respond(endpoint: SimEndpoint, latencyMs: number): void {
+    onResponse(endpoint, latencyMs, this.#now())
+  }
+}

@@ -62,6 +62,10 @@ export interface LoadResult {
    * after idleTimeout, longer than the run). h2c multiplexes: perEndpoint per sidecar.
    */
   readonly peakConnections: Float64Array
+  /** Each sidecar's name (its subsetting identity) and the pods it balances over at the end. */
+  readonly sidecars: readonly { readonly name: string; readonly pods: readonly number[] }[]
+  /** Requests the sidecars still count in flight on the endpoints they hold at the end: 0 unless capped. */
+  readonly leftInFlight: number
   readonly events: number
   readonly capped: boolean
 }
@@ -178,6 +182,8 @@ function simulate(config: LoadConfig, rng: Rng): LoadResult {
   return {
     config, slow, arrivals, busyMs, requests, series, learntAfterMs, events,
     peakConnections: http1Connections(sidecars, total, model),
+    sidecars: sidecars.map((s) => ({ name: s.name, pods: s.endpoints.map((e) => e.pod) })),
+    leftInFlight: sidecars.reduce((sum, s) => sum + s.endpoints.reduce((n, e) => n + e.inFlight, 0), 0),
     latency: { fast: fast.sorted(), slow: slowLatency.sorted() },
     capped: events >= config.maxEvents,
   }

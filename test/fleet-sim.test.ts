@@ -1,0 +1,72 @@
+// The fleet simulation (bench/fleet.ts, docs/scale.md) at a tiny size: the invariants its figures
+// rest on. Simulated time only: no sockets, no timers, a few seconds of CPU.
+import t from 'tap'
+import { runConnections } from '../bench/fleet/connections.ts'
+import { runDns } from '../bench/fleet/dns-load.ts'
+import { type LoadConfig, runLoad } from '../bench/fleet/load.ts'
+import { MODEL } from '../bench/fleet/model.ts'
+import { scaleUp } from '../bench/fleet/stats.ts'
+
+const TINY: LoadConfig = {
+  sidecars: 20, pods: 5, policy: 'round_robin', subsetSize: 0, slowStartMs: 0, slowFraction: 0.2,
+  warmupMs: 1000, durationMs: 6000, seed: 7, maxEvents: 2_000_000,
+}
+
+const sum = (values: ArrayLike<number>) => Array.from(values).reduce((a, b) => a + b, 0)
+
+t.test('every request sent is answered once, and nothing stays in flight', async (t) => {
+  for (const policy of ['round_robin', 'least_request'] as const) {
+    const r = runLoad({ ...TINY, policy })
+    t.notOk(r.capped, `${policy}: not capped`)
+    t.ok(r.requests > 1000, `${policy}: a real load (${r.requests} requests)`)
+    t.equal(sum(r.arrivals), r.requests, `${policy}: the pods received every request`)
+    t.equal(r.latency.fast.length + r.latency.slow.length, r.requests, `${policy}: every request answered`)
+    t.equal(r.leftInFlight, 0, `${policy}: sidecars' in-flight counts back to 0`)
+    t.equal(r.slow.size, 1, `${policy}: one pod of five is slow`)
+  }
+})
+
+t.test('the same seed gives the same run', async (t) => {
+  const a = runLoad({ ...TINY, policy: 'least_request' })
+  const b = runLoad({ ...TINY, policy: 'least_request' })
+  t.same([...a.arrivals], [...b.arrivals])
+  t.same([...a.latency.slow], [...b.latency.slow])
+})
+
+t.test('round robin sends the slow pod its equal share; least_request sends it less', async (t) => {
+  const share = (policy: LoadConfig['policy']) => {
+    const r = runLoad({ ...TINY, policy })
+    const slow = [...r.slow][0]
+    return r.arrivals[slow] / (r.requests / TINY.pods)
+  }
+  const rr = share('round_robin')
+  const lr = share('least_request')
+  t.ok(rr > 0.9 && rr < 1.1, `round_robin: the slow pod at ${rr.toFixed(2)} of an equal share`)
+  t.ok(lr < rr * 0.8, `least_request: ${lr.toFixed(2)}, round_robin: ${rr.toFixed(2)}`)
+})
+
+t.test('without subsetting, every pod holds one connection per sidecar', async (t) => {
+  const c = runConnections({ sidecars: 20, pods: 5, subsetSize: 0, added: 1, seed: 7 })
+  t.same([...c.perPod], Array(5).fill(20 * MODEL.perEndpoint))
+  t.equal(c.perSidecar, 5 * MODEL.perEndpoint)
+  t.equal(c.movedPerSidecar, 1 * MODEL.perEndpoint, 'one pod joining: one connection opened per sidecar, none closed')
+})
+
+t.test('DNS: queries per second from the refresh schedule', async (t) => {
+  const sidecars = 50
+  const r = runDns({ sidecars, queriesPerLookup: 2, start: 'spread', jitter: true, durationMs: 120_000, bucketMs: 100, seed: 3 })
+  // refreshDelay is uniform over [0.9, 1] × the TTL-bounded interval: its mean is 0.95 of it.
+  const meanDelayMs = 0.95 * Math.min(MODEL.refreshMs, MODEL.dnsTtlSeconds * 1000)
+  const expected = (sidecars * 2 * 1000) / meanDelayMs
+  t.ok(Math.abs(r.meanQps - expected) < expected * 0.05, `mean ${r.meanQps.toFixed(1)} q/s, expected ${expected.toFixed(1)}`)
+  const together = runDns({ sidecars, queriesPerLookup: 2, start: 'together', jitter: false, durationMs: 60_000, bucketMs: 100, seed: 3 })
+  t.equal(together.peakQps, sidecars * 2, 'without jitter a fleet started together stays in step')
+})
+
+t.test('scale-up: every sidecar learns of the new pods within one refresh, then they get their share', async (t) => {
+  const r = runLoad({ ...TINY, pods: 4, slowFraction: 0, added: { count: 1, atMs: 1000 }, warmupMs: 1000, durationMs: 9000 })
+  const u = scaleUp(r)
+  t.equal(r.learntAfterMs.length, TINY.sidecars, 'every sidecar learnt')
+  t.ok(u.allInformedMs <= MODEL.refreshMs, `last one after ${u.allInformedMs.toFixed(0)} ms`)
+  t.ok(u.fairShareMs !== null && u.fairShareMs <= MODEL.refreshMs + 2000, `fair share after ${u.fairShareMs} ms`)
+})

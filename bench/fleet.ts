@@ -53,8 +53,11 @@ for (const { sidecars, pods } of sizes) {
   results.sizes.push(entry)
 
   const subsets = missing.subset === null ? SUBSETS.filter((s) => s < pods) : []
-  for (const subsetSize of [0, ...subsets]) {
-    entry.connections.push(runConnections({ sidecars, pods, subsetSize, added: Math.round(pods * SCALE.share), seed }))
+  entry.connections.push(runConnections({ sidecars, pods, subsetSize: 0, identities: 'deployment', added: Math.round(pods * SCALE.share), seed }))
+  for (const identities of ['deployment', 'statefulset'] as const) {
+    for (const subsetSize of subsets) {
+      entry.connections.push(runConnections({ sidecars, pods, subsetSize, identities, added: Math.round(pods * SCALE.share), seed }))
+    }
   }
 
   for (const [start, jitter] of [['spread', true], ['together', true], ['together', false]] as const) {

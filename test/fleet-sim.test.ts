@@ -46,7 +46,7 @@ t.test('round robin sends the slow pod its equal share; least_request sends it l
 })
 
 t.test('without subsetting, every pod holds one connection per sidecar', async (t) => {
-  const c = runConnections({ sidecars: 20, pods: 5, subsetSize: 0, added: 1, seed: 7 })
+  const c = runConnections({ sidecars: 20, pods: 5, subsetSize: 0, identities: 'deployment', added: 1, seed: 7 })
   t.same([...c.perPod], Array(5).fill(20 * MODEL.perEndpoint))
   t.equal(c.perSidecar, 5 * MODEL.perEndpoint)
   t.equal(c.movedPerSidecar, 1 * MODEL.perEndpoint, 'one pod joining: one connection opened per sidecar, none closed')
@@ -69,4 +69,5 @@ t.test('scale-up: every sidecar learns of the new pods within one refresh, then 
   t.equal(r.learntAfterMs.length, TINY.sidecars, 'every sidecar learnt')
   t.ok(u.allInformedMs <= MODEL.refreshMs, `last one after ${u.allInformedMs.toFixed(0)} ms`)
   t.ok(u.fairShareMs !== null && u.fairShareMs <= MODEL.refreshMs + 2000, `fair share after ${u.fairShareMs} ms`)
+  t.ok(u.after !== null && u.after.low > 0.5 && u.after.high < 1.5, `then between ${u.after?.low.toFixed(2)} and ${u.after?.high.toFixed(2)} of it`)
 })

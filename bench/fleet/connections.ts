@@ -3,7 +3,7 @@
 // number of sidecars whose subset contains it. Connections opened on demand beyond perEndpoint
 // (HTTP/1.1 under load) are counted by the load simulation, not here.
 import { Rng } from '../../test/helpers/rng.ts'
-import { MODEL, sidecarName } from './model.ts'
+import { type Identities, MODEL, sidecarNames } from './model.ts'
 import { subsetOf } from './spoke.ts'
 
 export interface ConnectionsConfig {
@@ -11,6 +11,7 @@ export interface ConnectionsConfig {
   readonly pods: number
   /** 0: all pods. */
   readonly subsetSize: number
+  readonly identities: Identities
   /** Pods added for the churn count (a scale-up). */
   readonly added: number
   readonly seed: number
@@ -33,8 +34,7 @@ export function runConnections(config: ConnectionsConfig): ConnectionsResult {
   const perPod = new Float64Array(config.pods)
   let moved = 0
   let perSidecar = 0
-  for (let i = 0; i < config.sidecars; i++) {
-    const name = sidecarName(i, rng)
+  for (const name of sidecarNames(config.sidecars, config.identities, rng)) {
     const mine = subsetOf(before, config.subsetSize, name)
     for (const pod of mine) perPod[pod] += MODEL.perEndpoint
     perSidecar = mine.length * MODEL.perEndpoint

@@ -12,7 +12,7 @@
 import { refreshDelay } from '../../src/discovery/schedule.ts'
 import { Rng } from '../../test/helpers/rng.ts'
 import { EventQueue } from './events.ts'
-import { chooseSlowPods, exponential, fleetCapacityPerMs, MODEL, type Model, withSeededRandom } from './model.ts'
+import { chooseSlowPods, exponential, fleetCapacityPerMs, type Identities, MODEL, type Model, sidecarNames, withSeededRandom } from './model.ts'
 import { Pod, type Request } from './pod.ts'
 import { Sidecar } from './sidecar.ts'
 import type { BalancePolicy, SimEndpoint } from './spoke.ts'
@@ -23,6 +23,8 @@ export interface LoadConfig {
   readonly policy: BalancePolicy
   /** 0: every sidecar balances over every pod. */
   readonly subsetSize: number
+  /** The sidecars' identities for subsetting; default deployment. */
+  readonly identities?: Identities
   readonly slowStartMs: number
   /** Share of the pods that are `model.slowFactor` times slower. */
   readonly slowFraction: number
@@ -93,8 +95,8 @@ function simulate(config: LoadConfig, rng: Rng): LoadResult {
 
   const before = Array.from({ length: config.pods }, (_, i) => i)
   const after = Array.from({ length: total }, (_, i) => i)
-  const sidecars = Array.from({ length: config.sidecars }, (_, i) =>
-    new Sidecar(i, rng, config.policy, config.subsetSize, config.slowStartMs, clock))
+  const sidecars = sidecarNames(config.sidecars, config.identities ?? 'deployment', rng).map((name) =>
+    new Sidecar(name, config.policy, config.subsetSize, config.slowStartMs, clock))
   for (const s of sidecars) {
     s.discover(before, 0)
     if (config.staggered !== false) s.skip(rng.int(config.pods))

@@ -45,12 +45,24 @@ export function podName(i: number): string {
   return `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:8080`
 }
 
-/** A client pod's name, as Kubernetes makes one for a Deployment: the sidecar's identity. */
-export function sidecarName(i: number, rng: Rng): string {
+/**
+ * The client pods' names, the sidecars' identities for subsetting: as Kubernetes names a
+ * Deployment's pods (a random five-character suffix; spoke's subsetting treats them as unrelated
+ * names) or a StatefulSet's (`frontend-0`, `frontend-1`, …: ordinals, which it spreads evenly).
+ */
+export type Identities = 'deployment' | 'statefulset'
+
+export function sidecarNames(n: number, kind: Identities, rng: Rng): string[] {
+  if (kind === 'statefulset') return Array.from({ length: n }, (_, i) => `frontend-${i}`)
+  // Kubernetes' alphabet for generated names (no vowels, no 0, 1, 3).
   const alphabet = 'bcdfghjklmnpqrstvwxz2456789'
-  let suffix = ''
-  for (let k = 0; k < 5; k++) suffix += alphabet[rng.int(alphabet.length)]
-  return `frontend-7d9f8c6b5-${suffix}${i.toString(36)}`
+  const names = new Set<string>()
+  while (names.size < n) {
+    let suffix = ''
+    for (let k = 0; k < 5; k++) suffix += alphabet[rng.int(alphabet.length)]
+    names.add(`frontend-7d9f8c6b5-${suffix}`)
+  }
+  return [...names]
 }
 
 /** Exponentially distributed, mean `mean`. */

@@ -26,13 +26,14 @@ export function connectionsTable(results: Results): string {
   const rows = results.sizes.flatMap((s) => s.connections.map((c) => {
     const p = spread(c.perPod)
     return [
-      size(s.sidecars, s.pods), c.config.subsetSize === 0 ? 'all' : String(c.config.subsetSize), num(c.perSidecar),
+      size(s.sidecars, s.pods), c.config.subsetSize === 0 ? 'all' : String(c.config.subsetSize),
+      c.config.subsetSize === 0 ? '' : c.config.identities === 'deployment' ? 'Deployment' : 'StatefulSet', num(c.perSidecar),
       num(p.min), num(p.mean), num(p.max), num(p.max / p.mean, 2), num(c.movedPerSidecar, 1),
     ]
   }))
   return table(
-    ['sidecars × pods', 'subsetSize', 'per sidecar', 'per pod: min', 'mean', 'max', 'max ÷ mean', `opened + closed per sidecar when 10 % pods join`],
-    rows, ['l', 'r'])
+    ['sidecars × pods', 'subsetSize', 'client pods', 'per sidecar', 'per pod: min', 'mean', 'max', 'max ÷ mean', `opened + closed per sidecar when 10 % pods join`],
+    rows, ['l', 'r', 'l'])
 }
 
 /** What a load run's row calls its policy. */
@@ -115,10 +116,10 @@ export function scaleUpTable(results: Results): string {
     const added = r.config.added!.count
     return [
       `${size(s.sidecars, r.config.pods)} → ${num(r.config.pods + added)}`, policyLabel(r),
-      seconds(u.allInformedMs), seconds(u.fairShareMs), pct(u.peakShare),
+      seconds(u.allInformedMs), seconds(u.fairShareMs), u.after === null ? '–' : `${pct(u.after.low)} – ${pct(u.after.high)}`,
     ]
   }))
   return table(
-    ['sidecars × pods', 'policy', 'last sidecar learns of the new pods', `new pods at ≥ ${pct(FAIR)} of fair share`, 'most the new pods got (of fair share, 1 s)'],
+    ['sidecars × pods', 'policy', 'last sidecar learns of the new pods', `new pods reach ${pct(FAIR)} of fair share`, 'their share from then to the end of the run'],
     rows, ['l', 'l'])
 }

@@ -1,8 +1,6 @@
 // A simulated sidecar: one upstream's view of the pods, as spoke keeps it (src/upstream/upstream.ts):
 // an endpoint per pod it balances over, and a picker choosing among them.
 import type { Picker } from '../../src/balance/index.ts'
-import type { Rng } from '../../test/helpers/rng.ts'
-import { sidecarName } from './model.ts'
 import { type BalancePolicy, makePicker, newEndpoint, onResponse, type SimEndpoint, subsetOf } from './spoke.ts'
 
 export class Sidecar {
@@ -15,8 +13,8 @@ export class Sidecar {
   #candidates: SimEndpoint[] = []
   #known = 0
 
-  constructor(index: number, rng: Rng, policy: BalancePolicy, subsetSize: number, slowStartMs: number, now: () => number) {
-    this.name = sidecarName(index, rng)
+  constructor(name: string, policy: BalancePolicy, subsetSize: number, slowStartMs: number, now: () => number) {
+    this.name = name
     this.#subsetSize = subsetSize
     this.#now = now
     this.#picker = makePicker(policy, { now, slowStartMs })

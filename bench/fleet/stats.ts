@@ -31,10 +31,10 @@ export function spread(values: ArrayLike<number>, keep: (i: number) => boolean =
 export interface ScaleUp {
   /** From the moment the new pods are in DNS until the last sidecar has them, ms. */
   readonly allInformedMs: number
-  /** Until the new pods get ≥ `FAIR` of their fair share in every 1 s window from then on; null: not within the run. */
+  /** Until the new pods first get ≥ `FAIR` of their fair share over a 1 s window; null: not within the run. */
   readonly fairShareMs: number | null
-  /** The most the new pods got in a 1 s window, as a share of their fair share. */
-  readonly peakShare: number
+  /** From then to the end of the run, the least and the most they got in a 1 s window (of their fair share). */
+  readonly after: { readonly low: number; readonly high: number } | null
   /** Per bucket after the change: the new pods' share of requests over their fair share (1 = fair), 1 s moving window. */
   readonly share: readonly { readonly atMs: number; readonly share: number; readonly informed: number }[]
 }
@@ -59,12 +59,12 @@ export function scaleUp(result: LoadResult): ScaleUp {
     const end = b + window
     share.push({ atMs: end * bucketMs - config.added.atMs, share: total === 0 ? 0 : added / total / fair, informed: series.informed[end - 1] / config.sidecars })
   }
-  let fairShareMs: number | null = null
-  for (let i = share.length - 1; i >= 0 && share[i].share >= FAIR; i--) fairShareMs = share[i].atMs
+  const reached = share.findIndex((s) => s.share >= FAIR)
+  const rest = reached < 0 ? [] : share.slice(reached).map((s) => s.share)
   return {
     allInformedMs: result.learntAfterMs.length === config.sidecars ? Math.max(...result.learntAfterMs) : Infinity,
-    fairShareMs,
-    peakShare: Math.max(...share.map((s) => s.share)),
+    fairShareMs: reached < 0 ? null : share[reached].atMs,
+    after: reached < 0 ? null : { low: Math.min(...rest), high: Math.max(...rest) },
     share,
   }
 }

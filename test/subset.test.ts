@@ -6,7 +6,7 @@ import http from 'node:http'
 import t, { type Test } from 'tap'
 import { chooseSubset } from '../src/balance/subset.ts'
 import { startDnsServer } from '../src/demo/dns-server.ts'
-import { type Pod, startPods } from '../src/demo/pod.ts'
+import { Pod, startPods } from '../src/demo/pod.ts'
 import { endpointKey } from '../src/discovery/types.ts'
 import { silentLogger } from '../src/log.ts'
 import { Spoke } from '../src/main.ts'
@@ -157,6 +157,44 @@ t.test('a pod of one subset leaving DNS is replaced there by another; the other 
   const seen = await send(a.url, 20)
   t.strictSame([...seen.keys()].sort(), [world.pods.find((p) => keyOf(p) === kept)!.name, replacement.name].sort(), `${idA} now sends to its kept pod and ${replacement.name}`)
   t.equal(leaving.requests, before, `${leaving.name} got nothing after it left`)
+})
+
+t.test('with SRV, pods are known by host name: a pod of the subset restarted under a new IP keeps its place', async (t) => {
+  const dns = await startDnsServer()
+  const pods = await startPods(5, { namePrefix: 'web' })
+  const restarted = await Pod.start({ name: 'web-restarted', host: '127.0.0.9', port: pods[0].port })
+  t.teardown(async () => {
+    await Promise.all([...pods, restarted].map((p) => p.close()))
+    await dns.close()
+  })
+  const srv = '_http._tcp.web.default.svc.cluster.local'
+  const hostOf = (i: number): string => `web-${i}.web.default.svc.cluster.local`
+  const publish = (addresses: readonly string[]): void => {
+    addresses.forEach((a, i) => dns.setA(hostOf(i), [a], 1))
+    dns.setSrv(srv, addresses.map((_, i) => ({ target: hostOf(i), port: pods[0].port })), 1)
+  }
+  publish(pods.map((p) => p.host))
+  const identity = 'frontend-5d8f7c6b9-x2kqz'
+  const spoke = await Spoke.start(buildConfig({
+    admin: { address: '127.0.0.1:0' },
+    dns: { servers: [`127.0.0.1:${dns.address.port}`], timeout: '500ms' },
+    listeners: [{ name: 'web', address: '127.0.0.1:0', upstream: 'web' }],
+    upstreams: [{ name: 'web', service: 'web.default.svc.cluster.local', portName: 'http', ...SUBSET }],
+  }), { log: silentLogger, identity })
+  t.teardown(() => spoke.close())
+  const upstream = spoke.upstreams.get('web')!
+  await waitFor(() => upstream.endpointCount === 2, 3000, 'the subset')
+  const expected = chooseSubset([0, 1, 2, 3, 4].map(hostOf), 2, identity, (h) => h).sort()
+  const hostnames = (): string[] => [...upstream.endpoints].map((e) => e.hostname!).sort()
+  t.strictSame(hostnames(), expected, 'the subset is chosen by SRV host names')
+  const moved = Number(/^web-(\d)/.exec(expected[0])![1])
+  const addresses = pods.map((p) => p.host)
+  addresses[moved] = restarted.host
+  publish(addresses)
+  await waitFor(() => [...upstream.endpoints].some((e) => e.address === restarted.host), 5000, `${expected[0]} at its new address`)
+  t.strictSame(hostnames(), expected, 'the same two pods, one of them at a new IP')
+  const seen = await send(`http://127.0.0.1:${spoke.listeners[0].address!.port}`, 10)
+  t.ok(seen.has('web-restarted'), 'and requests follow it there')
 })
 
 t.test('the CLI takes its identity from $SPOKE_ID', async (t) => {

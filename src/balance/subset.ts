@@ -12,9 +12,10 @@
 //   points evenly round the ring, so every pod gets the same number of sidecars to within one or
 //   two. This is the balance of the SRE book's deterministic subsetting and of Finagle's
 //   deterministic aperture. The price is theirs too, in a smaller dose: positions are ranks, so a
-//   pod joining or leaving shifts some windows by one place. Every subset then changes by at most
-//   one pod besides the one that left (measured: bench/subset-spread.ts), about a third of them
-//   do, where the SRE book's algorithm reshuffles every subset.
+//   pod joining or leaving shifts some windows by one place. Besides the subsets that must change
+//   (those that held the pod that left, or take the one that joined), about a third of the others
+//   shift by one pod, and no subset changes by more than one pod beyond what it must (measured:
+//   bench/subset-spread.ts), where the SRE book's algorithm reshuffles every subset.
 //
 // - Any other identity (a Deployment's pod name, `orders-7d9f8b6c4-x2kqz`): rendezvous top-N
 //   (gRPC's random subsetting, gRFC A68, seeded by the identity rather than at random). Each pod
@@ -83,12 +84,12 @@ const DASH_ORDINAL = /-(0|[1-9][0-9]{0,3})$/
 
 /** Highest score first, ties by name: a rendezvous order of the pods for this seed. */
 function byScore<E>(pods: readonly E[], name: (pod: E) => string, seed: number): E[] {
+  if (pods.length > INDEX_SPACE) throw new RangeError(`subsetting takes at most ${INDEX_SPACE} pods`)
   const names = pods.map(name)
   // Score and index packed into one float (32 + 21 bits, exact below 2^53), so that a typed-array
   // sort, with no comparator and no object per pod, orders them: what a fleet simulation calling
   // this a million times needs, and a sidecar with a thousand pods does not mind.
   const keys = new Float64Array(pods.length)
-  if (pods.length > INDEX_SPACE) throw new RangeError(`subsetting takes at most ${INDEX_SPACE} pods`)
   for (let i = 0; i < pods.length; i++) keys[i] = mix32(hashString(names[i]) ^ seed) * INDEX_SPACE + i
   keys.sort().reverse()
   const order = Array.from(keys, (k) => k % INDEX_SPACE)

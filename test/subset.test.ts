@@ -115,6 +115,12 @@ t.test('subsetSize 2 over 5 pods: each sidecar connects to and sends to its own 
   t.strictSame(u.outsideSubset.map((e) => e.endpoint).sort(), world.pods.map(keyOf).filter((k) => !subsetA.includes(k)).sort(), 'the other three are listed outside it')
   t.ok(u.outsideSubset.every((e) => e.hostname === null))
 
+  // Per-pod series only for the subset: a thousand pods in DNS cost no more series than N.
+  const metrics = await (await fetch(`${a.adminUrl}/metrics`)).text()
+  const named = new Set([...metrics.matchAll(/endpoint="([^"]+)"/g)].map((m) => m[1]))
+  t.strictSame([...named].sort(), subsetA, 'the metrics name the subset\'s pods only')
+  t.match(metrics, /spoke_endpoints\{upstream="orders",state="active"\} 2\n/)
+
   // x-spoke-pod reaches only the pods spoke has connections to.
   const outside = await request(`${a.url}/`, { headers: { 'x-spoke-pod': keyOf(inB[0]) } })
   t.equal(outside.status, 404, 'x-spoke-pod naming a pod outside the subset')

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net'
 import { AdminServer } from './admin/server.ts'
 import { toDocument } from './config/render.ts'
 import type { Config } from './config/types.ts'
-import { DnsDiscovery } from './discovery/dns.ts'
+import { dnsDiscovery } from './discovery/dns.ts'
 import type { Logger } from './log.ts'
 import { MemoryReducer } from './lifecycle/memory-reducer.ts'
 import { formatHostPort } from './net.ts'
@@ -23,19 +23,6 @@ export interface StartOptions {
    */
   readonly reduceMemory?: boolean
 }
-
-export const dnsDiscovery: DiscoveryFactory = (config, dns, onUpdate) => new DnsDiscovery({
-  service: config.service,
-  port: config.port,
-  portName: config.portName,
-  srvProtocol: config.protocol === 'udp' ? 'udp' : 'tcp',
-  family: config.discovery.family,
-  refreshMs: config.discovery.refreshMs,
-  minRefreshMs: config.discovery.minRefreshMs,
-  servers: dns.servers,
-  timeoutMs: dns.timeoutMs,
-  onUpdate,
-})
 
 export type Listener = HttpListener | UdpListener
 

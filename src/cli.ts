@@ -1,11 +1,11 @@
 // argv → run | check | demo | inject (SPEC §2). Returns the exit code, or undefined while `run` serves.
-import { readFileSync } from 'node:fs'
 import { runCheck, formatConfigError } from './config/check.ts'
 import { loadConfigFile, resolveConfigPath } from './config/load.ts'
 import type { LogLevel } from './config/types.ts'
 import { handleSignals } from './lifecycle/shutdown.ts'
 import { createLogger, isLogLevel } from './log.ts'
 import { Spoke } from './main.ts'
+import { SPOKE_VERSION } from './version.ts'
 
 const USAGE = `Usage: spoke <command> [options]
 
@@ -61,16 +61,11 @@ function parseArgs(argv: readonly string[]): Args {
   return args
 }
 
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
-  return pkg.version
-}
-
 export async function main(argv: readonly string[]): Promise<number | undefined> {
   if (argv[0] === 'inject') {
     // inject has options of its own; it never reads spoke.yaml.
     const { runInject } = await import('./inject/command.ts')
-    return runInject(argv.slice(1), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, version: version() })
+    return runInject(argv.slice(1), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, version: SPOKE_VERSION })
   }
   let args: Args
   try {
@@ -80,7 +75,7 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
     return 2
   }
   if (args.version) {
-    process.stdout.write(`spoke ${version()}\n`)
+    process.stdout.write(`spoke ${SPOKE_VERSION}\n`)
     return 0
   }
   if (args.help || args.command === null) {

@@ -12,6 +12,7 @@ import { createRegistry } from './metrics/registry.ts'
 import { HttpListener } from './proxy/listener.ts'
 import { UdpListener } from './proxy/udp-listener.ts'
 import { type DiscoveryFactory, Upstream } from './upstream/upstream.ts'
+import { SPOKE_VERSION } from './version.ts'
 
 export interface StartOptions {
   readonly log: Logger
@@ -70,6 +71,8 @@ export class Spoke {
     if (options.reduceMemory === true) spoke.#memory.start()
     Promise.all([...spoke.upstreams.values()].map((u) => u.firstDiscovery)).then(() => { spoke.#discovered = true })
     options.log.info('spoke started', {
+      version: SPOKE_VERSION,
+      node: process.versions.node,
       admin: formatAddress(spoke.admin.address!),
       listeners: spoke.listeners.map((l) => ({ name: l.name, address: formatAddress(l.address!), upstream: l.upstream.name })),
     })

@@ -146,17 +146,19 @@ export function expressionProblems(expr: string, known: ReadonlyMap<string, Metr
   return problems
 }
 
-export function promtool(args: string[], stdin?: string): Promise<{ code: number; out: string }> {
+export function promtool(args: string[]): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
-    const child = execFile('promtool', args, { encoding: 'utf8' }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 1), out: stdout + stderr })
+    execFile('promtool', args, { encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (err === null) return resolve({ code: 0, out: stdout + stderr })
+      // A number: promtool's exit status; a string (ENOENT): it could not be started.
+      const code = (err as { code?: number | string }).code
+      resolve(typeof code === 'number' ? { code, out: stdout + stderr } : { code: -1, out: err.message })
     })
-    if (stdin !== undefined) child.stdin!.end(stdin)
   })
 }
 
 /** Why promtool cannot run here, or null when it can. */
 export async function promtoolMissing(): Promise<string | null> {
-  const r = await promtool(['--version']).catch((err: Error) => ({ code: -1, out: err.message }))
+  const r = await promtool(['--version'])
   return r.code === 0 ? null : `promtool is not installed (Debian package prometheus; .ci/run installs it): ${r.out.trim()}`
 }

@@ -68,6 +68,8 @@ export function plot(data: RunData, out: string): void {
       `set grid lc rgb '${GRID}' lw 1`, `set key top left Left reverse opaque textcolor rgb '${TEXT}' font ',9' samplen 1.5 spacing 0.9`,
       `set xrange [-3:${Math.ceil(data.endS - t0)}]`, `set xlabel 'seconds into the run' textcolor rgb '${DIM}' font ',8' offset 0,0.6`,
       'set lmargin 9', 'set rmargin 2',
+      // Headroom above the highest value, so a flat line does not sit on the frame.
+      'set offsets 0, 0, graph 0.08, 0',
     ]
     data.panels.forEach((p, i) => {
       const col = i % COLUMNS

@@ -4,7 +4,9 @@ import t from 'tap'
 import { runConnections } from '../bench/fleet/connections.ts'
 import { runDns } from '../bench/fleet/dns-load.ts'
 import { type LoadConfig, runLoad } from '../bench/fleet/load.ts'
-import { MODEL } from '../bench/fleet/model.ts'
+import { MODEL, podName, sidecarNames } from '../bench/fleet/model.ts'
+import { chooseSubset } from '../src/balance/subset.ts'
+import { Rng } from './helpers/rng.ts'
 import { scaleUp } from '../bench/fleet/stats.ts'
 
 const TINY: LoadConfig = {
@@ -50,6 +52,29 @@ t.test('without subsetting, every pod holds one connection per sidecar', async (
   t.same([...c.perPod], Array(5).fill(20 * MODEL.perEndpoint))
   t.equal(c.perSidecar, 5 * MODEL.perEndpoint)
   t.equal(c.movedPerSidecar, 1 * MODEL.perEndpoint, 'one pod joining: one connection opened per sidecar, none closed')
+})
+
+t.test('with subsetSize, each sidecar balances over the pods chooseSubset gives it', async (t) => {
+  const pods = [0, 1, 2, 3, 4]
+  for (const identities of ['deployment', 'statefulset'] as const) {
+    const r = runLoad({ ...TINY, subsetSize: 2, identities })
+    const perPod = new Array<number>(pods.length).fill(0)
+    for (const s of r.sidecars) {
+      const chosen = chooseSubset(pods, 2, s.name, podName)
+      t.same([...s.pods].sort(), [...chosen].sort(), `${identities}: ${s.name}`)
+      for (const p of chosen) perPod[p]++
+    }
+    t.equal(sum(perPod), TINY.sidecars * 2)
+    t.equal(sum(r.arrivals), r.requests, `${identities}: every request reached a pod`)
+
+    const c = runConnections({ sidecars: 20, pods: 5, subsetSize: 2, identities, added: 1, seed: 9 })
+    const expected = new Array<number>(pods.length).fill(0)
+    for (const name of sidecarNames(20, identities, new Rng(9))) {
+      for (const p of chooseSubset(pods, 2, name, podName)) expected[p] += MODEL.perEndpoint
+    }
+    t.same([...c.perPod], expected, `${identities}: connections per pod as chooseSubset gives them`)
+    t.equal(c.perSidecar, 2 * MODEL.perEndpoint)
+  }
 })
 
 t.test('DNS: queries per second from the refresh schedule', async (t) => {

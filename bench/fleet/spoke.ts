@@ -1,8 +1,10 @@
-// The one place the simulation meets spoke's code: its pickers and subsetting, imported, driven
-// by simulated time. A simulated sidecar's view of one pod is a SimEndpoint, as an Endpoint is in
+// The one place the simulation meets spoke's code: its pickers (src/balance/index.ts) and
+// subsetting (src/balance/subset.ts), imported, driven by simulated time. A simulated sidecar's view of one pod is a SimEndpoint, as an Endpoint is in
 // spoke (src/upstream/endpoint.ts): the picker sees only what that sidecar itself knows.
 import { createPicker, type Picker } from '../../src/balance/index.ts'
+import { chooseSubset } from '../../src/balance/subset.ts'
 import type { Policy } from '../../src/config/types.ts'
+import { podName } from './model.ts'
 
 export type BalancePolicy = Extract<Policy, 'round_robin' | 'least_request' | 'peak_ewma' | 'random'>
 
@@ -36,9 +38,8 @@ export function newEndpoint(pod: number, _now: number): SimEndpoint {
 export function onResponse(_endpoint: SimEndpoint, _latencyMs: number, _now: number): void {}
 
 /** The pods (indices) this sidecar connects to under `subsetSize`, by spoke's subsetting. */
-export function subsetOf(pods: readonly number[], size: number, _identity: string): number[] {
-  if (size <= 0 || size >= pods.length) return [...pods]
-  throw new Error('src/balance/subset.ts (issue 14, branch subset) has not landed yet')
+export function subsetOf(pods: readonly number[], size: number, identity: string): number[] {
+  return chooseSubset(pods, size, identity, podName)
 }
 
 /** What of issue 14 is not on this branch yet, and why the simulation leaves it out (null: there). */
@@ -58,6 +59,6 @@ export function available(): Missing {
   return {
     peakEwma,
     slowStart: 'slowStart (not in src/balance yet)',
-    subset: 'subsetSize (src/balance/subset.ts not there yet)',
+    subset: null,
   }
 }

@@ -11,6 +11,8 @@ export interface LineSeries {
   readonly dashed?: boolean
   /** Drawn as steps: the value holds until the next point. */
   readonly steps?: boolean
+  /** Drawn as a bar from 0 at each point, this wide, shifted by `offset` (histograms side by side). */
+  readonly boxes?: { readonly width: number; readonly offset: number }
 }
 
 export interface LineChart {
@@ -96,8 +98,11 @@ function lines(chart: LineChart): string[] {
   chart.series.forEach((s, i) => {
     out.push(`$d${i} << EOD`, ...s.points.map(([x, y]) => `${x} ${y}`), 'EOD')
   })
-  const plots = chart.series.map((s, i) =>
-    `$d${i} using 1:2 with ${s.steps === true ? 'steps' : 'lines'} lw 2 lc rgb "${COLOURS[i % COLOURS.length]}"${s.dashed === true ? ' dt 2' : ''} title ${quote(s.title)}`)
+  const plots = chart.series.map((s, i) => {
+    const colour = `lc rgb "${COLOURS[i % COLOURS.length]}" title ${quote(s.title)}`
+    if (s.boxes !== undefined) return `$d${i} using ($1+${s.boxes.offset}):2:(${s.boxes.width}) with boxes fs solid 0.8 noborder ${colour}`
+    return `$d${i} using 1:2 with ${s.steps === true ? 'steps' : 'lines'} lw 2${s.dashed === true ? ' dt 2' : ''} ${colour}`
+  })
   out.push(`plot ${plots.join(', \\\n  ')}`)
   return out
 }

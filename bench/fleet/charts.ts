@@ -1,5 +1,6 @@
 // Which charts docs/scale.md shows, drawn from the largest size simulated.
 import type { BarChart, Chart, LineChart } from './chart.ts'
+import type { ConnectionsResult } from './connections.ts'
 import { policyLabel, type Results, summarizeLoad } from './report.ts'
 import { scaleUp, spread } from './stats.ts'
 import { size } from './table.ts'
@@ -9,17 +10,47 @@ export function fleetCharts(results: Results): Chart[] {
   const where = `${size(s.sidecars, s.pods)}`
   const charts: Chart[] = []
 
+  const kinds = [['deployment', 'Deployment client pods (rendezvous top-N)'], ['statefulset', 'StatefulSet client pods (ring walk)']] as const
+  const all = s.connections.find((c) => c.config.subsetSize === 0)
+  const subsetSizes = [...new Set(s.connections.filter((c) => c.config.subsetSize > 0).map((c) => c.config.subsetSize))]
+  const bar = (c: ConnectionsResult | undefined) => {
+    const p = c === undefined ? { mean: NaN, min: NaN, max: NaN } : spread(c.perPod)
+    return { y: p.mean, low: p.min, high: p.max }
+  }
   charts.push({
     kind: 'bars', file: 'connections.png',
-    title: `Connections per pod: ${where.replace(' × ', ' sidecars × ')} pods`,
-    note: 'bar: mean; whisker: the pod with fewest to the pod with most (perEndpoint 1)',
-    xlabel: 'subsetSize', ylabel: 'connections held by one pod', logY: true,
-    groups: ['connections per pod'],
-    categories: s.connections.map((c) => {
-      const p = spread(c.perPod)
-      return { label: c.config.subsetSize === 0 ? `all (${s.pods})` : String(c.config.subsetSize), values: [{ y: p.mean, low: p.min, high: p.max }] }
-    }),
+    title: `Connections per pod: ${where.replace(' × ', ' sidecars × ')} pods, perEndpoint 1`,
+    note: 'bar: mean over the pods; whisker: the pod with fewest to the pod with most',
+    xlabel: 'subsetSize', ylabel: 'connections held by one pod (log scale)', logY: true,
+    groups: kinds.map(([, title]) => title),
+    categories: [
+      ...subsetSizes.map((size) => ({
+        label: String(size),
+        values: kinds.map(([kind]) => bar(s.connections.find((c) => c.config.subsetSize === size && c.config.identities === kind))),
+      })),
+      ...(all === undefined ? [] : [{ label: `0 (all ${s.pods})`, values: kinds.map(() => bar(all)) }]),
+    ],
   } satisfies BarChart)
+
+  const histogramSize = subsetSizes.includes(25) ? 25 : subsetSizes[0]
+  if (histogramSize !== undefined) {
+    charts.push({
+      kind: 'lines', file: 'connections-spread.png',
+      title: `How many pods hold how many connections: subsetSize ${histogramSize}, ${where}`,
+      xlabel: 'connections held by one pod', ylabel: 'pods',
+      series: kinds.map(([kind, title], k) => {
+        const c = s.connections.find((r) => r.config.subsetSize === histogramSize && r.config.identities === kind)!
+        const counts = new Map<number, number>()
+        for (const v of c.perPod) counts.set(v, (counts.get(v) ?? 0) + 1)
+        const lo = Math.min(...c.perPod)
+        const hi = Math.max(...c.perPod)
+        const points: [number, number][] = []
+        for (let v = lo - 1; v <= hi + 1; v++) points.push([v, counts.get(v) ?? 0])
+        return { title, points, boxes: { width: 0.4, offset: k === 0 ? -0.2 : 0.2 } }
+      }),
+      yrange: [0, null],
+    } satisfies LineChart)
+  }
 
   const load = s.load.map((r) => ({ label: policyLabel(r).replace(', ', '\n'), l: summarizeLoad(r, results.model) }))
   charts.push({

@@ -1,12 +1,13 @@
 // Fleet simulation (issue 14): N sidecars × M pods in simulated time, driven by spoke's own
 // pickers, subsetting and discovery schedule. No sockets, no Kubernetes: see docs/scale.md.
 //
-//   npm run bench:fleet                      every size, tables to stdout and bench/out/fleet.md,
+//   npm run bench:fleet                      every size; tables to stdout and bench/out/fleet.md,
 //                                            charts of the largest size to docs/scale/*.png
 //   node bench/fleet.ts --sizes 1000x1000    one size
-//   options: --sizes NxM,… --seed N --charts DIR | --no-charts
+//   options: --sizes NxM,…  --sections connections,dns,load,scale-up  --seed N
+//            --warmup S --window S (the load runs' measured window, default 2 + 6 s)
+//            --charts DIR | --no-charts
 import { mkdirSync, writeFileSync } from 'node:fs'
-import { dirname } from 'node:path'
 import { parseArgs } from 'node:util'
 import { drawCharts, gnuplotAvailable } from './fleet/chart.ts'
 import { fleetCharts } from './fleet/charts.ts'
@@ -14,13 +15,17 @@ import { runConnections } from './fleet/connections.ts'
 import { runDns } from './fleet/dns-load.ts'
 import { runLoad } from './fleet/load.ts'
 import { MODEL } from './fleet/model.ts'
-import { connectionsTable, dnsTable, loadTable, scaleUpTable, type Results } from './fleet/report.ts'
+import { connectionsTable, dnsTable, loadTable, type Results, scaleUpTable, type SizeResults } from './fleet/report.ts'
 import { available, type BalancePolicy } from './fleet/spoke.ts'
 
+const SECTIONS = ['connections', 'dns', 'load', 'scale-up'] as const
 const { values } = parseArgs({
   options: {
     sizes: { type: 'string', default: '10x10,100x100,100x1000,1000x100,1000x1000' },
+    sections: { type: 'string', default: SECTIONS.join(',') },
     seed: { type: 'string', default: '14' },
+    warmup: { type: 'string', default: '2' },
+    window: { type: 'string', default: '6' },
     charts: { type: 'string', default: 'docs/scale' },
     'no-charts': { type: 'boolean', default: false },
   },
@@ -28,26 +33,32 @@ const { values } = parseArgs({
 const seed = Number(values.seed)
 const sizes = values.sizes.split(',').map((s) => {
   const m = /^(\d+)x(\d+)$/.exec(s.trim())
-  if (m === null || Number(m[1]) < 1 || Number(m[2]) < 2) throw new Error(`bad size "${s}": want NxM, e.g. 1000x1000`)
+  if (m === null || Number(m[1]) < 1 || Number(m[2]) < 10) throw new Error(`bad size "${s}": want NxM, M ≥ 10, e.g. 1000x1000`)
   return { sidecars: Number(m[1]), pods: Number(m[2]) }
 })
+const sections = new Set(values.sections.split(',').map((s) => s.trim()))
+for (const s of sections) if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`unknown section "${s}": ${SECTIONS.join(', ')}`)
+const seconds = (name: 'warmup' | 'window'): number => {
+  const v = Number(values[name])
+  if (!(v >= 0 && v <= 600)) throw new Error(`--${name} wants seconds, 0 to 600`)
+  return v * 1000
+}
 
 /** Subset sizes for the connection counts; the load runs use LOAD_SUBSET. */
 const SUBSETS = [10, 25, 100]
 const LOAD_SUBSET = 25
 const POLICIES: readonly BalancePolicy[] = ['round_robin', 'least_request', 'peak_ewma']
 const SLOW_START_MS = 10_000
-const LOAD = { warmupMs: 2_000, durationMs: 8_000 }
+const LOAD = { warmupMs: seconds('warmup'), durationMs: seconds('warmup') + Math.max(1000, seconds('window')) }
 const SCALE = { atMs: 1_000, afterMs: 7_000, share: 0.1 }
 const DNS = { durationMs: 600_000, bucketMs: 100, queriesPerLookup: 2 }
-const MAX_EVENTS = 40_000_000
+const MAX_EVENTS = 100_000_000
 
 const missing = available()
 const policies = POLICIES.filter((p) => p !== 'peak_ewma' || missing.peakEwma === null)
-const started = performance.now()
-const results: Results = { sizes: [], missing, model: MODEL }
+const results: Results = { sizes: [], missing, model: MODEL, load: LOAD }
 
-/** CPU seconds since the last lap, for the progress line (wall time depends on what else runs). */
+/** CPU seconds since the last lap: the progress line's measure, whatever else the machine runs. */
 let lastCpu = process.cpuUsage()
 function lap(): string {
   const now = process.cpuUsage()
@@ -56,74 +67,81 @@ function lap(): string {
   return s.toFixed(1)
 }
 
+function simulate(sidecars: number, pods: number, laps: string[]): SizeResults {
+  const entry: SizeResults = { sidecars, pods, connections: [], dns: [], load: [], scaleUp: [] }
+  const added = Math.round(pods * SCALE.share)
+  if (sections.has('connections')) {
+    entry.connections.push(runConnections({ sidecars, pods, subsetSize: 0, identities: 'deployment', added, seed }))
+    const subsets = missing.subset === null ? SUBSETS.filter((s) => s < pods) : []
+    for (const identities of ['deployment', 'statefulset'] as const) {
+      for (const subsetSize of subsets) entry.connections.push(runConnections({ sidecars, pods, subsetSize, identities, added, seed }))
+    }
+    laps.push(`connections ${lap()}`)
+  }
+  if (sections.has('dns')) {
+    for (const [start, jitter] of [['spread', true], ['together', true], ['together', false]] as const) {
+      entry.dns.push(runDns({ sidecars, start, jitter, seed, ...DNS }))
+    }
+    laps.push(`DNS ${lap()}`)
+  }
+  if (sections.has('load')) {
+    const runs: { policy: BalancePolicy; subsetSize: number; staggered: boolean }[] = [
+      ...policies.map((policy) => ({ policy, subsetSize: 0, staggered: true })),
+      { policy: 'round_robin', subsetSize: 0, staggered: false },
+      ...(missing.subset === null && LOAD_SUBSET < pods ? policies.map((policy) => ({ policy, subsetSize: LOAD_SUBSET, staggered: true })) : []),
+    ]
+    for (const run of runs) {
+      entry.load.push(runLoad({ sidecars, pods, slowFraction: MODEL.slowFraction, slowStartMs: 0, seed, maxEvents: MAX_EVENTS, ...LOAD, ...run }))
+    }
+    laps.push(`load ${lap()}`)
+  }
+  if (sections.has('scale-up')) {
+    const runs: { policy: BalancePolicy; slowStartMs: number }[] = [
+      ...policies.filter((p) => p !== 'least_request').map((policy) => ({ policy, slowStartMs: 0 })),
+      ...(missing.slowStart === null ? [{ policy: 'round_robin' as const, slowStartMs: SLOW_START_MS }] : []),
+    ]
+    for (const run of runs) {
+      entry.scaleUp.push(runLoad({
+        sidecars, pods: pods - added, added: { count: added, atMs: SCALE.atMs }, subsetSize: 0, slowFraction: 0,
+        warmupMs: SCALE.atMs, durationMs: SCALE.atMs + SCALE.afterMs + run.slowStartMs, seed, maxEvents: MAX_EVENTS, ...run,
+      }))
+    }
+    laps.push(`scale-up ${lap()}`)
+  }
+  return entry
+}
+
+const started = performance.now()
 for (const { sidecars, pods } of sizes) {
   const t0 = performance.now()
   const laps: string[] = []
   lap()
-  const entry: Results['sizes'][number] = { sidecars, pods, connections: [], dns: [], load: [], scaleUp: [] }
+  const entry = simulate(sidecars, pods, laps)
   results.sizes.push(entry)
-
-  const subsets = missing.subset === null ? SUBSETS.filter((s) => s < pods) : []
-  entry.connections.push(runConnections({ sidecars, pods, subsetSize: 0, identities: 'deployment', added: Math.round(pods * SCALE.share), seed }))
-  for (const identities of ['deployment', 'statefulset'] as const) {
-    for (const subsetSize of subsets) {
-      entry.connections.push(runConnections({ sidecars, pods, subsetSize, identities, added: Math.round(pods * SCALE.share), seed }))
-    }
-  }
-
-  laps.push(`connections ${lap()}`)
-  for (const [start, jitter] of [['spread', true], ['together', true], ['together', false]] as const) {
-    entry.dns.push(runDns({ sidecars, start, jitter, seed, ...DNS }))
-  }
-
-  laps.push(`DNS ${lap()}`)
-  const loadRuns: { policy: BalancePolicy; subsetSize: number; staggered: boolean }[] = [
-    ...policies.map((policy) => ({ policy, subsetSize: 0, staggered: true })),
-    { policy: 'round_robin', subsetSize: 0, staggered: false },
-    ...(missing.subset === null && LOAD_SUBSET < pods ? policies.map((policy) => ({ policy, subsetSize: LOAD_SUBSET, staggered: true })) : []),
-  ]
-  for (const run of loadRuns) {
-    entry.load.push(runLoad({ sidecars, pods, slowFraction: MODEL.slowFraction, slowStartMs: 0, seed, maxEvents: MAX_EVENTS, ...LOAD, ...run }))
-  }
-
-  laps.push(`load ${lap()}`)
-  const added = Math.max(1, Math.round(pods * SCALE.share))
-  const scaleRuns: { policy: BalancePolicy; slowStartMs: number }[] = [
-    ...policies.filter((p) => p !== 'least_request').map((policy) => ({ policy, slowStartMs: 0 })),
-    ...(missing.slowStart === null ? [{ policy: 'round_robin' as const, slowStartMs: SLOW_START_MS }] : []),
-  ]
-  for (const run of scaleRuns) {
-    entry.scaleUp.push(runLoad({
-      sidecars, pods: pods - added, added: { count: added, atMs: SCALE.atMs }, subsetSize: 0, slowFraction: 0,
-      warmupMs: SCALE.atMs, durationMs: SCALE.atMs + SCALE.afterMs + run.slowStartMs, seed, maxEvents: MAX_EVENTS, ...run,
-    }))
-  }
-  laps.push(`scale-up ${lap()}`)
   const capped = [...entry.load, ...entry.scaleUp].filter((r) => r.capped).length
-  console.error(`fleet: ${sidecars} × ${pods} in ${((performance.now() - t0) / 1000).toFixed(1)} s (CPU s: ${laps.join(', ')})${capped > 0 ? ` (${capped} runs hit the event cap)` : ''}`)
+  const wall = ((performance.now() - t0) / 1000).toFixed(1)
+  console.error(`fleet: ${sidecars} × ${pods} in ${wall} s (CPU s: ${laps.join(', ')})${capped > 0 ? `; ${capped} runs hit the event cap` : ''}`)
 }
 
 const report = [
   `# Fleet simulation (seed ${seed})`,
   '',
-  ...Object.entries(missing).filter(([, why]) => why !== null).map(([, why]) => `Not simulated: ${why}`),
-  '',
-  '## Connections per pod', '', connectionsTable(results), '',
-  '## Load per pod', '', loadTable(results), '',
-  '## DNS queries', '', dnsTable(results), '',
-  '## Scale-up', '', scaleUpTable(results), '',
+  ...Object.values(missing).filter((why) => why !== null).flatMap((why) => [`Not simulated: ${why}.`, '']),
+  ...(sections.has('connections') ? ['## Connections per pod', '', connectionsTable(results), ''] : []),
+  ...(sections.has('load') ? [`## Load per pod (${LOAD.warmupMs / 1000} s, then ${(LOAD.durationMs - LOAD.warmupMs) / 1000} s measured)`, '', loadTable(results), ''] : []),
+  ...(sections.has('dns') ? ['## DNS queries', '', dnsTable(results), ''] : []),
+  ...(sections.has('scale-up') ? ['## Scale-up', '', scaleUpTable(results), ''] : []),
 ].join('\n')
 console.log(report)
 mkdirSync('bench/out', { recursive: true })
 writeFileSync('bench/out/fleet.md', report)
 
-if (!values['no-charts']) {
+if (!values['no-charts'] && sections.size === SECTIONS.length) {
   if (gnuplotAvailable()) {
-    const charts = fleetCharts(results)
     mkdirSync(values.charts, { recursive: true })
-    for (const file of drawCharts(values.charts, charts)) console.error(`fleet: wrote ${file}`)
+    for (const file of drawCharts(values.charts, fleetCharts(results))) console.error(`fleet: wrote ${file}`)
   } else {
-    console.error(`fleet: gnuplot not found, no charts (Debian/Ubuntu: apt-get install gnuplot-nox); tables in bench/out/fleet.md`)
+    console.error('fleet: gnuplot not found, no charts (Debian/Ubuntu: apt-get install gnuplot-nox)')
   }
 }
-console.error(`fleet: done in ${((performance.now() - started) / 1000).toFixed(1)} s; tables in ${dirname('bench/out/fleet.md')}/fleet.md`)
+console.error(`fleet: done in ${((performance.now() - started) / 1000).toFixed(1)} s; tables also in bench/out/fleet.md`)

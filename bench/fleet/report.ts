@@ -20,6 +20,8 @@ export interface Results {
   readonly sizes: SizeResults[]
   readonly missing: Missing
   readonly model: Model
+  /** The load runs' window. */
+  readonly load: { readonly warmupMs: number; readonly durationMs: number }
 }
 
 export function connectionsTable(results: Results): string {

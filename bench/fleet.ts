@@ -4,7 +4,9 @@
 //   npm run bench:fleet                      every size; tables to stdout and bench/out/fleet.md,
 //                                            charts of the largest size to docs/scale/*.png
 //   node bench/fleet.ts --sizes 1000x1000    one size
-//   options: --sizes NxM,…  --sections connections,dns,load,scale-up  --seed N
+//   node bench/fleet.ts --sizes 1000x1000 --sections settle
+//                                            how the slow pods' share settles over 90 s (minutes)
+//   options: --sizes NxM,…  --sections connections,dns,load,scale-up,settle  --seed N
 //            --warmup S --window S (the load runs' measured window, default 2 + 6 s)
 //            --charts DIR | --no-charts
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -15,14 +17,14 @@ import { runConnections } from './fleet/connections.ts'
 import { runDns } from './fleet/dns-load.ts'
 import { runLoad } from './fleet/load.ts'
 import { MODEL } from './fleet/model.ts'
-import { connectionsTable, dnsTable, loadTable, type Results, scaleUpTable, type SizeResults } from './fleet/report.ts'
+import { connectionsTable, dnsTable, loadTable, type Results, scaleUpTable, settleTable, type SizeResults } from './fleet/report.ts'
 import { available, type BalancePolicy } from './fleet/spoke.ts'
 
-const SECTIONS = ['connections', 'dns', 'load', 'scale-up'] as const
+const SECTIONS = ['connections', 'dns', 'load', 'scale-up', 'settle'] as const
 const { values } = parseArgs({
   options: {
     sizes: { type: 'string', default: '10x10,100x100,100x1000,1000x100,1000x1000' },
-    sections: { type: 'string', default: SECTIONS.join(',') },
+    sections: { type: 'string', default: 'connections,dns,load,scale-up' },
     seed: { type: 'string', default: '14' },
     warmup: { type: 'string', default: '2' },
     window: { type: 'string', default: '6' },
@@ -51,6 +53,8 @@ const POLICIES: readonly BalancePolicy[] = ['round_robin', 'least_request', 'pea
 const SLOW_START_MS = 10_000
 const LOAD = { warmupMs: seconds('warmup'), durationMs: seconds('warmup') + Math.max(1000, seconds('window')) }
 const SCALE = { atMs: 1_000, afterMs: 7_000, share: 0.1 }
+/** How the slow pods' share settles: a long run, the last SETTLE.measuredMs measured. */
+const SETTLE = { durationMs: 90_000, measuredMs: 30_000, bucketMs: 2_000 }
 const DNS = { durationMs: 600_000, bucketMs: 100, queriesPerLookup: 2 }
 const MAX_EVENTS = 100_000_000
 
@@ -68,7 +72,7 @@ function lap(): string {
 }
 
 function simulate(sidecars: number, pods: number, laps: string[]): SizeResults {
-  const entry: SizeResults = { sidecars, pods, connections: [], dns: [], load: [], scaleUp: [] }
+  const entry: SizeResults = { sidecars, pods, connections: [], dns: [], load: [], scaleUp: [], settle: [] }
   const added = Math.round(pods * SCALE.share)
   if (sections.has('connections')) {
     entry.connections.push(runConnections({ sidecars, pods, subsetSize: 0, identities: 'deployment', added, seed }))
@@ -108,6 +112,17 @@ function simulate(sidecars: number, pods: number, laps: string[]): SizeResults {
     }
     laps.push(`scale-up ${lap()}`)
   }
+  if (sections.has('settle')) {
+    for (const policy of policies.filter((p) => p !== 'round_robin')) {
+      for (const subsetSize of missing.subset === null && LOAD_SUBSET < pods ? [0, LOAD_SUBSET] : [0]) {
+        entry.settle.push(runLoad({
+          sidecars, pods, policy, subsetSize, slowFraction: MODEL.slowFraction, slowStartMs: 0, seed, maxEvents: MAX_EVENTS,
+          warmupMs: SETTLE.durationMs - SETTLE.measuredMs, durationMs: SETTLE.durationMs, bucketMs: SETTLE.bucketMs,
+        }))
+      }
+    }
+    laps.push(`settle ${lap()}`)
+  }
   return entry
 }
 
@@ -118,7 +133,7 @@ for (const { sidecars, pods } of sizes) {
   lap()
   const entry = simulate(sidecars, pods, laps)
   results.sizes.push(entry)
-  const capped = [...entry.load, ...entry.scaleUp].filter((r) => r.capped).length
+  const capped = [...entry.load, ...entry.scaleUp, ...entry.settle].filter((r) => r.capped).length
   const wall = ((performance.now() - t0) / 1000).toFixed(1)
   console.error(`fleet: ${sidecars} × ${pods} in ${wall} s (CPU s: ${laps.join(', ')})${capped > 0 ? `; ${capped} runs hit the event cap` : ''}`)
 }
@@ -131,12 +146,13 @@ const report = [
   ...(sections.has('load') ? [`## Load per pod (${LOAD.warmupMs / 1000} s, then ${(LOAD.durationMs - LOAD.warmupMs) / 1000} s measured)`, '', loadTable(results), ''] : []),
   ...(sections.has('dns') ? ['## DNS queries', '', dnsTable(results), ''] : []),
   ...(sections.has('scale-up') ? ['## Scale-up', '', scaleUpTable(results), ''] : []),
+  ...(sections.has('settle') ? [`## Settling (the last ${SETTLE.measuredMs / 1000} s of ${SETTLE.durationMs / 1000} s measured)`, '', settleTable(results), ''] : []),
 ].join('\n')
 console.log(report)
 mkdirSync('bench/out', { recursive: true })
 writeFileSync('bench/out/fleet.md', report)
 
-if (!values['no-charts'] && sections.size === SECTIONS.length) {
+if (!values['no-charts']) {
   if (gnuplotAvailable()) {
     mkdirSync(values.charts, { recursive: true })
     for (const file of drawCharts(values.charts, fleetCharts(results))) console.error(`fleet: wrote ${file}`)

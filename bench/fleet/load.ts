@@ -33,6 +33,7 @@ export interface LoadConfig {
   readonly durationMs: number
   /** Pods that enter DNS at `addedAt` (a scale-up); their load is counted per bucket. */
   readonly added?: { readonly count: number; readonly atMs: number }
+  /** Count requests per bucket this long (default 250 ms for a scale-up, else not at all). */
   readonly bucketMs?: number
   /**
    * Sidecars started at different times (default): each has made a random number of picks, 0 to
@@ -54,8 +55,16 @@ export interface LoadResult {
   readonly latency: { readonly fast: Float64Array; readonly slow: Float64Array }
   /** Requests sent, over the window. */
   readonly requests: number
-  /** Per bucket from t = 0: requests sent to all pods and to the added pods; sidecars that know them. */
-  readonly series: { readonly total: Float64Array; readonly added: Float64Array; readonly informed: Float64Array } | null
+  /**
+   * Per bucket from t = 0 (a scale-up, or `bucketMs` set): requests sent to all pods, to the added
+   * pods, to the slow pods; sidecars that know of the added pods.
+   */
+  readonly series: {
+    readonly total: Float64Array
+    readonly added: Float64Array
+    readonly slow: Float64Array
+    readonly informed: Float64Array
+  } | null
   /** Sidecars that learnt of the added pods, when each did (ms after the change). */
   readonly learntAfterMs: readonly number[]
   /**
@@ -112,8 +121,8 @@ function simulate(config: LoadConfig, rng: Rng): LoadResult {
 
   const bucketMs = config.bucketMs ?? 250
   const buckets = Math.ceil(config.durationMs / bucketMs)
-  const series = added.count > 0
-    ? { total: new Float64Array(buckets), added: new Float64Array(buckets), informed: new Float64Array(buckets) }
+  const series = added.count > 0 || config.bucketMs !== undefined
+    ? { total: new Float64Array(buckets), added: new Float64Array(buckets), slow: new Float64Array(buckets), informed: new Float64Array(buckets) }
     : null
   const arrivals = new Float64Array(total)
   const busyMs = new Float64Array(total)
@@ -153,6 +162,7 @@ function simulate(config: LoadConfig, rng: Rng): LoadResult {
         const b = (now / bucketMs) | 0
         series.total[b]++
         if (pod.index >= config.pods) series.added[b]++
+        else if (slow.has(pod.index)) series.slow[b]++
       }
       if (pod.arrive(r)) start(pod, r)
       continue

@@ -14,6 +14,8 @@ export interface SizeResults {
   readonly dns: DnsResult[]
   readonly load: LoadResult[]
   readonly scaleUp: LoadResult[]
+  /** Long runs, the slow pods' share per bucket. */
+  readonly settle: LoadResult[]
 }
 
 export interface Results {
@@ -123,5 +125,30 @@ export function scaleUpTable(results: Results): string {
   }))
   return table(
     ['sidecars × pods', 'policy', 'last sidecar learns of the new pods', `new pods reach ${pct(FAIR)} of fair share`, 'their share from then to the end of the run'],
+    rows, ['l', 'l'])
+}
+
+/** The slow pods' share of requests over time, as a share of an equal one (1: as much as any pod). */
+export function slowShare(r: LoadResult): { atMs: number; share: number }[] {
+  const { series, config } = r
+  if (series === null) throw new Error('no series')
+  const bucketMs = config.bucketMs!
+  const equal = r.slow.size / config.pods
+  return Array.from(series.total, (total, b) => ({ atMs: (b + 1) * bucketMs, share: total === 0 ? NaN : series.slow[b] / total / equal }))
+}
+
+export function settleTable(results: Results): string {
+  const bounds = [[0, 10_000], [10_000, 30_000], [30_000, 60_000], [60_000, 90_000]] as const
+  const rows = results.sizes.flatMap((s) => s.settle.map((r) => {
+    const share = slowShare(r)
+    const over = ([from, to]: readonly [number, number]) => {
+      const inside = share.filter((p) => p.atMs > from && p.atMs <= to)
+      return inside.length === 0 ? '–' : pct(inside.reduce((a, p) => a + p.share, 0) / inside.length)
+    }
+    const l = summarizeLoad(r, results.model)
+    return [size(s.sidecars, s.pods), policyLabel(r), ...bounds.map(over), pct(l.slowUtilization), ms(l.p99), ms(l.p99Slow)]
+  }))
+  return table(
+    ['sidecars × pods', 'policy', 'slow pods’ share of an equal one: 0–10 s', '10–30 s', '30–60 s', '60–90 s', 'slow pods busy (last 30 s)', 'p99', 'p99 at slow pods'],
     rows, ['l', 'l'])
 }

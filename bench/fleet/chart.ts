@@ -41,6 +41,8 @@ export interface BarChart {
   readonly categories: readonly { readonly label: string; readonly values: readonly { readonly y: number; readonly low: number; readonly high: number }[] }[]
   readonly logY?: boolean
   readonly note?: string
+  /** false: plain bars, no whiskers (low and high are ignored). */
+  readonly whiskers?: boolean
   /** Horizontal reference lines, dashed. */
   readonly references?: readonly { readonly y: number; readonly title: string }[]
 }
@@ -78,7 +80,7 @@ function range(r: readonly [number | null, number | null] | undefined): string {
 
 function header(file: string, chart: Chart): string {
   return [
-    `set terminal pngcairo size 960,600 noenhanced font "DejaVu Sans,12" background rgb "white"`,
+    `set terminal pngcairo size ${chart.kind === 'bars' && chart.categories.length > 4 ? 1200 : 960},600 noenhanced font "DejaVu Sans,12" background rgb "white"`,
     `set output ${quote(file)}`,
     `set tmargin ${chart.note === undefined ? 3 : 5}`,
     `set title ${quote(chart.title)} font ",14" offset 0,${chart.note === undefined ? 0 : 1.2}`,
@@ -110,7 +112,7 @@ function lines(chart: LineChart): string[] {
 function bars(chart: BarChart): string[] {
   const out: string[] = [
     'set style data histograms',
-    'set style histogram errorbars gap 2 lw 1.5',
+    chart.whiskers === false ? 'set style histogram clustered gap 2' : 'set style histogram errorbars gap 2 lw 1.5',
     'set style fill solid 0.8 border -1',
     'set boxwidth 0.9',
     'set yrange [0:*]',
@@ -121,8 +123,9 @@ function bars(chart: BarChart): string[] {
   out.push('$d << EOD')
   for (const c of chart.categories) out.push(c.values.flatMap((v) => [v.y, v.low, v.high]).join(' '))
   out.push('EOD')
+  const columns = (i: number) => (chart.whiskers === false ? `${1 + 3 * i}` : `${1 + 3 * i}:${2 + 3 * i}:${3 + 3 * i}`)
   const plots = chart.groups.map((g, i) =>
-    `$d using ${1 + 3 * i}:${2 + 3 * i}:${3 + 3 * i} lc rgb "${COLOURS[i % COLOURS.length]}" title ${quote(g)}`)
+    `$d using ${columns(i)} lc rgb "${COLOURS[i % COLOURS.length]}" title ${quote(g)}`)
   for (const [k, r] of (chart.references ?? []).entries()) {
     plots.push(`${r.y} with lines dt 2 lw 2 lc rgb "${COLOURS[(chart.groups.length + k) % COLOURS.length]}" title ${quote(r.title)}`)
   }

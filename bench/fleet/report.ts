@@ -46,7 +46,7 @@ export function policyLabel(r: LoadResult): string {
   return [
     policy,
     subsetSize > 0 ? `subsetSize ${subsetSize}` : '',
-    staggered === false ? 'sidecars started together' : '',
+    staggered === false ? 'started together' : '',
     slowStartMs > 0 ? `slowStart ${slowStartMs / 1000} s` : '',
   ].filter((s) => s !== '').join(', ')
 }

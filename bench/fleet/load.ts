@@ -131,7 +131,7 @@ function simulate(config: LoadConfig, rng: Rng): LoadResult {
   let requests = 0
   let events = 0
   let informed = 0
-  const requests_ = new RequestPool()
+  const pool = new RequestPool()
   let nextArrival = exponential(rng, 1 / ratePerMs)
 
   const start = (pod: Pod, r: Request): void => {
@@ -152,7 +152,7 @@ function simulate(config: LoadConfig, rng: Rng): LoadResult {
       const endpoint = sidecar.pick()
       if (endpoint === null) continue
       const pod = pods[endpoint.pod]
-      const r = requests_.take(sidecar, endpoint, now, now >= config.warmupMs)
+      const r = pool.take(sidecar, endpoint, now, now >= config.warmupMs)
       if (++endpoint.inFlight > endpoint.peakInFlight && r.measured) endpoint.peakInFlight = endpoint.inFlight
       if (r.measured) {
         requests++
@@ -187,7 +187,7 @@ function simulate(config: LoadConfig, rng: Rng): LoadResult {
     e.sidecar.respond(e.endpoint, latency)
     if (e.measured) (slow.has(pod.index) ? slowLatency : fast).add(latency)
     const next = pod.complete()
-    requests_.give(e)
+    pool.give(e)
     if (next !== null) start(pod, next)
   }
 

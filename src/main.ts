@@ -3,6 +3,7 @@
 import type { AddressInfo } from 'node:net'
 import { AdminServer } from './admin/server.ts'
 import { toDocument } from './config/render.ts'
+import type { Clock } from './balance/index.ts'
 import type { Config } from './config/types.ts'
 import { DnsDiscovery } from './discovery/dns.ts'
 import type { Logger } from './log.ts'
@@ -22,6 +23,8 @@ export interface StartOptions {
    * where spoke shares a process (tests, the demo), whose own allocations it would misread.
    */
   readonly reduceMemory?: boolean
+  /** The time balancing reads (peak_ewma's decay, slow start); tests may run it fast. Default performance.now(). */
+  readonly clock?: Clock
 }
 
 export const dnsDiscovery: DiscoveryFactory = (config, dns, onUpdate) => new DnsDiscovery({
@@ -54,7 +57,7 @@ export class Spoke {
     this.#log = options.log
     const factory = options.discoveryFactory ?? dnsDiscovery
     const upstreams = new Map<string, Upstream>()
-    for (const u of config.upstreams) upstreams.set(u.name, new Upstream(u, config.dns, factory, options.log))
+    for (const u of config.upstreams) upstreams.set(u.name, new Upstream(u, config.dns, factory, options.log, options.clock))
     this.upstreams = upstreams
     this.listeners = config.listeners.map((l) => l.protocol === 'udp'
       ? new UdpListener(l, upstreams.get(l.upstream)!, options.log)

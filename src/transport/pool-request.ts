@@ -6,10 +6,19 @@ import { Failure } from './failure.ts'
 import type { Pool } from './pool.ts'
 import type { Slot } from './slot.ts'
 
+/** What takes a pod's response times: balance/'s PeakEwma. */
+export interface ResponseTimes {
+  /** `ms` from dispatch (queueing for a connection included) to the head of the answer. */
+  observe(ms: number): void
+}
+
 export class PoolRequest implements SpokeDispatchController, DispatchHandler {
   readonly #pool: Pool
   readonly #request: UpstreamRequest
   readonly #handler: DispatchHandler
+  readonly #latency: ResponseTimes | null
+  /** performance.now() at dispatch, when response times are measured. */
+  readonly #dispatchedAt: number
   /** The connection it went out on; null while queued. */
   #slot: Slot | null = null
   /** The connection's own controller for it, once the connection started it. */
@@ -23,10 +32,12 @@ export class PoolRequest implements SpokeDispatchController, DispatchHandler {
    */
   reusedIdle = false
 
-  constructor(pool: Pool, request: UpstreamRequest, handler: DispatchHandler) {
+  constructor(pool: Pool, request: UpstreamRequest, handler: DispatchHandler, latency: ResponseTimes | null) {
     this.#pool = pool
     this.#request = request
     this.#handler = handler
+    this.#latency = latency
+    this.#dispatchedAt = latency === null ? 0 : performance.now()
   }
 
   get aborted(): boolean { return this.#reason !== null }
@@ -78,7 +89,9 @@ export class PoolRequest implements SpokeDispatchController, DispatchHandler {
   }
 
   onResponseStart(_controller: DispatchController, status: number, headers: string[], message: string): void {
-    if (!this.#done) this.#handler.onResponseStart?.(this, status, headers, message)
+    if (this.#done) return
+    if (this.#latency !== null) this.#latency.observe(performance.now() - this.#dispatchedAt)
+    this.#handler.onResponseStart?.(this, status, headers, message)
   }
 
   onResponseData(_controller: DispatchController, chunk: Buffer): void {

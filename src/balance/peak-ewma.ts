@@ -32,7 +32,8 @@ export const FAILURE_FLOOR_MS = 1
 
 /** One pod's peak-EWMA of response time, in ms. */
 export class PeakEwma {
-  readonly #now: Clock
+  /** The clock it decays by; whoever times responses for it reads this one too. */
+  readonly now: Clock
   readonly #decayMs: number
   /** The estimate when it was last set (at #at), before any decay since. */
   #value = 0
@@ -40,7 +41,7 @@ export class PeakEwma {
   #sampled = false
 
   constructor(now: Clock = systemClock, decayMs = DECAY_MS) {
-    this.#now = now
+    this.now = now
     this.#decayMs = decayMs
   }
 
@@ -50,13 +51,12 @@ export class PeakEwma {
   }
 
   /** The estimate at `now` (ms); 0 before the first sample. */
-  estimate(now: number = this.#now()): number {
+  estimate(now: number = this.now()): number {
     return this.#value * this.#decay(now)
   }
 
-  /** A response's head arrived `ms` after the request was dispatched. */
-  observe(ms: number): void {
-    const now = this.#now()
+  /** A response's head arrived `ms` after the request was dispatched; `now`: when (default: the clock now). */
+  observe(ms: number, now: number = this.now()): void {
     if (!this.#sampled) {
       this.#set(ms, now)
       return
@@ -68,7 +68,7 @@ export class PeakEwma {
 
   /** An attempt on the pod failed (a 5xx answer, or none). */
   failed(): void {
-    const now = this.#now()
+    const now = this.now()
     this.#set(Math.max(2 * this.estimate(now), FAILURE_FLOOR_MS), now)
   }
 

@@ -8,8 +8,10 @@ import type { Slot } from './slot.ts'
 
 /** What takes a pod's response times: balance/'s PeakEwma. */
 export interface ResponseTimes {
-  /** `ms` from dispatch (queueing for a connection included) to the head of the answer. */
-  observe(ms: number): void
+  /** Its clock (ms): response times are measured on it, two reads per request. */
+  readonly now: () => number
+  /** `ms` from dispatch (queueing for a connection included) to the head of the answer, which came at `at`. */
+  observe(ms: number, at: number): void
 }
 
 export class PoolRequest implements SpokeDispatchController, DispatchHandler {
@@ -17,7 +19,7 @@ export class PoolRequest implements SpokeDispatchController, DispatchHandler {
   readonly #request: UpstreamRequest
   readonly #handler: DispatchHandler
   readonly #latency: ResponseTimes | null
-  /** performance.now() at dispatch, when response times are measured. */
+  /** When it was dispatched, on the clock of `#latency`. */
   readonly #dispatchedAt: number
   /** The connection it went out on; null while queued. */
   #slot: Slot | null = null
@@ -37,7 +39,7 @@ export class PoolRequest implements SpokeDispatchController, DispatchHandler {
     this.#request = request
     this.#handler = handler
     this.#latency = latency
-    this.#dispatchedAt = latency === null ? 0 : performance.now()
+    this.#dispatchedAt = latency === null ? 0 : latency.now()
   }
 
   get aborted(): boolean { return this.#reason !== null }
@@ -90,7 +92,11 @@ export class PoolRequest implements SpokeDispatchController, DispatchHandler {
 
   onResponseStart(_controller: DispatchController, status: number, headers: string[], message: string): void {
     if (this.#done) return
-    if (this.#latency !== null) this.#latency.observe(performance.now() - this.#dispatchedAt)
+    const latency = this.#latency
+    if (latency !== null) {
+      const at = latency.now()
+      latency.observe(at - this.#dispatchedAt, at)
+    }
     this.#handler.onResponseStart?.(this, status, headers, message)
   }
 

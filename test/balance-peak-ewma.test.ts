@@ -76,6 +76,28 @@ t.test('the picker: cost = (in flight + 1) × estimate; a pod without a sample c
   t.equal(picker.pick([a], new Set([a])), null)
 })
 
+t.test('comparing two pods without the clock (PeakEwma.cheaper) agrees with the costs computed at any later time', async (t) => {
+  const clock = simClock(0)
+  let disagreements = 0
+  for (let i = 0; i < 2000; i++) {
+    const a = new PeakEwma(clock.now)
+    const b = new PeakEwma(clock.now)
+    clock.t = Math.random() * 1e9
+    a.observe(Math.random() * 100)
+    clock.t += Math.random() * 60_000
+    b.observe(Math.random() * 100)
+    if (i % 3 === 0) b.failed()
+    clock.t += Math.random() * 60_000
+    const ia = (Math.random() * 5) | 0
+    const ib = (Math.random() * 5) | 0
+    const ca = (ia + 1) * a.estimate()
+    const cb = (ib + 1) * b.estimate()
+    // Ties within rounding can go either way.
+    if (Math.abs(ca - cb) > 1e-9 * Math.max(ca, cb) && a.cheaper(ia, b, ib) !== ca < cb) disagreements++
+  }
+  t.equal(disagreements, 0)
+})
+
 t.test('virtual time, real constants: a pod 30 ms slower gets almost nothing; after it recovers, a third within a few decay periods', async (t) => {
   const clock = simClock()
   const pods = simPods(['a', 'b', 'slow'], clock)

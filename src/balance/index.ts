@@ -48,7 +48,7 @@ export function createPicker<E extends Pickable>(policy: Policy, options: Picker
     case 'round_robin': return new RoundRobin<E>(ramp)
     case 'least_request': return new LeastRequest<E>(ramp)
     case 'random': return new RandomPick<E>(ramp)
-    case 'peak_ewma': return new PeakEwmaPicker<E>(ramp, now)
+    case 'peak_ewma': return new PeakEwmaPicker<E>(ramp)
   }
 }
 

@@ -30,7 +30,10 @@ export const DECAY_MS = 10_000
 /** The smallest sample a failure counts as, for a pod whose estimate is nothing yet or decayed to nearly 0. */
 export const FAILURE_FLOOR_MS = 1
 
-/** One pod's peak-EWMA of response time, in ms. */
+/** Estimates are kept above this (ms), so that their logarithm is a number. */
+const TINY_MS = 1e-9
+
+/** One pod's peak-EWMA of response time, in ms. Pods compared with each other share one decay. */
 export class PeakEwma {
   /** The clock it decays by; whoever times responses for it reads this one too. */
   readonly now: Clock
@@ -39,6 +42,11 @@ export class PeakEwma {
   #value = 0
   #at = 0
   #sampled = false
+  /**
+   * ln(estimate(t)) + t/τ, the same at every t until the next sample: two pods' costs compare
+   * through it without reading the clock or decaying either (both decay by the same factor).
+   */
+  #level = 0
 
   constructor(now: Clock = systemClock, decayMs = DECAY_MS) {
     this.now = now
@@ -53,6 +61,14 @@ export class PeakEwma {
   /** The estimate at `now` (ms); 0 before the first sample. */
   estimate(now: number = this.now()): number {
     return this.#value * this.#decay(now)
+  }
+
+  /**
+   * Whether this pod with `inFlight` requests in flight costs less now than `other` with
+   * `otherInFlight`: (inFlight + 1) × estimate against the same of `other`. Both sampled.
+   */
+  cheaper(inFlight: number, other: PeakEwma, otherInFlight: number): boolean {
+    return (inFlight + 1) * Math.exp(this.#level - other.#level) < otherInFlight + 1
   }
 
   /** A response's head arrived `ms` after the request was dispatched; `now`: when (default: the clock now). */
@@ -73,8 +89,10 @@ export class PeakEwma {
   }
 
   #set(value: number, now: number): void {
-    this.#value = value
+    const v = Math.max(value, TINY_MS)
+    this.#value = v
     this.#at = now
+    this.#level = Math.log(v) + now / this.#decayMs
     this.#sampled = true
   }
 
@@ -84,14 +102,15 @@ export class PeakEwma {
   }
 }
 
-/** Power of two choices on (in flight + 1) × peak-EWMA; slow start weighs the draws. */
+/**
+ * Power of two choices on (in flight + 1) × peak-EWMA; slow start weighs the draws. A pick reads
+ * no clock (PeakEwma.cheaper), unless a pod is ramping.
+ */
 export class PeakEwmaPicker<E extends Pickable> implements Picker<E> {
   readonly #ramp: SlowStart<E>
-  readonly #now: Clock
 
-  constructor(ramp: SlowStart<E>, now: Clock) {
+  constructor(ramp: SlowStart<E>) {
     this.#ramp = ramp
-    this.#now = now
   }
 
   pick(candidates: readonly E[], exclude: ReadonlySet<E> | null): E | null {
@@ -99,17 +118,15 @@ export class PeakEwmaPicker<E extends Pickable> implements Picker<E> {
     const n = pool.length
     if (n <= 1) return n === 0 ? null : pool[0]
     const ramp = this.#ramp
-    const rampNow = ramp.now()
-    const i = ramp.draw(pool, -1, rampNow)
+    const now = ramp.now()
+    const i = ramp.draw(pool, -1, now)
     const a = pool[i]
-    const b = pool[ramp.draw(pool, i, rampNow)]
-    const now = rampNow ?? this.#now()
-    let ea = a.latency !== null && a.latency.sampled ? a.latency.estimate(now) : -1
-    let eb = b.latency !== null && b.latency.sampled ? b.latency.estimate(now) : -1
-    // No estimate yet: as fast as the pod it is compared with.
-    if (ea < 0) ea = eb < 0 ? 1 : eb
-    if (eb < 0) eb = ea
-    return (b.inFlight + 1) * eb < (a.inFlight + 1) * ea ? b : a
+    const b = pool[ramp.draw(pool, i, now)]
+    const la = a.latency
+    const lb = b.latency
+    // A pod without an estimate yet is as fast as the one it is compared with: in-flight decides.
+    if (la === null || lb === null || !la.sampled || !lb.sampled) return b.inFlight < a.inFlight ? b : a
+    return lb.cheaper(b.inFlight, la, a.inFlight) ? b : a
   }
 
   slowStart(pod: E): void {

@@ -19,8 +19,8 @@ export class SlowStart<E> {
   readonly #now: Clock
   /** Ramping pods → when their ramp began. */
   readonly #from = new Map<E, number>()
-  /** When the latest ramp ends: from then on nothing ramps and the map is emptied at once. */
-  #until = 0
+  /** When the latest ramp ends: from then on nothing ramps and the map is emptied. -Infinity: none. */
+  #until = -Infinity
 
   constructor(windowMs: number, now: Clock) {
     this.#windowMs = windowMs
@@ -40,10 +40,11 @@ export class SlowStart<E> {
 
   /** The time to weigh draws at if some pod ramps; null (the pickers' plain path) if none does. */
   now(): number | null {
-    if (this.#from.size === 0) return null
+    if (this.#until === -Infinity) return null
     const now = this.#now()
     if (now >= this.#until) {
       this.#from.clear()
+      this.#until = -Infinity
       return null
     }
     return now

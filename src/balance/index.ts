@@ -1,19 +1,23 @@
 // Balancing: pickers for the balanced policies and shard tables for the keyed ones, usable
-// outside an Upstream (the fleet simulation, bench/fleet-sim.ts, drives them with its own time).
+// outside an Upstream (the fleet simulation drives them with simulated time).
 //
-// How a caller drives a picker (what Upstream and the transport's pool do):
-// - Pods are any objects with `inFlight` (requests in flight to the pod, kept up to date by the
-//   caller) and `latency`: `latencyFor(policy, now)` gives a PeakEwma for peak_ewma and null for
-//   the other policies.
+// How a caller drives a picker (what Upstream, its Endpoints and their pools do):
 // - `createPicker(policy, { slowStartMs, now })`, then `picker.pick(candidates, exclude)` per
-//   request (`exclude`: pods this request already tried, or null).
-// - A response time: `pod.latency.observe(ms)`, ms from dispatching the request to the pod to
-//   the head of its answer (every answer, 5xx included). A failure: `pod.latency.failed()`, for
-//   a 5xx answer (after its observe) and for an attempt with no answer (connect failure, reset,
-//   timeout); not for a request the caller gave up itself.
-// - A pod that joins (other than those present at the start) or comes back from ejection:
-//   `picker.slowStart(pod)`.
-// - `now` is read whenever time matters (decay, ramps); default `performance.now()`, in ms.
+//   attempt (`exclude`: pods this request already tried, or null).
+// - Pods are any objects with `inFlight` (requests in flight to the pod, kept up to date by the
+//   caller: +1 when sent, −1 when its answer ends or it fails) and `latency`:
+//   `latencyFor(policy, now)`, a PeakEwma for peak_ewma and null for the other policies.
+// - A response time: `pod.latency.observe(ms, at)`: `ms` from dispatching the request to the pod
+//   to the head of its answer (every answer, 5xx included), `at` the time the head came, on the
+//   same clock (`pod.latency.now()`; omitted, it is read). spoke's pool reads the clock at
+//   dispatch and at the head, nothing else per request.
+// - A failure: `pod.latency.failed()`, for a 5xx answer (after its observe) and for an attempt
+//   that got no answer (connect failure, reset, timeout); not for a request the caller gave up
+//   itself (the app went away).
+// - A pod that joins (not those of the first discovery, or arriving while there were none) or
+//   comes back from ejection: `picker.slowStart(pod)`.
+// - `now` (ms, default performance.now()) is read only where time matters: slow start's ramps
+//   and the estimates' decay. A peak_ewma pick reads it only while a pod ramps.
 import { isSharded, type Policy, type UpstreamConfig } from '../config/types.ts'
 import { type Clock, systemClock } from './clock.ts'
 import { OrdinalPicker } from './ordinal.ts'

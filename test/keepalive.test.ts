@@ -106,3 +106,29 @@ t.test('one PING per silence: an idle session gets one however long it lasts, a 
   t.equal(closedBy(upstream, 'error') + closedBy(upstream, 'remote_close'), 0, 'no session closed')
   t.equal(upstream.stats.connectionsOpened, 2, 'the two sessions served throughout')
 })
+
+t.test('PINGs are not activity: an extra session opened for a burst still closes after idleTimeout', async (t) => {
+  // One stream per session: two calls at once need two sessions, one beyond perEndpoint.
+  const [pod] = await onOnePort(1, 2, (host, port) => GrpcPod.start({ name: 'one-stream', host, port, maxConcurrentStreams: 1 }))
+  t.teardown(() => pod.close())
+  const cluster = await startFaultCluster({
+    hosts: [pod.host], port: pod.port,
+    upstream: { protocol: 'h2c', connection: { perEndpoint: 1, maxPerEndpoint: 2, keepalive: '100ms', idleTimeout: '800ms' } },
+  })
+  t.teardown(() => cluster.close())
+  const upstream = cluster.upstream
+  const client = http2.connect(cluster.url)
+  t.teardown(() => client.close())
+  await Promise.all([0, 1].map(() => new Promise<void>((resolve, reject) => {
+    const stream = client.request({ ':method': 'POST', ':path': '/demo.Echo/Slow', 'content-type': 'application/grpc', te: 'trailers' })
+    stream.on('error', reject)
+    stream.on('close', () => resolve())
+    stream.resume()
+    stream.end(frame({ ms: 200 }))
+  })))
+  t.equal(upstream.stats.connectionsOpened, 2, 'a second session for the burst')
+  const pingsBefore = pod.pings
+  await waitFor(() => (upstream.stats.connectionsClosed.get('idle') ?? 0) > 0, 5000, 'the extra session closed as idle')
+  t.ok(pod.pings > pingsBefore, `the sessions were pinged while idle (${pod.pings - pingsBefore} PINGs)`)
+  t.same([...upstream.endpoints].map((e) => e.connections), [1], 'perEndpoint sessions stay')
+})

@@ -4,7 +4,7 @@
 // node gone, a partition, a flow a middlebox forgot) or its process froze.
 //
 // One PING per silence. gRPC servers (grpc-go, grpc-java, C-core) count a PING as a strike unless
-// they have sent HEADERS or DATA since the previous one and it comes long enough after it (5 min
+// they have sent HEADERS or DATA since the previous one, or it comes long enough after it (5 min
 // with streams open, 2 h without, by default), and answer the third strike with GOAWAY
 // ENHANCE_YOUR_CALM "too_many_pings", which closes the connection and the streams on it. So
 // after a PING, the next waits until the pod has sent HEADERS or DATA again: it never costs a

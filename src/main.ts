@@ -2,9 +2,10 @@
 // the demo, the tests and the benchmarks drive.
 import type { AddressInfo } from 'node:net'
 import { AdminServer } from './admin/server.ts'
+import { sidecarIdentity } from './balance/subset.ts'
 import { toDocument } from './config/render.ts'
 import type { Config } from './config/types.ts'
-import { DnsDiscovery } from './discovery/dns.ts'
+import { dnsDiscovery } from './discovery/dns.ts'
 import type { Logger } from './log.ts'
 import { MemoryReducer } from './lifecycle/memory-reducer.ts'
 import { formatHostPort } from './net.ts'
@@ -12,6 +13,7 @@ import { createRegistry } from './metrics/registry.ts'
 import { HttpListener } from './proxy/listener.ts'
 import { UdpListener } from './proxy/udp-listener.ts'
 import { type DiscoveryFactory, Upstream } from './upstream/upstream.ts'
+import { SPOKE_VERSION } from './version.ts'
 
 export interface StartOptions {
   readonly log: Logger
@@ -22,20 +24,12 @@ export interface StartOptions {
    * where spoke shares a process (tests, the demo), whose own allocations it would misread.
    */
   readonly reduceMemory?: boolean
+  /**
+   * Whose subset of the pods an upstream with discovery.subsetSize uses; the default is
+   * `$SPOKE_ID`, else the host name. Tests run several sidecars in one process with their own.
+   */
+  readonly identity?: string
 }
-
-export const dnsDiscovery: DiscoveryFactory = (config, dns, onUpdate) => new DnsDiscovery({
-  service: config.service,
-  port: config.port,
-  portName: config.portName,
-  srvProtocol: config.protocol === 'udp' ? 'udp' : 'tcp',
-  family: config.discovery.family,
-  refreshMs: config.discovery.refreshMs,
-  minRefreshMs: config.discovery.minRefreshMs,
-  servers: dns.servers,
-  timeoutMs: dns.timeoutMs,
-  onUpdate,
-})
 
 export type Listener = HttpListener | UdpListener
 
@@ -44,6 +38,8 @@ export class Spoke {
   readonly listeners: readonly Listener[]
   readonly upstreams: ReadonlyMap<string, Upstream>
   readonly admin: AdminServer
+  /** This sidecar's identity, which its subsets of the pods are chosen by. */
+  readonly identity: string
   readonly #memory: MemoryReducer
   #discovered = false
   #shuttingDown = false
@@ -53,8 +49,9 @@ export class Spoke {
     this.config = config
     this.#log = options.log
     const factory = options.discoveryFactory ?? dnsDiscovery
+    this.identity = options.identity ?? sidecarIdentity()
     const upstreams = new Map<string, Upstream>()
-    for (const u of config.upstreams) upstreams.set(u.name, new Upstream(u, config.dns, factory, options.log))
+    for (const u of config.upstreams) upstreams.set(u.name, new Upstream(u, config.dns, factory, options.log, this.identity))
     this.upstreams = upstreams
     this.listeners = config.listeners.map((l) => l.protocol === 'udp'
       ? new UdpListener(l, upstreams.get(l.upstream)!, options.log)
@@ -83,8 +80,11 @@ export class Spoke {
     if (options.reduceMemory === true) spoke.#memory.start()
     Promise.all([...spoke.upstreams.values()].map((u) => u.firstDiscovery)).then(() => { spoke.#discovered = true })
     options.log.info('spoke started', {
+      version: SPOKE_VERSION,
+      node: process.versions.node,
       admin: formatAddress(spoke.admin.address!),
       listeners: spoke.listeners.map((l) => ({ name: l.name, address: formatAddress(l.address!), upstream: l.upstream.name })),
+      ...(config.upstreams.some((u) => u.discovery.subsetSize > 0) ? { identity: spoke.identity } : {}),
     })
     return spoke
   }

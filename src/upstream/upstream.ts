@@ -289,9 +289,9 @@ export class Upstream {
   }
 
   #connector(address: string, port: number, protocol: 'http1' | 'h2c'): Connector {
-    const timeoutMs = this.config.connection.connectTimeoutMs
-    if (protocol === 'http1') return (events) => H1Connection.open(address, port, timeoutMs, events)
-    return (events) => dial(address, port, timeoutMs).then((socket) => H2Connection.open(socket, endpointKey(address, port), timeoutMs, events))
+    const config = this.config.connection
+    if (protocol === 'http1') return (events) => H1Connection.open(address, port, config, events)
+    return (events) => dial(address, port, config).then((socket) => H2Connection.open(socket, endpointKey(address, port), config, events))
   }
 
   #rebuildEligible(): void {

@@ -54,7 +54,10 @@ export const END_GRACE_MS = 2000
 const kOpenStreams = Symbol('spoke.openStreams')
 type CountedSession = http2.ServerHttp2Session & { [kOpenStreams]?: number }
 
-/** On an app's socket: destroys it END_GRACE_MS later if it is still open then (once). */
+/**
+ * On an app's socket: resets it END_GRACE_MS later if it is still open then (once). A reset, not a
+ * FIN: whatever a client that does not read left in the socket buffers is dropped at once.
+ */
 const kCloseSoon = Symbol('spoke.closeSoon')
 type AppSocket = Socket & { [kCloseSoon]?: () => void }
 

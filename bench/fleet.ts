@@ -18,7 +18,7 @@ import { runDns } from './fleet/dns-load.ts'
 import { runLoad } from './fleet/load.ts'
 import { MODEL } from './fleet/model.ts'
 import { connectionsTable, dnsTable, loadTable, type Results, scaleUpTable, settleTable, type SizeResults } from './fleet/report.ts'
-import { available, type BalancePolicy } from './fleet/spoke.ts'
+import type { BalancePolicy } from './fleet/spoke.ts'
 
 const SECTIONS = ['connections', 'dns', 'load', 'scale-up', 'settle'] as const
 const { values } = parseArgs({
@@ -58,9 +58,8 @@ const SETTLE = { durationMs: 90_000, measuredMs: 30_000, bucketMs: 2_000 }
 const DNS = { durationMs: 600_000, bucketMs: 100, queriesPerLookup: 2 }
 const MAX_EVENTS = 100_000_000
 
-const missing = available()
-const policies = POLICIES.filter((p) => p !== 'peak_ewma' || missing.peakEwma === null)
-const results: Results = { sizes: [], missing, model: MODEL, load: LOAD }
+
+const results: Results = { sizes: [], model: MODEL, load: LOAD }
 
 /** CPU seconds since the last lap: the progress line's measure, whatever else the machine runs. */
 let lastCpu = process.cpuUsage()
@@ -76,7 +75,7 @@ function simulate(sidecars: number, pods: number, laps: string[]): SizeResults {
   const added = Math.round(pods * SCALE.share)
   if (sections.has('connections')) {
     entry.connections.push(runConnections({ sidecars, pods, subsetSize: 0, identities: 'deployment', added, seed }))
-    const subsets = missing.subset === null ? SUBSETS.filter((s) => s < pods) : []
+    const subsets = SUBSETS.filter((s) => s < pods)
     for (const identities of ['deployment', 'statefulset'] as const) {
       for (const subsetSize of subsets) entry.connections.push(runConnections({ sidecars, pods, subsetSize, identities, added, seed }))
     }
@@ -90,9 +89,9 @@ function simulate(sidecars: number, pods: number, laps: string[]): SizeResults {
   }
   if (sections.has('load')) {
     const runs: { policy: BalancePolicy; subsetSize: number; staggered: boolean }[] = [
-      ...policies.map((policy) => ({ policy, subsetSize: 0, staggered: true })),
+      ...POLICIES.map((policy) => ({ policy, subsetSize: 0, staggered: true })),
       { policy: 'round_robin', subsetSize: 0, staggered: false },
-      ...(missing.subset === null && LOAD_SUBSET < pods ? policies.map((policy) => ({ policy, subsetSize: LOAD_SUBSET, staggered: true })) : []),
+      ...(LOAD_SUBSET < pods ? POLICIES.map((policy) => ({ policy, subsetSize: LOAD_SUBSET, staggered: true })) : []),
     ]
     for (const run of runs) {
       entry.load.push(runLoad({ sidecars, pods, slowFraction: MODEL.slowFraction, slowStartMs: 0, seed, maxEvents: MAX_EVENTS, ...LOAD, ...run }))
@@ -101,8 +100,8 @@ function simulate(sidecars: number, pods: number, laps: string[]): SizeResults {
   }
   if (sections.has('scale-up')) {
     const runs: { policy: BalancePolicy; slowStartMs: number }[] = [
-      ...policies.filter((p) => p !== 'least_request').map((policy) => ({ policy, slowStartMs: 0 })),
-      ...(missing.slowStart === null ? [{ policy: 'round_robin' as const, slowStartMs: SLOW_START_MS }] : []),
+      ...POLICIES.filter((p) => p !== 'least_request').map((policy) => ({ policy, slowStartMs: 0 })),
+      { policy: 'round_robin', slowStartMs: SLOW_START_MS },
     ]
     for (const run of runs) {
       entry.scaleUp.push(runLoad({
@@ -113,8 +112,8 @@ function simulate(sidecars: number, pods: number, laps: string[]): SizeResults {
     laps.push(`scale-up ${lap()}`)
   }
   if (sections.has('settle')) {
-    for (const policy of policies.filter((p) => p !== 'round_robin')) {
-      for (const subsetSize of missing.subset === null && LOAD_SUBSET < pods ? [0, LOAD_SUBSET] : [0]) {
+    for (const policy of POLICIES.filter((p) => p !== 'round_robin')) {
+      for (const subsetSize of LOAD_SUBSET < pods ? [0, LOAD_SUBSET] : [0]) {
         entry.settle.push(runLoad({
           sidecars, pods, policy, subsetSize, slowFraction: MODEL.slowFraction, slowStartMs: 0, seed, maxEvents: MAX_EVENTS,
           warmupMs: SETTLE.durationMs - SETTLE.measuredMs, durationMs: SETTLE.durationMs, bucketMs: SETTLE.bucketMs,
@@ -141,7 +140,6 @@ for (const { sidecars, pods } of sizes) {
 const report = [
   `# Fleet simulation (seed ${seed})`,
   '',
-  ...Object.values(missing).filter((why) => why !== null).flatMap((why) => [`Not simulated: ${why}.`, '']),
   ...(sections.has('connections') ? ['## Connections per pod', '', connectionsTable(results), ''] : []),
   ...(sections.has('load') ? [`## Load per pod (${LOAD.warmupMs / 1000} s, then ${(LOAD.durationMs - LOAD.warmupMs) / 1000} s measured)`, '', loadTable(results), ''] : []),
   ...(sections.has('dns') ? ['## DNS queries', '', dnsTable(results), ''] : []),

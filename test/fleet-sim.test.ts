@@ -17,7 +17,7 @@ const TINY: LoadConfig = {
 const sum = (values: ArrayLike<number>) => Array.from(values).reduce((a, b) => a + b, 0)
 
 t.test('every request sent is answered once, and nothing stays in flight', async (t) => {
-  for (const policy of ['round_robin', 'least_request'] as const) {
+  for (const policy of ['round_robin', 'least_request', 'peak_ewma'] as const) {
     const r = runLoad({ ...TINY, policy })
     t.notOk(r.capped, `${policy}: not capped`)
     t.ok(r.requests > 1000, `${policy}: a real load (${r.requests} requests)`)
@@ -35,7 +35,7 @@ t.test('the same seed gives the same run', async (t) => {
   t.same([...a.latency.slow], [...b.latency.slow])
 })
 
-t.test('round robin sends the slow pod its equal share; least_request sends it less', async (t) => {
+t.test('round robin sends the slow pod its equal share; least_request and peak_ewma send it less', async (t) => {
   const share = (policy: LoadConfig['policy']) => {
     const r = runLoad({ ...TINY, policy })
     const slow = [...r.slow][0]
@@ -43,8 +43,10 @@ t.test('round robin sends the slow pod its equal share; least_request sends it l
   }
   const rr = share('round_robin')
   const lr = share('least_request')
+  const pe = share('peak_ewma')
   t.ok(rr > 0.9 && rr < 1.1, `round_robin: the slow pod at ${rr.toFixed(2)} of an equal share`)
   t.ok(lr < rr * 0.8, `least_request: ${lr.toFixed(2)}, round_robin: ${rr.toFixed(2)}`)
+  t.ok(pe < rr * 0.6, `peak_ewma: ${pe.toFixed(2)}, round_robin: ${rr.toFixed(2)}`)
 })
 
 t.test('without subsetting, every pod holds one connection per sidecar', async (t) => {
@@ -95,4 +97,18 @@ t.test('scale-up: every sidecar learns of the new pods within one refresh, then 
   t.ok(u.allInformedMs <= MODEL.refreshMs, `last one after ${u.allInformedMs.toFixed(0)} ms`)
   t.ok(u.fairShareMs !== null && u.fairShareMs <= MODEL.refreshMs + 2000, `fair share after ${u.fairShareMs} ms`)
   t.ok(u.after !== null && u.after.low > 0.5 && u.after.high < 1.5, `then between ${u.after?.low.toFixed(2)} and ${u.after?.high.toFixed(2)} of it`)
+})
+
+t.test('slow start: a pod that joins gets a smaller share during the window, its full share after', async (t) => {
+  const config: LoadConfig = { ...TINY, pods: 4, slowFraction: 0, added: { count: 1, atMs: 1000 }, warmupMs: 1000, durationMs: 28_000 }
+  const plain = scaleUp(runLoad(config))
+  const ramped = scaleUp(runLoad({ ...config, slowStartMs: 15_000 }))
+  // Every sidecar knows the new pod 5 s after it joined; compare 6 to 8 s after.
+  const early = (u: typeof plain) => {
+    const points = u.share.filter((p) => p.atMs > 6000 && p.atMs <= 8000)
+    return points.reduce((a, p) => a + p.share, 0) / points.length
+  }
+  t.ok(early(ramped) < early(plain) * 0.7, `6–8 s after: ${early(ramped).toFixed(2)} with slow start, ${early(plain).toFixed(2)} without`)
+  t.ok(ramped.fairShareMs !== null && ramped.fairShareMs > plain.fairShareMs! + 3000, `fair share after ${ramped.fairShareMs} ms, without slow start ${plain.fairShareMs} ms`)
+  t.ok(ramped.after !== null && ramped.share.at(-1)!.share > 0.8, `at the end: ${ramped.share.at(-1)?.share.toFixed(2)} of its fair share`)
 })

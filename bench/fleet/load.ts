@@ -107,7 +107,7 @@ function simulate(config: LoadConfig, rng: Rng): LoadResult {
   const sidecars = sidecarNames(config.sidecars, config.identities ?? 'deployment', rng).map((name) =>
     new Sidecar(name, config.policy, config.subsetSize, config.slowStartMs, clock))
   for (const s of sidecars) {
-    s.discover(before, 0)
+    s.discover(before)
     if (config.staggered !== false) s.skip(rng.int(config.pods))
   }
 
@@ -172,7 +172,7 @@ function simulate(config: LoadConfig, rng: Rng): LoadResult {
     if (e.kind === 'dns') {
       const s = sidecars[e.sidecar]
       if (now >= added.atMs && !s.knows(total)) {
-        s.discover(after, now)
+        s.discover(after)
         learntAfterMs.push(now - added.atMs)
         informed++
         if (series !== null) for (let b = (now / bucketMs) | 0; b < buckets; b++) series.informed[b] = informed

@@ -3,7 +3,6 @@ import type { ConnectionsResult } from './connections.ts'
 import type { DnsResult } from './dns-load.ts'
 import { quantile, type LoadResult } from './load.ts'
 import type { Model } from './model.ts'
-import type { Missing } from './spoke.ts'
 import { FAIR, scaleUp, spread } from './stats.ts'
 import { ms, num, pct, seconds, size, table } from './table.ts'
 
@@ -20,7 +19,6 @@ export interface SizeResults {
 
 export interface Results {
   readonly sizes: SizeResults[]
-  readonly missing: Missing
   readonly model: Model
   /** The load runs' window. */
   readonly load: { readonly warmupMs: number; readonly durationMs: number }

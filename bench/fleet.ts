@@ -58,7 +58,6 @@ const SETTLE = { durationMs: 90_000, measuredMs: 30_000, bucketMs: 2_000 }
 const DNS = { durationMs: 600_000, bucketMs: 100, queriesPerLookup: 2 }
 const MAX_EVENTS = 100_000_000
 
-
 const results: Results = { sizes: [], model: MODEL, load: LOAD }
 
 /** CPU seconds since the last lap: the progress line's measure, whatever else the machine runs. */

@@ -1,23 +1,25 @@
 // argv → run | check | demo | inject (SPEC §2). Returns the exit code, or undefined while `run` serves.
-import { readFileSync } from 'node:fs'
 import { runCheck, formatConfigError } from './config/check.ts'
 import { loadConfigFile, resolveConfigPath } from './config/load.ts'
 import type { LogLevel } from './config/types.ts'
 import { handleSignals } from './lifecycle/shutdown.ts'
 import { createLogger, isLogLevel } from './log.ts'
 import { Spoke } from './main.ts'
+import { SPOKE_VERSION } from './version.ts'
 
 const USAGE = `Usage: spoke <command> [options]
 
 Commands:
   run      run the proxy until SIGTERM/SIGINT
-  check    validate the configuration and print it with every default filled in
+  check    validate the configuration and print it with every default filled in;
+           with --resolve, also resolve every upstream and connect to each pod once
   demo     start a local cluster on loopback and show what spoke does (exits by itself)
   inject   add the spoke sidecar to Kubernetes workloads in YAML (spoke inject --help)
 
 Options:
   -c, --config FILE     configuration file (default: $SPOKE_CONFIG, else ./spoke.yaml)
   --log-level LEVEL     debug | info | warn | error (default: $SPOKE_LOG_LEVEL, else info)
+  --resolve             check only: does DNS find pods, and do they accept connections?
   --version             print the version
   -h, --help            print this help
 `
@@ -28,12 +30,13 @@ interface Args {
   logLevel: string | undefined
   help: boolean
   version: boolean
+  resolve: boolean
 }
 
 class UsageError extends Error {}
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { command: null, config: undefined, logLevel: undefined, help: false, version: false }
+  const args: Args = { command: null, config: undefined, logLevel: undefined, help: false, version: false, resolve: false }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined]
@@ -48,6 +51,7 @@ function parseArgs(argv: readonly string[]): Args {
       case '--log-level': args.logLevel = value(); break
       case '-h': case '--help': args.help = true; break
       case '--version': args.version = true; break
+      case '--resolve': args.resolve = true; break
       default:
         if (a.startsWith('-')) throw new UsageError(`unknown option ${a}`)
         if (args.command !== null) throw new UsageError(`unexpected argument ${a}`)
@@ -57,16 +61,11 @@ function parseArgs(argv: readonly string[]): Args {
   return args
 }
 
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
-  return pkg.version
-}
-
 export async function main(argv: readonly string[]): Promise<number | undefined> {
   if (argv[0] === 'inject') {
     // inject has options of its own; it never reads spoke.yaml.
     const { runInject } = await import('./inject/command.ts')
-    return runInject(argv.slice(1), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, version: version() })
+    return runInject(argv.slice(1), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, version: SPOKE_VERSION })
   }
   let args: Args
   try {
@@ -76,7 +75,7 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
     return 2
   }
   if (args.version) {
-    process.stdout.write(`spoke ${version()}\n`)
+    process.stdout.write(`spoke ${SPOKE_VERSION}\n`)
     return 0
   }
   if (args.help || args.command === null) {
@@ -88,8 +87,16 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
     process.stderr.write(`spoke: --log-level must be one of debug, info, warn, error (got ${JSON.stringify(level)})\n`)
     return 2
   }
+  if (args.resolve && args.command !== 'check') {
+    process.stderr.write(`spoke: --resolve is an option of check only\n\n${USAGE}`)
+    return 2
+  }
   switch (args.command) {
     case 'check':
+      if (args.resolve) {
+        const { runResolveCheck } = await import('./preflight.ts')
+        return runResolveCheck({ configPath: resolveConfigPath(args.config), stdout: process.stdout, stderr: process.stderr })
+      }
       return runCheck({ configPath: resolveConfigPath(args.config), stdout: process.stdout, stderr: process.stderr })
     case 'run':
       return run(resolveConfigPath(args.config), level)

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net'
 import { AdminServer } from './admin/server.ts'
 import { toDocument } from './config/render.ts'
 import type { Config } from './config/types.ts'
-import { DnsDiscovery } from './discovery/dns.ts'
+import { dnsDiscovery } from './discovery/dns.ts'
 import type { Logger } from './log.ts'
 import { MemoryReducer } from './lifecycle/memory-reducer.ts'
 import { formatHostPort } from './net.ts'
@@ -12,6 +12,7 @@ import { createRegistry } from './metrics/registry.ts'
 import { HttpListener } from './proxy/listener.ts'
 import { UdpListener } from './proxy/udp-listener.ts'
 import { type DiscoveryFactory, Upstream } from './upstream/upstream.ts'
+import { SPOKE_VERSION } from './version.ts'
 
 export interface StartOptions {
   readonly log: Logger
@@ -23,19 +24,6 @@ export interface StartOptions {
    */
   readonly reduceMemory?: boolean
 }
-
-export const dnsDiscovery: DiscoveryFactory = (config, dns, onUpdate) => new DnsDiscovery({
-  service: config.service,
-  port: config.port,
-  portName: config.portName,
-  srvProtocol: config.protocol === 'udp' ? 'udp' : 'tcp',
-  family: config.discovery.family,
-  refreshMs: config.discovery.refreshMs,
-  minRefreshMs: config.discovery.minRefreshMs,
-  servers: dns.servers,
-  timeoutMs: dns.timeoutMs,
-  onUpdate,
-})
 
 export type Listener = HttpListener | UdpListener
 
@@ -83,6 +71,8 @@ export class Spoke {
     if (options.reduceMemory === true) spoke.#memory.start()
     Promise.all([...spoke.upstreams.values()].map((u) => u.firstDiscovery)).then(() => { spoke.#discovered = true })
     options.log.info('spoke started', {
+      version: SPOKE_VERSION,
+      node: process.versions.node,
       admin: formatAddress(spoke.admin.address!),
       listeners: spoke.listeners.map((l) => ({ name: l.name, address: formatAddress(l.address!), upstream: l.upstream.name })),
     })

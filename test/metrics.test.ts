@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { request, singleConnectionAgent, startCluster } from './helpers/harness.ts'
 
@@ -91,4 +92,17 @@ t.test('admin endpoints: /ready /healthz /endpoints /config', async (t) => {
   const config = await (await fetch(`${cluster.adminUrl}/config`)).json() as { upstreams: { connection: { maxLifetime: string } }[] }
   t.equal(config.upstreams[0].connection.maxLifetime, '10m', 'effective config with defaults, in the file\'s units')
   t.equal((await fetch(`${cluster.adminUrl}/nope`)).status, 404)
+  const index = await fetch(`${cluster.adminUrl}/`)
+  t.equal(index.status, 200, 'GET / answers an index')
+  const text = await index.text()
+  t.match(text, /^spoke \d+\.\d+\.\d+ admin\n/)
+  for (const path of ['/metrics', '/ready', '/healthz', '/endpoints', '/config']) t.match(text, new RegExp(`^  ${path} `, 'm'), `the index names ${path}`)
+})
+
+t.test('spoke_build_info names the version and Node.js, always 1', async (t) => {
+  const cluster = await startCluster({ pods: 1 })
+  t.teardown(() => cluster.close())
+  const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  const text = await (await fetch(`${cluster.adminUrl}/metrics`)).text()
+  t.match(text, `# TYPE spoke_build_info gauge\nspoke_build_info{version="${version}",node_version="${process.versions.node}"} 1\n`)
 })

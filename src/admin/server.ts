@@ -1,9 +1,10 @@
-// The admin port (SPEC §7): /metrics /ready /healthz /endpoints /config.
+// The admin port (SPEC §7): / /metrics /ready /healthz /endpoints /config.
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Registry } from 'prom-client'
 import type { HostPort } from '../config/types.ts'
 import { listenOn } from '../net.ts'
+import { SPOKE_VERSION } from '../version.ts'
 import type { Upstream } from '../upstream/upstream.ts'
 import { endpointsDocument } from './endpoints.ts'
 
@@ -69,11 +70,23 @@ export class AdminServer {
       case '/config':
         send(res, 200, 'application/json', JSON.stringify(o.configDocument))
         return
+      case '/':
+        send(res, 200, 'text/plain', INDEX)
+        return
       default:
         send(res, 404, 'text/plain', 'not found\n')
     }
   }
 }
+
+/** GET /: what an operator who found the port can ask it. */
+const INDEX = `spoke ${SPOKE_VERSION} admin
+  /metrics    Prometheus metrics
+  /ready      200 once listeners are bound and every upstream's first DNS query completed; 503 while shutting down
+  /healthz    200 while the process serves
+  /endpoints  each upstream's pods: state, connections, requests in flight and since start (JSON)
+  /config     the running configuration (JSON)
+`
 
 function send(res: http.ServerResponse, status: number, type: string, body: string, extra: string[] = []): void {
   res.writeHead(status, ['content-type', type, 'content-length', String(Buffer.byteLength(body)), 'cache-control', 'no-store', ...extra])

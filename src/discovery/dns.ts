@@ -2,7 +2,7 @@
 // TTL (bounded by refresh and minRefresh), asked again soon (backing off) after an error, an empty
 // answer or failed SRV targets, re-resolved early on demand.
 import dns from 'node:dns'
-import type { AddressFamily, HostPort } from '../config/types.ts'
+import type { AddressFamily, Config, HostPort, UpstreamConfig } from '../config/types.ts'
 import { lookup, type LookupOutcome } from './lookup.ts'
 import { jittered, nextBackoff, refreshDelay } from './schedule.ts'
 import { KnownTargets } from './targets.ts'
@@ -226,4 +226,20 @@ export class DnsDiscovery implements Discovery {
     }
     this.#arm(delay)
   }
+}
+
+/** The discovery an upstream's configuration asks for: its own service, port and refresh, the file's DNS servers. */
+export function dnsDiscovery(config: UpstreamConfig, dns: Config['dns'], onUpdate: (update: DiscoveryUpdate) => void): DnsDiscovery {
+  return new DnsDiscovery({
+    service: config.service,
+    port: config.port,
+    portName: config.portName,
+    srvProtocol: config.protocol === 'udp' ? 'udp' : 'tcp',
+    family: config.discovery.family,
+    refreshMs: config.discovery.refreshMs,
+    minRefreshMs: config.discovery.minRefreshMs,
+    servers: dns.servers,
+    timeoutMs: dns.timeoutMs,
+    onUpdate,
+  })
 }

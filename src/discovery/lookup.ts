@@ -2,6 +2,7 @@
 // into a single outcome. No timers and no scheduling here; dns.ts owns those.
 import type { promises as dnsPromises } from 'node:dns'
 import type { AddressFamily } from '../config/types.ts'
+import { mapBounded } from '../concurrency.ts'
 import type { AddressResult, KnownTargets } from './targets.ts'
 import type { DiscoveredEndpoint, TargetFailures } from './types.ts'
 
@@ -73,20 +74,6 @@ export async function resolveAddresses(resolver: Resolver, name: string, family:
   if (found.length > 0) return { kind: 'found', addresses: found }
   const failed = results.find((r) => r.kind === 'error')
   return failed ?? { kind: 'empty' }
-}
-
-/** `fn` over every item with at most `limit` calls pending at once; results in item order. */
-async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length)
-  let next = 0
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++
-      results[i] = await fn(items[i])
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return results
 }
 
 /**

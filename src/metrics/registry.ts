@@ -2,6 +2,7 @@
 // bumps plain numbers, and a pod's series vanish with the pod because nothing is cached here.
 // This module is a leaf: it declares the shapes it reads and imports nothing of the proxy.
 import { collectDefaultMetrics, Registry } from 'prom-client'
+import { SPOKE_VERSION } from '../version.ts'
 import { LATENCY_BUCKETS_SECONDS, type LatencyHistogram } from './histogram.ts'
 
 export interface EndpointSource {
@@ -77,6 +78,9 @@ export function createRegistry(listeners: readonly ListenerSource[], upstreams: 
   }
   const perUpstream = (read: (u: UpstreamSource) => number): (() => Sample[]) =>
     () => upstreams.map((u) => ({ labels: { upstream: u.name }, value: read(u) }))
+
+  add('spoke_build_info', 'Always 1; the labels say which spoke runs on which Node.js.', 'gauge',
+    () => [{ labels: { version: SPOKE_VERSION, node_version: process.versions.node }, value: 1 }])
 
   add('spoke_requests_total', 'Requests answered to the app, by the status sent (499: the app went away first).', 'counter', () => {
     const out: Sample[] = []

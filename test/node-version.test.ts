@@ -21,6 +21,8 @@ const devNode = JSON.parse(readFileSync(new URL('../tools/node/package.json', im
 }
 
 const OLD_NODE = '/usr/bin/node'
+/** As an operator runs spoke: without the NODE_OPTIONS tap gives its children (flags an old Node may not know). */
+const { NODE_OPTIONS: _, ...operatorEnv } = process.env
 const minimum = /^>=(\d+)\.(\d+)(?:\.(\d+))?$/.exec(pkg.engines.node)
 const wanted = minimum?.slice(1).map((x) => Number(x ?? 0)) ?? []
 
@@ -32,7 +34,7 @@ const parse = (v: string): number[] => v.replace(/^v/, '').split('.').map(Number
 
 function versionOf(node: string): string | null {
   if (!existsSync(node)) return null
-  const r = spawnSync(node, ['--version'], { encoding: 'utf8' })
+  const r = spawnSync(node, ['--version'], { env: operatorEnv, encoding: 'utf8' })
   return r.status === 0 ? r.stdout.trim().replace(/^v/, '') : null
 }
 
@@ -58,17 +60,17 @@ t.test(`every command on an old Node (${OLD_NODE}) exits 1 with one line naming 
   const line = `spoke: needs Node.js ${pkg.engines.node.slice(2)} or newer, found ${found} (${OLD_NODE})\n`
   const commands = [['run', '-c', 'spoke.yaml'], ['check'], ['check', '--resolve'], ['demo'], ['inject', '-f', 'app.yaml'], ['--version'], ['--help'], []]
   for (const args of commands) {
-    const r = spawnSync(OLD_NODE, [SPOKE, ...args], { cwd: REPO, encoding: 'utf8', timeout: 20_000 })
+    const r = spawnSync(OLD_NODE, [SPOKE, ...args], { cwd: REPO, env: operatorEnv, encoding: 'utf8', timeout: 20_000 })
     t.same({ status: r.status, stdout: r.stdout, stderr: r.stderr }, { status: 1, stdout: '', stderr: line }, `spoke ${args.join(' ')}`)
   }
 
   // As `spoke` on PATH runs it: the shebang's `env -S node …` finds the old Node first.
-  const env = { ...process.env, PATH: `/usr/bin:/bin` }
+  const env = { ...operatorEnv, PATH: '/usr/bin:/bin' }
   const shebang = spawnSync(SPOKE, ['--version'], { cwd: REPO, env, encoding: 'utf8', timeout: 20_000 })
   t.same({ status: shebang.status, stderr: shebang.stderr }, { status: 1, stderr: line }, 'bin/spoke.js by its shebang')
 
   // npm test's pretest runs the check alone, so an old Node fails there and not inside tap.
-  const alone = spawnSync(OLD_NODE, [CHECK], { cwd: REPO, encoding: 'utf8', timeout: 20_000 })
+  const alone = spawnSync(OLD_NODE, [CHECK], { cwd: REPO, env: operatorEnv, encoding: 'utf8', timeout: 20_000 })
   t.same({ status: alone.status, stderr: alone.stderr }, { status: 1, stderr: line }, 'node bin/node-version.js')
 })
 

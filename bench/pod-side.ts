@@ -51,14 +51,16 @@ try {
 async function measure(tree: string, hosts: string[], port: number, post: boolean): Promise<Result> {
   const { Pool } = await import(`${tree}/dist/transport/pool.js`)
   const { H1Connection } = await import(`${tree}/dist/transport/h1-connection.js`)
-  const { dial } = await import(`${tree}/dist/transport/dial.js`)
-  const config = { perEndpoint: 8, maxPerEndpoint: 8, maxLifetimeMs: 0, lifetimeJitter: 0, maxRequests: 0, idleTimeoutMs: 0, connectTimeoutMs: 1000, drainTimeoutMs: 1000 }
+  const { dial, tcpKeepalive } = await import(`${tree}/dist/transport/dial.js`)
+  const config = { perEndpoint: 8, maxPerEndpoint: 8, maxLifetimeMs: 0, lifetimeJitter: 0, maxRequests: 0, idleTimeoutMs: 0, connectTimeoutMs: 1000, keepaliveMs: 30_000, drainTimeoutMs: 1000 }
   const hooks = { connectFailed() {}, opened() {}, closed() {}, connectedChanged() {} }
+  // Builds before keepalive (dial.js without tcpKeepalive) took the connect timeout alone.
+  const dialWith = tcpKeepalive === undefined ? 1000 : config
   const pools = hosts.map((host) => {
     // Builds from before spoke's own connection: an undici Client over the socket dial() connected.
     const connector = typeof H1Connection.open === 'function'
-      ? (events: unknown) => H1Connection.open(host, port, 1000, events)
-      : (events: unknown) => dial(host, port, 1000).then((s: unknown) => new H1Connection(s, `http://${host}:${port}`, events))
+      ? (events: unknown) => H1Connection.open(host, port, dialWith, events)
+      : (events: unknown) => dial(host, port, dialWith).then((s: unknown) => new H1Connection(s, `http://${host}:${port}`, events))
     const pool = new Pool(config, connector, hooks, { inFlight: 0, requests: 0 })
     pool.start()
     return pool

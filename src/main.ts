@@ -2,6 +2,7 @@
 // the demo, the tests and the benchmarks drive.
 import type { AddressInfo } from 'node:net'
 import { AdminServer } from './admin/server.ts'
+import { sidecarIdentity } from './balance/subset.ts'
 import { toDocument } from './config/render.ts'
 import type { Config } from './config/types.ts'
 import { dnsDiscovery } from './discovery/dns.ts'
@@ -23,6 +24,11 @@ export interface StartOptions {
    * where spoke shares a process (tests, the demo), whose own allocations it would misread.
    */
   readonly reduceMemory?: boolean
+  /**
+   * Whose subset of the pods an upstream with discovery.subsetSize uses; the default is
+   * `$SPOKE_ID`, else the host name. Tests run several sidecars in one process with their own.
+   */
+  readonly identity?: string
 }
 
 export type Listener = HttpListener | UdpListener
@@ -32,6 +38,8 @@ export class Spoke {
   readonly listeners: readonly Listener[]
   readonly upstreams: ReadonlyMap<string, Upstream>
   readonly admin: AdminServer
+  /** This sidecar's identity, which its subsets of the pods are chosen by. */
+  readonly identity: string
   readonly #memory: MemoryReducer
   #discovered = false
   #shuttingDown = false
@@ -41,8 +49,9 @@ export class Spoke {
     this.config = config
     this.#log = options.log
     const factory = options.discoveryFactory ?? dnsDiscovery
+    this.identity = options.identity ?? sidecarIdentity()
     const upstreams = new Map<string, Upstream>()
-    for (const u of config.upstreams) upstreams.set(u.name, new Upstream(u, config.dns, factory, options.log))
+    for (const u of config.upstreams) upstreams.set(u.name, new Upstream(u, config.dns, factory, options.log, this.identity))
     this.upstreams = upstreams
     this.listeners = config.listeners.map((l) => l.protocol === 'udp'
       ? new UdpListener(l, upstreams.get(l.upstream)!, options.log)
@@ -75,6 +84,7 @@ export class Spoke {
       node: process.versions.node,
       admin: formatAddress(spoke.admin.address!),
       listeners: spoke.listeners.map((l) => ({ name: l.name, address: formatAddress(l.address!), upstream: l.upstream.name })),
+      ...(config.upstreams.some((u) => u.discovery.subsetSize > 0) ? { identity: spoke.identity } : {}),
     })
     return spoke
   }

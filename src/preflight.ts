@@ -70,7 +70,8 @@ function resolveOnce(upstream: UpstreamConfig, dns: Config['dns']): Promise<Disc
 async function connectOnce(pod: DiscoveredEndpoint, timeoutMs: number): Promise<PodProbe> {
   const started = performance.now()
   try {
-    const socket = await dial(pod.address, pod.port, timeoutMs)
+    // Closed at once: no keepalive.
+    const socket = await dial(pod.address, pod.port, { connectTimeoutMs: timeoutMs, keepaliveMs: 0 })
     socket.destroy()
     return { pod, result: 'connected', ms: performance.now() - started }
   } catch (err) {

@@ -84,6 +84,24 @@ upstreams:
   t.match(ok.stdout(), /maxLifetime: 10m/)
 })
 
+t.test('spoke check: subsetSize with a mode or policy that needs every pod names its path', async (t) => {
+  const upstream = (name: string, extra: string): string => `  - { name: ${name}, service: ${name}.default.svc.cluster.local, ${extra} }\n`
+  const file = writeConfig(`listeners: [{ name: a, address: "127.0.0.1:1", upstream: ok }]
+upstreams:
+${upstream('ok', 'port: 80, discovery: { subsetSize: 3 }')}${upstream('fanout', 'port: 80, mode: broadcast, discovery: { subsetSize: 3 }')}${upstream('hashed', 'port: 80, policy: consistent_hash, hashKey: { header: x-id }, discovery: { subsetSize: 3 }')}${upstream('sharded', 'portName: http, policy: ordinal, replicas: 3, hashKey: { header: x-id }, discovery: { subsetSize: 3 }')}`)
+  const run = spoke(['check', '-c', file])
+  t.equal(await run.exited, 2)
+  t.equal(run.stdout(), '')
+  t.strictSame(run.stderr().trim().split('\n'), [
+    `${file}: upstreams[1].discovery.subsetSize: must be 0 for mode: broadcast, which needs every pod`,
+    `${file}: upstreams[2].discovery.subsetSize: must be 0 for policy: consistent_hash, which needs every pod`,
+    `${file}: upstreams[3].discovery.subsetSize: must be 0 for policy: ordinal, which needs every pod`,
+  ], 'one line each, with its path; the balanced upstream may have one')
+  const ok = spoke(['check', '-c', writeConfig(`listeners: [{ name: a, address: "127.0.0.1:1", upstream: ok }]\nupstreams:\n${upstream('ok', 'port: 80, discovery: { subsetSize: 3 }')}`)])
+  t.equal(await ok.exited, 0)
+  t.match(ok.stdout(), /\n {6}subsetSize: 3\n/, 'the effective configuration shows it')
+})
+
 t.test('a port already in use: exit 1 with one line naming the listener and address', async (t) => {
   const blocker = net.createServer()
   await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()))

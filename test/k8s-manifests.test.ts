@@ -17,8 +17,9 @@ import { validateObject } from './helpers/k8s-schema.ts'
 const REPO = fileURLToPath(new URL('..', import.meta.url))
 const K8S = join(REPO, 'k8s')
 const VERSION = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version
-/** Applied on its own: it needs prometheus-operator's CRDs. */
-const PODMONITOR = 'prometheus/podmonitor.yaml'
+/** Applied on their own: they need prometheus-operator's CRDs. */
+const OPERATOR_FILES = ['prometheus/podmonitor.yaml', 'prometheus/rules.yaml']
+const OPERATOR_KINDS = ['PodMonitor', 'PrometheusRule']
 
 // Loose shapes: the schemas are checked by validateObject, these only read them.
 type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -35,7 +36,7 @@ function load(file: string): Obj[] {
   }).filter((o) => o !== null)
 }
 
-const files = [...kustomizationFiles(K8S), join(K8S, PODMONITOR)]
+const files = [...kustomizationFiles(K8S), ...OPERATOR_FILES.map((f) => join(K8S, f))]
 const objects = files.flatMap(load)
 const id = (o: Obj): string => `${o.kind}/${o.metadata?.name}`
 const byKind = (kind: string): Obj[] => objects.filter((o) => o.kind === kind)
@@ -56,6 +57,10 @@ t.test('the schemas know native sidecars, and the check fails on a bad type or a
   t.same(validateObject(pod({ name: 's', image: 'x', restartPolcy: 'Always' })), ['/spec/initContainers/0/restartPolcy: unknown field'])
   t.match(validateObject(pod({ name: 's', image: 'x', ports: [{ containerPort: 'admin' }] })), [/containerPort: must be integer/])
   t.match(validateObject({ apiVersion: 'monitoring.coreos.com/v1', kind: 'PodMonitor', metadata: { name: 'm' }, spec: { selector: {}, podMetricsEndpoints: [{ port: 'p', interval: 'often' }] } }), [/interval: must match pattern/])
+  const alert = (r: Obj): Obj => ({ apiVersion: 'monitoring.coreos.com/v1', kind: 'PrometheusRule', metadata: { name: 'r' }, spec: { groups: [{ name: 'g', rules: [r] }] } })
+  t.same(validateObject(alert({ alert: 'A', expr: 'up == 0', for: '1m' })), [])
+  t.match(validateObject(alert({ alert: 'A', expr: 'up == 0', for: 'soon' })), [/for: must match pattern/])
+  t.same(validateObject(alert({ alert: 'A', expr: 'up == 0', fro: '1m' })), ['/spec/groups/0/rules/0/fro: unknown field'])
 })
 
 // kubectl is on this project's machines (not from Debian's archive); kustomize is built into it.
@@ -65,7 +70,7 @@ t.test('kubectl kustomize renders exactly the objects of the listed files', {
 }, async (t) => {
   t.equal(kustomized.status, 0, kustomized.stderr)
   const names = parseAllDocuments(kustomized.stdout).map((d) => id(d.toJS() as Obj)).sort()
-  t.same(names, objects.filter((o) => o.kind !== 'PodMonitor').map(id).sort())
+  t.same(names, objects.filter((o) => !OPERATOR_KINDS.includes(o.kind)).map(id).sort())
 })
 
 t.test('every ConfigMap\'s spoke.yaml passes spoke\'s own validation', async (t) => {
@@ -91,7 +96,7 @@ t.test('the sidecars: native, probed on /ready and /healthz, bounded, locked dow
     t.match(s.securityContext, { runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } })
     t.notOk(spec.containers.some((c: Obj) => c.name === SIDECAR_NAME), 'not also a classic container')
   }
-  for (const file of files.filter((f) => !f.endsWith(PODMONITOR))) {
+  for (const file of files.filter((f) => !OPERATOR_FILES.some((o) => f.endsWith(o)))) {
     const text = readFileSync(file, 'utf8')
     const { output, outcomes } = injectManifests(text, { image: defaultImage(VERSION), configMap: DEFAULT_CONFIGMAP, adminPort: DEFAULT_ADMIN_PORT, classic: false })
     t.equal(output, text, `spoke inject changes nothing in ${file.slice(REPO.length)} (after a version bump, run it over k8s/*.yaml)`)
@@ -158,4 +163,7 @@ t.test('every reference resolves: selectors, serviceName, volumes, upstream FQDN
     t.ok(matches(pm.spec.selector.matchLabels, podTemplate(w).metadata.labels), `the PodMonitor selects ${id(w)}'s pods`)
   }
   t.same(pm.spec.podMetricsEndpoints.map((e: Obj) => [e.port, e.path]), [[ADMIN_PORT_NAME, '/metrics']])
+  // prometheus-operator sets the target label endpoint=<port name>; spoke's own `endpoint` label
+  // would lose to it (renamed exported_endpoint) unless it is dropped.
+  t.same(pm.spec.podMetricsEndpoints[0].relabelings, [{ action: 'labeldrop', regex: 'endpoint' }])
 })

@@ -1,6 +1,6 @@
 import http from 'node:http'
 import t from 'tap'
-import { request, startCluster, waitFor } from './helpers/harness.ts'
+import { request, singleConnectionAgent, startCluster, waitFor } from './helpers/harness.ts'
 
 /** Bounded load: `concurrency` keep-alive clients sending back to back until `stop()`. */
 function load(url: string, concurrency: number, options: { method?: string; maxRequests?: number } = {}) {
@@ -78,6 +78,23 @@ t.test('a POST the pod took and reset before answering is not retried; with x-sp
   const big = []
   for (let i = 0; i < 4; i++) big.push((await request(`${cluster.url}/echo`, { method: 'POST', body: large, headers: { 'x-spoke-retry': 'always' } })).status)
   t.ok(big.includes(502), `a POST over 64 KiB the crashing pod took is not sent again (${big.join(', ')})`)
+})
+
+t.test('a pod that resets every GET it reads on a kept-alive connection is ejected, though each reset looks like the keep-alive race', async (t) => {
+  const cluster = await startCluster({ pods: 2, upstream: { policy: 'round_robin', outlierDetection: { consecutiveFailures: 3, ejectionTime: '30s' } } })
+  t.teardown(() => cluster.close())
+  const upstream = [...cluster.spoke.upstreams.values()][0]
+  const [crashing] = cluster.pods
+  const agent = singleConnectionAgent()
+  t.teardown(() => agent.destroy())
+  // Warm: both pods' connections have carried a request, so every reset now meets a reused connection.
+  for (let i = 0; i < 4; i++) await request(`${cluster.url}/`, { agent })
+  crashing.behaviour = { reset: true }
+  const statuses: number[] = []
+  for (let i = 0; i < 40 && upstream.stats.ejections === 0; i++) statuses.push((await request(`${cluster.url}/`, { agent })).status)
+  t.equal(upstream.stats.ejections, 1, `ejected after ${statuses.length} GETs`)
+  t.same(new Set(statuses), new Set([200]), 'every GET answered by the live pod in the end')
+  t.same([...upstream.endpoints].filter((e) => e.state.tag === 'ejected').map((e) => e.key), [`${crashing.host}:${crashing.port}`])
 })
 
 t.test('connect failures answer 502 connect_failed when no pod is left to try', async (t) => {

@@ -3,7 +3,9 @@
 // discovery would report for a pod that `spoke inject` prepared (its annotations as
 // __meta_kubernetes_pod_annotation_* labels, one target per declared container port), because
 // Debian builds Prometheus without Kubernetes discovery. So the annotations inject writes, the
-// relabelling, and spoke's /metrics are checked together, end to end.
+// relabelling, and spoke's /metrics are checked together, end to end. Beside it, two jobs with the
+// target labels prometheus-operator gives a PodMonitor's targets, with and without
+// k8s/prometheus/podmonitor.yaml's relabelings, show that spoke's `endpoint` label survives them.
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -14,6 +16,7 @@ import { injectManifests } from '../src/inject/inject.ts'
 import { request, singleConnectionAgent, startCluster } from './helpers/harness.ts'
 
 const SCRAPE_CONFIG = new URL('../k8s/prometheus/scrape-config.yaml', import.meta.url)
+const PODMONITOR = new URL('../k8s/prometheus/podmonitor.yaml', import.meta.url)
 const APP_PORT = 8080
 
 type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -84,10 +87,23 @@ spec:
   const [job] = (parse(readFileSync(SCRAPE_CONFIG, 'utf8')) as { scrape_configs: Obj[] }).scrape_configs
   t.same(job.kubernetes_sd_configs, [{ role: 'pod' }], 'the job discovers pods')
   const { kubernetes_sd_configs: _, ...rest } = job
+  // What prometheus-operator makes of the PodMonitor, for its labels: the target labels it sets
+  // (endpoint is the port's name), then the PodMonitor's own relabelings; and the same without
+  // them, to show what they prevent.
+  const [endpoint] = (parse(readFileSync(PODMONITOR, 'utf8')) as Obj).spec.podMetricsEndpoints
+  const operatorJob = (name: string, relabelings: Obj[]): Obj => ({
+    job_name: name,
+    static_configs: [{ targets: [`127.0.0.1:${adminPort}`], labels: { namespace: 'default', pod: 'client-0' } }],
+    relabel_configs: [{ target_label: 'endpoint', replacement: endpoint.port }, ...relabelings],
+  })
   const config = join(tmp, 'prometheus.yml')
   writeFileSync(config, stringify({
     global: { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' },
-    scrape_configs: [{ ...rest, file_sd_configs: [{ files: [join(tmp, 'targets.json')], refresh_interval: '1s' }] }],
+    scrape_configs: [
+      { ...rest, file_sd_configs: [{ files: [join(tmp, 'targets.json')], refresh_interval: '1s' }] },
+      operatorJob('podmonitor', endpoint.relabelings ?? []),
+      operatorJob('podmonitor-without-relabelings', []),
+    ],
   }))
   const check = await promtool(['check', 'config', config])
   t.equal(check.code, 0, `promtool check config: ${check.out}`)
@@ -117,7 +133,7 @@ spec:
   }
 
   const up = await until('a scrape of spoke', 20_000, async () => {
-    const r = await query('up')
+    const r = await query('up{job="kubernetes-pods"}')
     return r.length > 0 ? r : undefined
   })
   t.same(up.map((s) => [s.metric, s.value[1]]), [[{
@@ -129,7 +145,7 @@ spec:
   for (let i = 0; i < 20; i++) await request(`${cluster.url}/`, { agent })
   for (let i = 0; i < 3; i++) await request(`${cluster.url}/status/503`, { agent })
   const counted = await until('the traffic in a scrape', 20_000, async () => {
-    const r = await query('spoke_requests_total')
+    const r = await query('spoke_requests_total{job="kubernetes-pods"}')
     const total = r.reduce((n, s) => n + Number(s.value[1]), 0)
     return total === 23 ? r : undefined
   })
@@ -137,10 +153,19 @@ spec:
   const labels = { __name__: 'spoke_requests_total', job: 'kubernetes-pods', instance: `127.0.0.1:${adminPort}`, namespace: 'default', pod: 'client-0', listener: 'orders', upstream: 'orders' }
   t.same(series, [{ ...labels, code: '200', value: '20' }, { ...labels, code: '503', value: '3' }])
 
-  const perPod = await query('sum by (endpoint) (spoke_endpoint_requests_total)')
-  t.same(perPod.map((s) => s.metric.endpoint).sort(), cluster.pods.map((p) => `${p.host}:${p.port}`).sort(), 'a series per pod behind spoke')
+  const podAddresses = cluster.pods.map((p) => `${p.host}:${p.port}`).sort()
+  // Each job scrapes on its own clock: wait until its scrapes hold every pod's series.
+  const byLabels = async (job: string, labels: string[]): Promise<string[][]> => until(`${job}'s scrape of every pod`, 20_000, async () => {
+    const r = await query(`sum by (${labels.join(', ')}) (spoke_endpoint_requests_total{job="${job}"})`)
+    return r.length === podAddresses.length ? r.map((s) => labels.map((l) => s.metric[l])).sort() : undefined
+  })
+  for (const job of ['kubernetes-pods', 'podmonitor']) {
+    t.same(await byLabels(job, ['endpoint']), podAddresses.map((a) => [a]), `${job}: a series per pod behind spoke, by endpoint`)
+  }
+  t.same(await byLabels('podmonitor-without-relabelings', ['endpoint', 'exported_endpoint']), podAddresses.map((a) => [endpoint.port, a]),
+    'without the PodMonitor\'s relabelings, the operator\'s endpoint label pushes spoke\'s aside')
 
   const targetsApi = await (await fetch(`${api}/targets`)).json() as { data: { activeTargets: Obj[]; droppedTargets: Obj[] } }
-  t.equal(targetsApi.data.activeTargets.length, 1)
+  t.equal(targetsApi.data.activeTargets.filter((a) => a.labels.job === 'kubernetes-pods').length, 1)
   t.ok(targetsApi.data.droppedTargets.some((d) => d.discoveredLabels.__meta_kubernetes_pod_name === 'other-0'), 'the pod without annotations is dropped')
 })

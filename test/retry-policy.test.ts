@@ -85,9 +85,9 @@ t.test('without timeouts.request, never-sent resends stop after a bounded number
   t.equal(decide('refused_stream', state({ bounded: true, resends: 500 })).again, true, 'a deadline ends them instead')
 })
 
-t.test('the keep-alive race: an idempotent request on a reused idle HTTP/1.1 connection goes again for free, no strike', async (t) => {
+t.test('the keep-alive race: an idempotent request on a reused idle HTTP/1.1 connection goes again for free, with a strike', async (t) => {
   const race = state({ reusedIdle: true, attempts: 3 })
-  t.same(decide('reset', race), { again: true, exclude: false, reroute: false, spends: 'stale', delayMs: 0, strike: false })
+  t.same(decide('reset', race), { again: true, exclude: false, reroute: false, spends: 'stale', delayMs: 0, strike: true })
   t.same(decide('reset', state({ reusedIdle: true, idempotent: false })), { again: false, strike: true }, 'not a POST')
   t.same(decide('reset', state({ reusedIdle: true, staleResends: MAX_STALE_RESENDS, attempts: 3 })), { again: false, strike: true }, 'a bounded number of times')
   t.same(decide('reset', state({ reusedIdle: true, retries: { attempts: 2, on: ['connect-failure'] } })), { again: false, strike: true }, 'only with reset-before-response in retries.on')

@@ -30,6 +30,8 @@ export class GrpcPod {
   sessions = 0
   /** grpc-timeout of each call, as received. */
   readonly timeouts: string[] = []
+  /** PING frames received (not acknowledgements), all sessions together. */
+  pings = 0
   #server: http2.Http2Server
   #open = new Set<http2.ServerHttp2Session>()
   #onRequest: GrpcPodOptions['onRequest'] | null
@@ -45,6 +47,7 @@ export class GrpcPod {
       this.#open.add(session)
       session.once('close', () => this.#open.delete(session))
       session.on('error', () => {})
+      session.on('ping', () => { this.pings++ })
     })
     this.#server.on('stream', (stream, headers) => {
       if (String(headers[':path']).lastIndexOf('/') === 0) this.#plain(stream, headers)

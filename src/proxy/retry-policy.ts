@@ -91,8 +91,10 @@ export function decide(code: FailureCode, s: AttemptState): Decision {
   if (code === 'reset' && s.reusedIdle && s.idempotent && s.bodyResendable &&
     s.staleResends < MAX_STALE_RESENDS && s.retries.on.includes('reset-before-response')) {
     // The keep-alive race (RFC 9112 §9.3.1): the pod closed the idle connection as the request went
-    // out, and nothing of an answer came. Not a failing pod, not a retry the app budgeted for.
-    return again(false, false, 'stale', 0, false)
+    // out, and nothing of an answer came. Not a retry the app budgeted for. Still a strike: a pod
+    // that resets every request it reads looks exactly like this, and only its streak tells them
+    // apart (a healthy pod's next answer on the new connection ends the streak).
+    return again(false, false, 'stale', 0, strike)
   }
   if (cause.retryOn !== null && s.retries.on.includes(cause.retryOn) && s.attempts <= s.retries.attempts &&
     s.idempotent && s.bodyResendable) {

@@ -26,7 +26,7 @@ export class RouteRefusal {
 export function pinnedPod(upstream: Upstream, pod: string | null, keyField: string | null, path: string): Endpoint | RouteRefusal | null {
   if (pod !== null) {
     return upstream.podNamed(pod) ??
-      new RouteRefusal('unknown_pod', `upstream ${upstream.name} has no pod named ${JSON.stringify(pod.slice(0, 256))} in discovery`)
+      new RouteRefusal('unknown_pod', `upstream ${upstream.name} has no pod named ${JSON.stringify(pod.slice(0, 256))} in ${upstream.outsideSubset.length > 0 ? 'this sidecar\'s subset of discovery' : 'discovery'}`)
   }
   if (!upstream.sharded) return null
   const source = upstream.config.hashKey!

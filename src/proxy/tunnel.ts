@@ -55,7 +55,7 @@ export function tunnel(upgrade: Upgrade, upstream: Upstream, counts: RequestCoun
     refuse(503, rawHttp1Error('no_endpoints', upstream.name))
     return
   }
-  dial(endpoint.address, endpoint.port, upstream.config.connection.connectTimeoutMs).then(
+  dial(endpoint.address, endpoint.port, upstream.config.connection).then(
     (pod) => {
       // The app gave up while spoke was connecting: nothing will ever close this socket but us.
       if (client.destroyed) {

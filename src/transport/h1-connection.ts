@@ -14,7 +14,7 @@ import { type ExchangeOwner, H1Exchange, loss } from './h1-exchange.ts'
 import { requestHead } from './h1-request-head.ts'
 import { UNTIL_CLOSE } from './h1-response-head.ts'
 import { type Connection, type ConnectionEvents, type DispatchHandler, type UpstreamRequest, NO_CONTEXT } from './connection.ts'
-import { dial } from './dial.ts'
+import { type DialConfig, dial } from './dial.ts'
 import { Failure } from './failure.ts'
 import { unrefTimer } from './slot.ts'
 
@@ -55,9 +55,12 @@ export class H1Connection implements Connection {
     bodyFailed: (exchange, error) => this.#fail(exchange, new Failure('reset', `the request body could not be sent whole: ${error.message}`, { cause: error }), true),
   }
 
-  /** Connects to the pod, its socket reading as the connection needs (see READ_BUFFER). */
-  static open(host: string, port: number, timeoutMs: number, events: ConnectionEvents): Promise<H1Connection> {
-    return dial(host, port, timeoutMs, { buffer: READ_BUFFER, callback: onRead }).then((socket) => new H1Connection(socket, events))
+  /**
+   * Connects to the pod, its socket reading as the connection needs (see READ_BUFFER). HTTP/1.1
+   * has no way to ask an idle connection whether the pod is there: TCP keepalive (dial.ts) does.
+   */
+  static open(host: string, port: number, config: DialConfig, events: ConnectionEvents): Promise<H1Connection> {
+    return dial(host, port, config, { buffer: READ_BUFFER, callback: onRead }).then((socket) => new H1Connection(socket, events))
   }
 
   private constructor(socket: net.Socket, events: ConnectionEvents) {

@@ -7,8 +7,9 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type net from 'node:net'
 import type { Readable } from 'node:stream'
 import { type Connection, type ConnectionEvents, type DispatchHandler, type SpokeDispatchController, type UpstreamRequest, NO_CONTEXT } from './connection.ts'
-import { ConnectError } from './dial.ts'
+import { ConnectError, type DialConfig } from './dial.ts'
 import { Failure } from './failure.ts'
+import { H2Keepalive } from './h2-keepalive.ts'
 
 const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_REFUSED_STREAM } = http2.constants
 
@@ -23,14 +24,19 @@ export class H2Connection implements Connection {
   /** The pod sent GOAWAY or refused a stream: the session is left to finish what it accepted. */
   #shedding = false
   #events: ConnectionEvents
+  readonly #keepalive: H2Keepalive
   readonly #onRefused = (): void => this.#shed()
 
-  private constructor(session: http2.ClientHttp2Session, events: ConnectionEvents) {
+  private constructor(session: http2.ClientHttp2Session, socket: net.Socket, config: DialConfig, events: ConnectionEvents) {
     this.#session = session
     this.#events = events
     this.connectedAt = performance.now()
+    this.#keepalive = new H2Keepalive(session, socket, config.keepaliveMs, config.connectTimeoutMs, () => this.#dead(config.connectTimeoutMs))
     session.on('goaway', this.#onRefused)
-    session.on('close', () => events.lost('remote_close'))
+    session.on('close', () => {
+      this.#keepalive.stop()
+      events.lost('remote_close')
+    })
     session.on('error', () => events.lost('error'))
   }
 
@@ -38,7 +44,8 @@ export class H2Connection implements Connection {
    * Opens an h2c session over an already connected socket and waits for the pod's SETTINGS:
    * streams sent before them may be refused, and the stream limit is not known yet.
    */
-  static open(socket: net.Socket, authority: string, timeoutMs: number, events: ConnectionEvents): Promise<H2Connection> {
+  static open(socket: net.Socket, authority: string, config: DialConfig, events: ConnectionEvents): Promise<H2Connection> {
+    const timeoutMs = config.connectTimeoutMs
     return new Promise((resolve, reject) => {
       const session = http2.connect(`http://${authority}`, { createConnection: () => socket, settings: { enablePush: false } })
       const timer = setTimeout(() => {
@@ -56,7 +63,7 @@ export class H2Connection implements Connection {
         clearTimeout(timer)
         session.removeListener('error', failed)
         session.removeAllListeners('close')
-        resolve(new H2Connection(session, events))
+        resolve(new H2Connection(session, socket, config, events))
       })
     })
   }
@@ -71,7 +78,7 @@ export class H2Connection implements Connection {
   }
 
   dispatch(request: UpstreamRequest, handler: DispatchHandler): void {
-    new H2Stream(this.#session, request, handler, this.#onRefused).start()
+    new H2Stream(this.#session, request, handler, this.#onRefused, this.#keepalive).start()
   }
 
   failureOf(error: Error): Failure {
@@ -100,6 +107,15 @@ export class H2Connection implements Connection {
     if (!this.#session.closed) this.#session.close()
   }
 
+  /**
+   * No answer to a keepalive PING: the pool hears `error` first, so that the session's own close
+   * is not read as the pod's; its streams fail as resets.
+   */
+  #dead(timeoutMs: number): void {
+    this.#events.lost('error')
+    if (!this.#session.destroyed) this.#session.destroy(new Error(`the pod did not answer an HTTP/2 PING within ${timeoutMs}ms`), NGHTTP2_CANCEL)
+  }
+
   destroy(): void {
     if (!this.#session.destroyed) this.#session.destroy(undefined, NGHTTP2_CANCEL)
   }
@@ -111,6 +127,7 @@ class H2Stream implements SpokeDispatchController {
   readonly #options: UpstreamRequest
   readonly #handler: DispatchHandler
   readonly #onRefused: () => void
+  readonly #keepalive: H2Keepalive
   #stream: http2.ClientHttp2Stream | null = null
   #aborted = false
   #paused = false
@@ -121,11 +138,12 @@ class H2Stream implements SpokeDispatchController {
   #error: Error | null = null
   #trailers: IncomingHttpHeaders = {}
 
-  constructor(session: http2.ClientHttp2Session, options: UpstreamRequest, handler: DispatchHandler, onRefused: () => void) {
+  constructor(session: http2.ClientHttp2Session, options: UpstreamRequest, handler: DispatchHandler, onRefused: () => void, keepalive: H2Keepalive) {
     this.#session = session
     this.#options = options
     this.#handler = handler
     this.#onRefused = onRefused
+    this.#keepalive = keepalive
   }
 
   get aborted(): boolean { return this.#aborted }
@@ -167,7 +185,10 @@ class H2Stream implements SpokeDispatchController {
     this.#stream = stream
     stream.on('response', (headers, flags) => this.#response(headers, flags))
     stream.on('trailers', (trailers) => { this.#trailers = stripPseudo(trailers) })
-    stream.on('data', (chunk: Buffer) => this.#handler.onResponseData?.(this, chunk))
+    stream.on('data', (chunk: Buffer) => {
+      this.#keepalive.heard++
+      this.#handler.onResponseData?.(this, chunk)
+    })
     stream.on('end', () => this.#end())
     stream.on('error', (err) => { this.#error = err })
     stream.on('close', () => this.#closed(stream))
@@ -198,6 +219,7 @@ class H2Stream implements SpokeDispatchController {
   }
 
   #response(headers: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader, flags: number): void {
+    this.#keepalive.heard++
     if (this.#aborted) return
     const status = Number(headers[':status'])
     // 1xx (100 Continue, 103 Early Hints) are interim; the final answer follows.

@@ -3,6 +3,7 @@
 // indexes (routing-table.ts) are kept apart and fed from here.
 import { type Config, isSharded, type UpstreamConfig } from '../config/types.ts'
 import { createPicker, ordinalOf, type Picker, type ShardMiss } from '../balance/index.ts'
+import { chooseSubset } from '../balance/subset.ts'
 import { type DiscoveredEndpoint, type Discovery, type DiscoveryUpdate, endpointKey, type LastQuery } from '../discovery/types.ts'
 import type { Logger } from '../log.ts'
 import { dial } from '../transport/dial.ts'
@@ -24,8 +25,12 @@ export class Upstream {
   readonly stats: UpstreamStats
   /** Requests in flight through this upstream (limits.maxConcurrentRequests). */
   inFlight = 0
-  /** The pods in discovery, by key. */
+  /** The pods in discovery, by key; with discovery.subsetSize, only those of this sidecar's subset. */
   #endpoints = new Map<string, Endpoint>()
+  /** Pods in discovery outside this sidecar's subset: no endpoint, no connection (/endpoints lists them). */
+  #outsideSubset: readonly DiscoveredEndpoint[] = []
+  /** Whose subset this is (discovery.subsetSize): `$SPOKE_ID` or the host name. */
+  readonly identity: string
   /**
    * Every pod whose pool is open: those in discovery and those that left it and still finish
    * their requests, until their pool has drained. Which is which is the pod's state, nothing else.
@@ -50,9 +55,10 @@ export class Upstream {
   /** `<service>:<port>` for the Host rewrite, without the FQDN's trailing dot. */
   readonly #serviceHost: string
 
-  constructor(config: UpstreamConfig, dns: DnsConfig, discoveryFactory: DiscoveryFactory, log: Logger) {
+  constructor(config: UpstreamConfig, dns: DnsConfig, discoveryFactory: DiscoveryFactory, log: Logger, identity = '') {
     this.name = config.name
     this.config = config
+    this.identity = identity
     this.#log = log
     this.#serviceHost = config.service.replace(/\.$/, '')
     this.#picker = createPicker<Endpoint>(config.policy)
@@ -100,6 +106,11 @@ export class Upstream {
   /** Every pod in discovery (active or ejected). */
   get endpoints(): Iterable<Endpoint> {
     return this.#endpoints.values()
+  }
+
+  /** Pods in discovery that are not in this sidecar's subset (discovery.subsetSize). */
+  get outsideSubset(): readonly DiscoveredEndpoint[] {
+    return this.#outsideSubset
   }
 
   /** Pods that left discovery and still finish requests. */
@@ -187,7 +198,7 @@ export class Upstream {
 
   #reconcile(discovered: readonly DiscoveredEndpoint[]): void {
     const next = new Map<string, DiscoveredEndpoint>()
-    for (const d of discovered) next.set(endpointKey(d.address, d.port), d)
+    for (const d of this.#subset(discovered)) next.set(endpointKey(d.address, d.port), d)
     let changed = false
     const removed: Endpoint[] = []
     for (const [key, endpoint] of this.#endpoints) {
@@ -218,6 +229,26 @@ export class Upstream {
     for (const endpoint of removed) this.#drain(endpoint)
   }
 
+  /**
+   * The pods this sidecar connects to: all of them, or its subset of subsetSize (README
+   * "Subsetting"); the others are kept for /endpoints. A pod leaving the subset is removed and
+   * drains like one leaving DNS. Ejection never changes the subset: it is a pure function of the
+   * identity and the names in DNS, so that the spread over the pods holds.
+   */
+  #subset(discovered: readonly DiscoveredEndpoint[]): readonly DiscoveredEndpoint[] {
+    const size = this.config.discovery.subsetSize
+    if (size === 0 || discovered.length <= size) {
+      this.#outsideSubset = []
+      return discovered
+    }
+    // By key first, so that two pods with one host name (which should not be) rank alike everywhere.
+    const sorted = [...discovered].sort((a, b) => compareKeys(endpointKey(a.address, a.port), endpointKey(b.address, b.port)))
+    const chosen = chooseSubset(sorted, size, this.identity, podName)
+    const inSubset = new Set(chosen)
+    this.#outsideSubset = sorted.filter((d) => !inSubset.has(d))
+    return chosen
+  }
+
   /** A pod without an ordinal below `replicas` is reachable only by x-spoke-pod: worth a word. */
   #warnWithoutOrdinal(d: DiscoveredEndpoint, key: string): void {
     const ordinal = ordinalOf(d.hostname)
@@ -229,7 +260,8 @@ export class Upstream {
   #remove(endpoint: Endpoint): void {
     this.#endpoints.delete(endpoint.key)
     endpoint.state = { tag: 'draining', since: Date.now() }
-    this.#log.info('endpoint removed', { upstream: this.name, endpoint: endpoint.key })
+    const leftSubset = this.#outsideSubset.some((d) => d.address === endpoint.address && d.port === endpoint.port)
+    this.#log.info(leftSubset ? 'endpoint left the subset' : 'endpoint removed', { upstream: this.name, endpoint: endpoint.key })
   }
 
   #drain(endpoint: Endpoint): void {
@@ -257,16 +289,16 @@ export class Upstream {
   }
 
   #connector(address: string, port: number, protocol: 'http1' | 'h2c'): Connector {
-    const timeoutMs = this.config.connection.connectTimeoutMs
-    if (protocol === 'http1') return (events) => H1Connection.open(address, port, timeoutMs, events)
-    return (events) => dial(address, port, timeoutMs).then((socket) => H2Connection.open(socket, endpointKey(address, port), timeoutMs, events))
+    const config = this.config.connection
+    if (protocol === 'http1') return (events) => H1Connection.open(address, port, config, events)
+    return (events) => dial(address, port, config).then((socket) => H2Connection.open(socket, endpointKey(address, port), config, events))
   }
 
   #rebuildEligible(): void {
     const list: Endpoint[] = []
     for (const e of this.#endpoints.values()) if (e.state.tag === 'active') list.push(e)
     // A stable order keeps round-robin fair across rebuilds.
-    list.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    list.sort((a, b) => compareKeys(a.key, b.key))
     this.#eligible = list
     this.#rebuildConnected()
   }
@@ -274,4 +306,13 @@ export class Upstream {
   #rebuildConnected(): void {
     this.#connected = this.#eligible.filter((e) => e.connected)
   }
+}
+
+function compareKeys(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+/** What a pod is known by for subsetting: its SRV host name (kept across a new IP), else ip:port. */
+function podName(d: DiscoveredEndpoint): string {
+  return d.hostname !== null ? d.hostname.toLowerCase() : endpointKey(d.address, d.port)
 }

@@ -1,9 +1,10 @@
 // Kubernetes objects checked against the API's OpenAPI schemas, as shipped (compiled to
-// validators) by kubernetes-models, and the PodMonitor against prometheus-operator's CRD schema.
+// validators) by kubernetes-models, and the PodMonitor and PrometheusRule against
+// prometheus-operator's CRD schemas.
 // The OpenAPI schemas allow unknown fields, but `kubectl apply` rejects them (server-side field
 // validation is strict by default since Kubernetes 1.27), so every object is also checked for
 // fields the validator never looked at: a typo such as `restartPolcy` is an error here too.
-import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1'
+import { PodMonitor, PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1'
 import * as apps from 'kubernetes-models/apps/v1'
 import * as batch from 'kubernetes-models/batch/v1'
 import * as core from 'kubernetes-models/v1'
@@ -23,6 +24,7 @@ const MODELS: ReadonlyMap<string, Validating> = new Map<string, Validating>([
   ['batch/v1 Job', batch.Job],
   ['batch/v1 CronJob', batch.CronJob],
   ['monitoring.coreos.com/v1 PodMonitor', PodMonitor],
+  ['monitoring.coreos.com/v1 PrometheusRule', PrometheusRule],
 ])
 
 /** Every problem with one object, as `path: message`; empty when it is valid. */

@@ -229,8 +229,8 @@ export function startPool(t: Teardown, target: { host: string; port: number }, c
     connectedChanges: 0,
   }
   const connector: Connector = protocol === 'http1'
-    ? (events) => H1Connection.open(host, port, full.connectTimeoutMs, events)
-    : (events) => dial(host, port, full.connectTimeoutMs).then((s) => H2Connection.open(s, `${host}:${port}`, full.connectTimeoutMs, events))
+    ? (events) => H1Connection.open(host, port, full, events)
+    : (events) => dial(host, port, full).then((s) => H2Connection.open(s, `${host}:${port}`, full, events))
   let connects = 0
   const wrapped: Connector = options.connect === undefined ? connector : (events) => options.connect!(++connects, () => connector(events))
   const pool = new Pool(full, wrapped, {

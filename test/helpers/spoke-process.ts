@@ -34,6 +34,8 @@ export interface SpokeProcessOptions {
   readonly podPort: number
   readonly listener?: Record<string, unknown>
   readonly upstream?: Record<string, unknown>
+  /** Added to the environment spoke runs with (SPOKE_ID, say). */
+  readonly env?: Record<string, string>
 }
 
 export function freePort(): Promise<number> {
@@ -58,7 +60,7 @@ export async function startSpokeProcess(options: SpokeProcessOptions): Promise<S
   }
   const file = join(mkdtempSync(join(tmpdir(), 'spoke-proc-')), 'spoke.yaml')
   writeFileSync(file, JSON.stringify(config, null, 2))
-  const child: ChildProcess = spawn(process.execPath, [BIN, 'run', '-c', file, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child: ChildProcess = spawn(process.execPath, [BIN, 'run', '-c', file, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
   let output = ''
   child.stdout!.on('data', (c: Buffer) => { output += c })
   child.stderr!.on('data', (c: Buffer) => { output += c })

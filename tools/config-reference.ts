@@ -4,7 +4,7 @@
 // when it differs from what this returns, so the reference cannot fall behind the schema.
 import { writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import type { Entry, Field, Shape } from '../src/config/schema.ts'
+import { MAX_DURATION_MS, type Entry, type Field, type Shape } from '../src/config/schema.ts'
 import { CONFIG_SCHEMA, NOT_YET } from '../src/config/validate.ts'
 
 export const REFERENCE_FILE = fileURLToPath(new URL('../docs/config.md', import.meta.url))
@@ -23,7 +23,7 @@ complete example; the README's "Behaviour worth knowing" says how the settings p
 Values:
 
 - **duration**: a number with a unit, \`250ms\`, \`5s\`, \`1.5s\`, \`10m\`, \`1h\` (a whole number
-  of milliseconds); a bare \`0\` where the key allows it. At most 24 days.
+  of milliseconds); a bare \`0\` where the key allows it. At most ${MAX_DURATION_MS / 86_400_000} days.
 - **size**: \`512KiB\`, \`1MiB\`, \`1GiB\` (powers of 1024), \`16KB\`, \`1MB\` (powers of 1000), or a
   byte count.
 - **percentage**: a number and \`%\`: \`10%\`, \`150%\`.

@@ -6,7 +6,8 @@
 #   bash bench/h2.sh                  # or: npm run bench:h2
 #   BENCH_PROFILE=1 bash bench/h2.sh  # also a V8 CPU profile of spoke, top functions printed
 #
-# Knobs: BENCH_DURATION (10s), BENCH_WARMUP (1s), BENCH_NODE_FLAGS (none).
+# Knobs: BENCH_DURATION (10s), BENCH_WARMUP (1s), BENCH_NODE_FLAGS (none),
+# BENCH_POLICY (round_robin: the upstream's balancing policy).
 # Writes bench/out/results-h2.md (bench/out/results-h2-profile.md with BENCH_PROFILE=1).
 set -euo pipefail
 
@@ -154,7 +155,7 @@ VS_HAPROXY_ONE=$(calc "%.3f" "$(rps spoke-1) / $(rps haproxy-1)")
   echo "- machine: $(machine_summary), $(h2load --version 2>&1 | head -1 | sed 's|^h2load nghttp2/|h2load |'), $(haproxy -v | head -1 | awk '{ print "HAProxy " $3 }')"
   echo "- pinning: ${PIN_SPOKE[*]:-none} for spoke, ${PIN_LOAD[*]:-none} for h2load and nginx"
   echo "- HAProxy: same pinning as spoke, run after spoke has stopped; nbthread 1, mode http, proto h2 on the bind and to each h2c pod, balance roundrobin, http-reuse always"
-  echo "- runs: h2load -t1 -m$STREAMS (h2c, prior knowledge), -D ${DURATION} --warm-up-time=${WARMUP}; pods: nginx, 1 worker, 3 addresses, http2_max_concurrent_streams 128"
+  echo "- runs: h2load -t1 -m$STREAMS (h2c, prior knowledge), -D ${DURATION} --warm-up-time=${WARMUP}; pods: nginx, 1 worker, 3 addresses, http2_max_concurrent_streams 128; policy: ${BENCH_POLICY:-round_robin}"
   echo "- latency: p50/p99 from h2load's per-request log (--log-file); mean/max from h2load's own summary"
   echo "- load average at start (1, 5, 15 min): $LOAD_AT_START"
   echo "- CPU profiler: $([ "$PROFILE" = 1 ] && echo "ON (numbers include its overhead)" || echo off)"

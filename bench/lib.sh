@@ -164,6 +164,7 @@ upstreams:
     service: $SERVICE
     port: $NGINX_PORT
     protocol: $protocol
+    policy: ${BENCH_POLICY:-round_robin}
 EOF
   # Extra Node/V8 flags for spoke, e.g. BENCH_NODE_FLAGS="--max-semi-space-size=2".
   local -a node_flags

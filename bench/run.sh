@@ -5,7 +5,8 @@
 #   bash bench/run.sh                 # or: npm run bench
 #   BENCH_PROFILE=1 bash bench/run.sh # also a V8 CPU profile of spoke, top functions printed
 #
-# Knobs: BENCH_DURATION (10s), BENCH_WARMUP (2s), BENCH_CONNECTIONS (50), BENCH_NODE_FLAGS (none).
+# Knobs: BENCH_DURATION (10s), BENCH_WARMUP (2s), BENCH_CONNECTIONS (50), BENCH_NODE_FLAGS (none),
+# BENCH_POLICY (round_robin: the upstream's balancing policy).
 # Writes bench/out/results.md (bench/out/results-profile.md with BENCH_PROFILE=1).
 set -euo pipefail
 
@@ -108,7 +109,7 @@ haproxy_figures "$CONNS"
   echo "- machine: $(machine_summary), $(wrk -v 2>&1 | head -1 | awk '{ print "wrk " $2 }'), $(haproxy -v | head -1 | awk '{ print "HAProxy " $3 }')"
   echo "- pinning: ${PIN_SPOKE[*]:-none} for spoke, ${PIN_LOAD[*]:-none} for wrk and nginx"
   echo "- HAProxy: same pinning as spoke, run after spoke has stopped; nbthread 1, balance roundrobin, option http-keep-alive, http-reuse always"
-  echo "- runs: wrk -t1, ${DURATION} measured after ${WARMUP} warm-up; pods: nginx, 1 worker, 3 addresses"
+  echo "- runs: wrk -t1, ${DURATION} measured after ${WARMUP} warm-up; pods: nginx, 1 worker, 3 addresses; policy: ${BENCH_POLICY:-round_robin}"
   echo "- load average at start (1, 5, 15 min): $LOAD_AT_START"
   echo "- CPU profiler: $([ "$PROFILE" = 1 ] && echo "ON (numbers include its overhead)" || echo off)"
   echo

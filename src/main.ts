@@ -3,6 +3,7 @@
 import type { AddressInfo } from 'node:net'
 import { AdminServer } from './admin/server.ts'
 import { sidecarIdentity } from './balance/subset.ts'
+import type { Clock } from './balance/index.ts'
 import { toDocument } from './config/render.ts'
 import type { Config } from './config/types.ts'
 import { dnsDiscovery } from './discovery/dns.ts'
@@ -29,6 +30,8 @@ export interface StartOptions {
    * `$SPOKE_ID`, else the host name. Tests run several sidecars in one process with their own.
    */
   readonly identity?: string
+  /** The time balancing reads (peak_ewma's decay, slow start); tests may run it fast. Default performance.now(). */
+  readonly clock?: Clock
 }
 
 export type Listener = HttpListener | UdpListener
@@ -51,7 +54,7 @@ export class Spoke {
     const factory = options.discoveryFactory ?? dnsDiscovery
     this.identity = options.identity ?? sidecarIdentity()
     const upstreams = new Map<string, Upstream>()
-    for (const u of config.upstreams) upstreams.set(u.name, new Upstream(u, config.dns, factory, options.log, this.identity))
+    for (const u of config.upstreams) upstreams.set(u.name, new Upstream(u, config.dns, factory, options.log, this.identity, options.clock))
     this.upstreams = upstreams
     this.listeners = config.listeners.map((l) => l.protocol === 'udp'
       ? new UdpListener(l, upstreams.get(l.upstream)!, options.log)

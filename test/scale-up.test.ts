@@ -3,7 +3,7 @@
 // 127.0.0.2–.7, a real h2c client. Each new pod must carry at least 80 % of its fair share within
 // the record TTL + 1 s of the DNS change, with no request failing.
 import http2 from 'node:http2'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { type Pod, startPods } from '../src/demo/pod.ts'
 import { startCluster } from './helpers/harness.ts'
 
@@ -67,17 +67,21 @@ function shareOfFair(seen: Map<string, number[]>, pods: readonly Pod[], from: nu
 function timeToFairShare(seen: Map<string, number[]>, all: readonly Pod[], fresh: readonly Pod[], from: number, until: number): number | null {
   for (let at = from; at + 250 <= until; at += 50) {
     const shares = shareOfFair(seen, all, at, at + 250)
-    if (fresh.every((p) => shares[all.indexOf(p)] >= 0.8)) return at + 250 - from
+    if (fresh.every((p) => shares[all.indexOf(p)] >= 0.8)) return Math.round(at + 250 - from)
   }
   return null
 }
 
-t.test('3 → 6 pods under load on one h2c connection: each new pod has 80 % of its fair share within TTL + 1 s, no request fails', async (t) => {
+/**
+ * 3 pods under load, then 6 in DNS. Returns the shares seen and when each new pod got its first
+ * request, for the promise checks of each case.
+ */
+async function scaleUp(t: Test, slowStartMs: number): Promise<{ seen: Map<string, number[]>; all: Pod[]; fresh: Pod[]; changedAt: number; stoppedAt: number }> {
   const seen = new Map<string, number[]>()
   const cluster = await startCluster({
     pods: 3, ttl: TTL_S,
     podOptions: { delayMs: POD_DELAY_MS },
-    upstream: { discovery: { refresh: '30s', minRefresh: '500ms' } },
+    upstream: { discovery: { refresh: '30s', minRefresh: '500ms' }, slowStart: `${slowStartMs}ms` },
   })
   t.teardown(() => cluster.close())
   for (const pod of cluster.pods) seen.set(pod.name, [])
@@ -93,15 +97,36 @@ t.test('3 → 6 pods under load on one h2c connection: each new pod has 80 % of 
 
   const changedAt = performance.now()
   cluster.publish(all)
-  const deadline = changedAt + TTL_S * 1000 + 1000
-  await new Promise((r) => setTimeout(r, deadline - performance.now() + 1000))
+  // The promise's deadline, then a second to measure the share in.
+  await new Promise((r) => setTimeout(r, TTL_S * 1000 + 1000 + slowStartMs + 1000))
   const sent = await load.stop()
-
   t.same(load.failures, [], `no request failed (${sent} sent)`)
+  return { seen, all, fresh, changedAt, stoppedAt: performance.now() }
+}
+
+t.test('3 → 6 pods under load on one h2c connection: each new pod has 80 % of its fair share within TTL + 1 s, no request fails', async (t) => {
+  const { seen, all, fresh, changedAt, stoppedAt } = await scaleUp(t, 0)
+  const deadline = changedAt + TTL_S * 1000 + 1000
   const after = shareOfFair(seen, all, deadline, deadline + 1000)
   const freshShares = fresh.map((p) => after[all.indexOf(p)])
   t.ok(freshShares.every((s) => s >= 0.8), `each new pod's share of its fair share in the second after TTL + 1 s: ${freshShares.map((s) => s.toFixed(2))}`)
-  const reached = timeToFairShare(seen, all, fresh, changedAt, deadline + 1000)
+  const reached = timeToFairShare(seen, all, fresh, changedAt, stoppedAt)
   t.ok(reached !== null && reached <= TTL_S * 1000 + 1000, `80 % of fair share reached ${reached} ms after the DNS change (promise: ${TTL_S * 1000 + 1000} ms)`)
-  t.comment(`scale-up: 80 % of fair share ${reached} ms after the DNS change, TTL ${TTL_S} s, ${sent} requests, 0 failed`)
+  t.comment(`scale-up: 80 % of fair share ${reached} ms after the DNS change, TTL ${TTL_S} s`)
+})
+
+t.test('the same with slowStart 3 s: the new pods start near 10 % of their weight and carry 80 % of their fair share within TTL + 1 s + slowStart', async (t) => {
+  const slowStartMs = 3000
+  const { seen, all, fresh, changedAt, stoppedAt } = await scaleUp(t, slowStartMs)
+  const firstSeen = Math.min(...fresh.map((p) => seen.get(p.name)![0] ?? Infinity))
+  t.ok(firstSeen < changedAt + TTL_S * 1000 + 1000, `the new pods were found within TTL + 1 s (${Math.round(firstSeen - changedAt)} ms)`)
+  const early = shareOfFair(seen, all, firstSeen, firstSeen + 500).filter((_, i) => i >= 3)
+  // At a weight of 10–25 % a pod gets 2–6 % of six pods' requests: well under half its fair share.
+  t.ok(early.every((s) => s < 0.5), `in their first 500 ms the new pods get a fraction of their fair share: ${early.map((s) => s.toFixed(2))}`)
+  const deadline = changedAt + TTL_S * 1000 + 1000 + slowStartMs
+  const after = shareOfFair(seen, all, deadline, deadline + 1000).filter((_, i) => i >= 3)
+  t.ok(after.every((s) => s >= 0.8), `after TTL + 1 s + slowStart each has 80 % of its fair share or more: ${after.map((s) => s.toFixed(2))}`)
+  const reached = timeToFairShare(seen, all, fresh, changedAt, stoppedAt)
+  t.ok(reached !== null && reached <= TTL_S * 1000 + 1000 + slowStartMs, `80 % of fair share reached ${reached} ms after the DNS change (promise: ${TTL_S * 1000 + 1000 + slowStartMs} ms)`)
+  t.comment(`scale-up with slowStart ${slowStartMs} ms: first request ${Math.round(firstSeen - changedAt)} ms after the DNS change, 80 % of fair share after ${reached} ms`)
 })

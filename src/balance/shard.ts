@@ -3,7 +3,8 @@
 // `exclude` set: a key has one owner, and another pod is not a valid second choice.
 import type { Pickable } from './picker.ts'
 
-export interface Shardable extends Pickable {
+/** A pod as a shard table sees it: requests in flight (bounded load) and its identity. */
+export interface Shardable extends Pick<Pickable, 'inFlight'> {
   /** The SRV target (`web-2.web.default.svc.cluster.local`), or null with A/AAAA discovery. */
   readonly hostname: string | null
   readonly address: string

@@ -40,9 +40,26 @@ const { NGHTTP2_FLAG_END_STREAM } = http2.constants
  */
 const CLOSE_DELAY_MS = 100
 
+/**
+ * How long a session's socket stays open at most once the session has ended (a graceful close
+ * completed, an error, spoke's own destroy). Node ends and destroys it only once its last bytes
+ * are written, which a client that does not read never lets happen; after a graceful close it
+ * does not destroy it at all but waits for the client to close its side, reading and dropping
+ * whatever the client sends meanwhile. A client that reads has taken the GOAWAY and closed well
+ * within this; one that does not held the socket for ever.
+ */
+export const END_GRACE_MS = 2000
+
 /** Streams of an app's session that spoke has not finished with (the idle close needs to know). */
 const kOpenStreams = Symbol('spoke.openStreams')
 type CountedSession = http2.ServerHttp2Session & { [kOpenStreams]?: number }
+
+/**
+ * On an app's socket: resets it END_GRACE_MS later if it is still open then (once). A reset, not a
+ * FIN: whatever a client that does not read left in the socket buffers is dropped at once.
+ */
+const kCloseSoon = Symbol('spoke.closeSoon')
+type AppSocket = Socket & { [kCloseSoon]?: () => void }
 
 export class AppH2 {
   readonly #side: AppSide
@@ -97,7 +114,7 @@ export class AppH2 {
 
   /** A connection that opened with the preface, paused, its first bytes put back. */
   accept(socket: Socket): void {
-    delayDestroyAfterEnd(socket)
+    closeInTime(socket)
     this.#server.emit('connection', socket)
   }
 
@@ -118,6 +135,16 @@ export class AppH2 {
       this.#sessions.delete(session)
       this.#shareStreams()
     })
+    // However a session ends (its graceful close completed, an error, spoke's own destroy), Node
+    // goes through destroy(): from then on its socket has END_GRACE_MS to close.
+    const closeSoon = (session.socket as AppSocket)[kCloseSoon]
+    if (closeSoon !== undefined) {
+      const destroy = session.destroy.bind(session)
+      session.destroy = (error?: Error, code?: number): void => {
+        closeSoon()
+        destroy(error, code)
+      }
+    }
     if (this.#draining) session.close()
     // idleTimeout: no frame for that long closes the session with GOAWAY (streams in flight
     // exchange frames, so a busy session is not idle). Another idle period with no stream open
@@ -191,8 +218,11 @@ function headerListSize(raw: readonly string[]): number {
   return size
 }
 
-/** Node ends an HTTP/2 session's socket (its GOAWAY flushed), then destroys it: not at once. */
-function delayDestroyAfterEnd(socket: Socket): void {
+/**
+ * Node ends an HTTP/2 session's socket (its GOAWAY flushed), then destroys it: not at once
+ * (CLOSE_DELAY_MS). And not always: [kCloseSoon], called as the session ends, sees to that.
+ */
+function closeInTime(socket: AppSocket): void {
   const destroy = socket.destroy.bind(socket)
   let delayed = false
   socket.destroy = (error?: Error): Socket => {
@@ -200,5 +230,11 @@ function delayDestroyAfterEnd(socket: Socket): void {
     delayed = true
     setTimeout(() => destroy(error), CLOSE_DELAY_MS).unref()
     return socket
+  }
+  let grace: NodeJS.Timeout | undefined
+  socket[kCloseSoon] = (): void => {
+    if (grace !== undefined || socket.destroyed) return
+    grace = setTimeout(() => socket.resetAndDestroy(), END_GRACE_MS).unref()
+    socket.once('close', () => clearTimeout(grace))
   }
 }

@@ -6,10 +6,21 @@ import { Failure } from './failure.ts'
 import type { Pool } from './pool.ts'
 import type { Slot } from './slot.ts'
 
+/** What takes a pod's response times: balance/'s PeakEwma. */
+export interface ResponseTimes {
+  /** Its clock (ms): response times are measured on it, two reads per request. */
+  readonly now: () => number
+  /** `ms` from dispatch (queueing for a connection included) to the head of the answer, which came at `at`. */
+  observe(ms: number, at: number): void
+}
+
 export class PoolRequest implements SpokeDispatchController, DispatchHandler {
   readonly #pool: Pool
   readonly #request: UpstreamRequest
   readonly #handler: DispatchHandler
+  readonly #latency: ResponseTimes | null
+  /** When it was dispatched, on the clock of `#latency`. */
+  readonly #dispatchedAt: number
   /** The connection it went out on; null while queued. */
   #slot: Slot | null = null
   /** The connection's own controller for it, once the connection started it. */
@@ -23,10 +34,12 @@ export class PoolRequest implements SpokeDispatchController, DispatchHandler {
    */
   reusedIdle = false
 
-  constructor(pool: Pool, request: UpstreamRequest, handler: DispatchHandler) {
+  constructor(pool: Pool, request: UpstreamRequest, handler: DispatchHandler, latency: ResponseTimes | null) {
     this.#pool = pool
     this.#request = request
     this.#handler = handler
+    this.#latency = latency
+    this.#dispatchedAt = latency === null ? 0 : latency.now()
   }
 
   get aborted(): boolean { return this.#reason !== null }
@@ -78,7 +91,13 @@ export class PoolRequest implements SpokeDispatchController, DispatchHandler {
   }
 
   onResponseStart(_controller: DispatchController, status: number, headers: string[], message: string): void {
-    if (!this.#done) this.#handler.onResponseStart?.(this, status, headers, message)
+    if (this.#done) return
+    const latency = this.#latency
+    if (latency !== null) {
+      const at = latency.now()
+      latency.observe(at - this.#dispatchedAt, at)
+    }
+    this.#handler.onResponseStart?.(this, status, headers, message)
   }
 
   onResponseData(_controller: DispatchController, chunk: Buffer): void {

@@ -8,7 +8,7 @@ import { type CloseReason, type Connection, type ConnectionEvents, type Dispatch
 import { Backoff } from './backoff.ts'
 import { ConnectError } from './dial.ts'
 import { Failure } from './failure.ts'
-import { PoolRequest } from './pool-request.ts'
+import { PoolRequest, type ResponseTimes } from './pool-request.ts'
 import { count, Slot, unrefTimer } from './slot.ts'
 
 /** Opens one connection to the pod; rejects with ConnectError. */
@@ -29,6 +29,8 @@ export interface PodCounters {
   inFlight: number
   /** Requests sent to the pod since start. */
   requests: number
+  /** Told each answer's response time (peak_ewma); null: nothing measured, no clock read. */
+  readonly latency: ResponseTimes | null
 }
 
 export class Pool {
@@ -84,7 +86,7 @@ export class Pool {
    * exactly one final callback: onResponseEnd, or onResponseError with a Failure.
    */
   dispatch(request: UpstreamRequest, handler: DispatchHandler): void {
-    const job = new PoolRequest(this, request, handler)
+    const job = new PoolRequest(this, request, handler, this.#counters.latency)
     handler.onRequestStart?.(job, NO_CONTEXT)
     if (job.aborted) return
     if (this.#drain !== null) {

@@ -1,5 +1,6 @@
 // One pod of an upstream: its identity, its state, its counters (plain numbers, turned into
 // metrics at scrape time) and the pool of connections requests reach it through.
+import type { PeakEwma } from '../balance/index.ts'
 import type { DispatchHandler, UpstreamRequest } from '../transport/connection.ts'
 import type { PodCounters, Pool } from '../transport/pool.ts'
 
@@ -38,6 +39,8 @@ export class Endpoint implements PodCounters {
   requests = 0
   /** Requests that failed: a 5xx answer, or no answer. */
   failures = 0
+  /** peak_ewma: the pod's response-time estimate (fed by its pool and by recordFailure); else null. */
+  readonly latency: PeakEwma | null
   /** For outlier detection: failures since the last success. */
   consecutiveFailures = 0
   /** Answers by HTTP status, index = status. */
@@ -46,7 +49,8 @@ export class Endpoint implements PodCounters {
   readonly errorCounts = new Map<string, number>()
 
   /** `pool` makes the pod's pool over the pod's counters; null for a pod without connections. */
-  constructor(pod: PodAddress, pool: ((counters: PodCounters) => Pool) | null) {
+  constructor(pod: PodAddress, pool: ((counters: PodCounters) => Pool) | null, latency: PeakEwma | null = null) {
+    this.latency = latency
     this.address = pod.address
     this.port = pod.port
     this.hostname = pod.hostname

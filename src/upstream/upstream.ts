@@ -2,7 +2,7 @@
 // chooses from and their connection pools. Outlier ejection (outliers.ts) and the pinned requests'
 // indexes (routing-table.ts) are kept apart and fed from here.
 import { type Config, isSharded, type UpstreamConfig } from '../config/types.ts'
-import { createPicker, ordinalOf, type Picker, type ShardMiss } from '../balance/index.ts'
+import { type Clock, createPicker, latencyFor, ordinalOf, type Picker, type ShardMiss, systemClock } from '../balance/index.ts'
 import { chooseSubset } from '../balance/subset.ts'
 import { type DiscoveredEndpoint, type Discovery, type DiscoveryUpdate, endpointKey, type LastQuery } from '../discovery/types.ts'
 import type { Logger } from '../log.ts'
@@ -52,23 +52,27 @@ export class Upstream {
   #sweeper: NodeJS.Timeout | null = null
   #closed = false
   #log: Logger
+  /** What the balancing's time-dependent parts read (peak_ewma's decay, slow start's ramps). */
+  readonly #clock: Clock
   /** `<service>:<port>` for the Host rewrite, without the FQDN's trailing dot. */
   readonly #serviceHost: string
 
-  constructor(config: UpstreamConfig, dns: DnsConfig, discoveryFactory: DiscoveryFactory, log: Logger, identity = '') {
+  constructor(config: UpstreamConfig, dns: DnsConfig, discoveryFactory: DiscoveryFactory, log: Logger, identity = '', clock: Clock = systemClock) {
     this.name = config.name
     this.config = config
     this.identity = identity
     this.#log = log
+    this.#clock = clock
     this.#serviceHost = config.service.replace(/\.$/, '')
-    this.#picker = createPicker<Endpoint>(config.policy)
+    this.#picker = createPicker<Endpoint>(config.policy, { slowStartMs: config.slowStartMs, now: clock })
     this.#routes = new RoutingTable<Endpoint>(config)
     this.#outliers = new OutlierDetector<Endpoint>({
       config: config.outlierDetection,
       sharded: this.sharded,
       pods: () => this.#endpoints.values(),
-      changed: (_, ejected) => {
+      changed: (pod, ejected) => {
         if (ejected) this.stats.ejections++
+        else this.#picker.slowStart(pod)
         this.#rebuildEligible()
       },
       log,
@@ -180,6 +184,7 @@ export class Upstream {
   /** A 5xx answer or a failed attempt (connect failure, reset, timeout). */
   recordFailure(endpoint: Endpoint): void {
     endpoint.failures++
+    endpoint.latency?.failed()
     this.#outliers.recordFailure(endpoint)
   }
 
@@ -200,6 +205,9 @@ export class Upstream {
     const next = new Map<string, DiscoveredEndpoint>()
     for (const d of this.#subset(discovered)) next.set(endpointKey(d.address, d.port), d)
     let changed = false
+    // Pods arriving where there were none (spoke's start, a Service back from zero) take the
+    // load at once: no pod could carry it while they ramp up (Envoy: hosts of the first update).
+    const rampUp = this.#endpoints.size > 0
     const removed: Endpoint[] = []
     for (const [key, endpoint] of this.#endpoints) {
       const d = next.get(key)
@@ -215,6 +223,7 @@ export class Upstream {
       const endpoint = this.#createEndpoint(d, key)
       this.#endpoints.set(key, endpoint)
       endpoint.pool?.start()
+      if (rampUp) this.#picker.slowStart(endpoint)
       changed = true
       this.#pods.add(endpoint)
       this.#log.info('endpoint added', { upstream: this.name, endpoint: key, hostname: d.hostname })
@@ -275,6 +284,7 @@ export class Upstream {
     const pod = { address: d.address, port: d.port, hostname: d.hostname, key, authority: `${this.#serviceHost}:${d.port}` }
     // UDP pods take datagrams, not connections: no pool.
     if (this.config.protocol === 'udp') return new Endpoint(pod, null)
+    const latency = latencyFor(this.config.policy, this.#clock)
     const connector = this.#connector(d.address, d.port, this.config.protocol)
     const endpoint: Endpoint = new Endpoint(pod, (counters) => new Pool(this.config.connection, connector, {
       opened: () => { this.stats.connectionsOpened++ },
@@ -284,7 +294,7 @@ export class Upstream {
         this.#log.debug('connect failed', { upstream: this.name, endpoint: key, error: error.message })
         if (error.refused) this.#discovery.requestRefresh()
       },
-    }, counters))
+    }, counters), latency)
     return endpoint
   }
 

@@ -99,6 +99,9 @@ export interface ReceivedFrame {
   readonly payload: Buffer
 }
 
+/** How long a write may wait for the server to take the bytes, by default. */
+export const WRITE_WITHIN_MS = 10_000
+
 /**
  * A raw HTTP/2 client connection: everything the server sends is split into frames. The server's
  * header blocks are not decoded (a HEADERS frame on a stream is enough to know it answered).
@@ -121,9 +124,10 @@ export class RawH2Client {
     }))
   }
 
-  static connect(port: number, host = '127.0.0.1'): Promise<RawH2Client> {
+  /** `allowHalfOpen`: the socket does not end its side when the server's FIN arrives. */
+  static connect(port: number, host = '127.0.0.1', options: { allowHalfOpen?: boolean } = {}): Promise<RawH2Client> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ port, host, noDelay: true }, () => {
+      const socket = net.connect({ port, host, noDelay: true, allowHalfOpen: options.allowHalfOpen ?? false }, () => {
         socket.off('error', reject)
         resolve(new RawH2Client(socket))
       })
@@ -136,18 +140,36 @@ export class RawH2Client {
     this.socket.write(Buffer.concat([PREFACE, settings(extra)]))
   }
 
-  /** Resolves false if the socket is already closed or closes before the data is flushed. */
-  write(bytes: Buffer): Promise<boolean> {
+  /**
+   * Resolves true once the kernel has taken the bytes; false if the connection closes first, or
+   * if the server has not taken them within `withinMs` (it stopped reading and left the
+   * connection open). The write's own callback settles it, not 'drain': a socket that is ending
+   * (the server's FIN arrived, and a socket that does not allow half-open connections ends its
+   * side too) or already destroyed never emits 'drain'.
+   */
+  write(bytes: Buffer, withinMs = WRITE_WITHIN_MS): Promise<boolean> {
     if (this.closed || this.socket.destroyed) return Promise.resolve(false)
     return new Promise((resolve) => {
-      const ok = this.socket.write(bytes, (err) => { if (err) resolve(false) })
-      if (ok) resolve(true)
-      else this.socket.once('drain', () => resolve(true))
+      const settle = (ok: boolean): void => {
+        clearTimeout(timer)
+        this.socket.off('close', onClose)
+        resolve(ok)
+      }
+      const onClose = (): void => settle(false)
+      const timer = setTimeout(onClose, withinMs)
+      this.socket.once('close', onClose)
+      this.socket.write(bytes, (err) => settle(err == null))
     })
   }
 
-  whenClosed(): Promise<void> {
-    return this.#closedPromise
+  /** Resolves true once the connection is closed, false if it is still open after `ms`. */
+  closedWithin(ms: number): Promise<boolean> {
+    if (this.closed) return Promise.resolve(true)
+    let timer: NodeJS.Timeout | undefined
+    return Promise.race([
+      this.#closedPromise.then(() => true),
+      new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), ms) }),
+    ]).finally(() => clearTimeout(timer))
   }
 
   goaway(): { lastStreamId: number; code: number } | null {

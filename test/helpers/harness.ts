@@ -32,6 +32,8 @@ export interface ClusterOptions {
   top?: Record<string, unknown>
   ttl?: number
   podOptions?: Parameters<typeof startPods>[1]
+  /** The time spoke's balancing reads (StartOptions.clock). */
+  clock?: () => number
 }
 
 export function buildConfig(doc: unknown): Config {
@@ -60,7 +62,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       ...options.upstream,
     }],
   })
-  const spoke = await Spoke.start(config, { log: silentLogger })
+  const spoke = await Spoke.start(config, { log: silentLogger, clock: options.clock })
   await spoke.whenDiscovered()
   await waitFor(() => [...spoke.upstreams.values()][0].eligible.length === pods.length, 2000, 'pods discovered')
   const port = spoke.listeners[0].address!.port

@@ -219,7 +219,7 @@ export function startPool(t: Teardown, target: { host: string; port: number }, c
   const protocol = options.protocol ?? 'http1'
   const full = { ...BASE_CONFIG, ...config }
   const { host, port } = target
-  const counters: PodCounters = { inFlight: 0, requests: 0 }
+  const counters: PodCounters = { inFlight: 0, requests: 0, latency: null }
   const result: TestPool = {
     pool: undefined as unknown as Pool,
     counters,

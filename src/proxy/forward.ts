@@ -100,7 +100,9 @@ export class Exchange implements AttemptPlan, Answerer {
 
   head(status: number, headers: string[], complete: boolean): void {
     const downstream = this.#downstream
-    downstream.endpoint = this.#attempts!.endpointKey
+    const attempts = this.#attempts!
+    downstream.endpoint = attempts.endpointKey
+    downstream.attempts = attempts.tries
     if (this.#grpc && complete) downstream.grpcStatus = grpcStatusOfHead(status, headers)
     downstream.respond(status, downstreamResponseHeaders(headers), complete)
   }
@@ -138,12 +140,12 @@ export class Exchange implements AttemptPlan, Answerer {
     this.#attempts?.abandon('client closed the request')
     // The app's client cancelled the call: that is the status it knows it by.
     if (this.#grpc) this.#downstream.grpcStatus = GRPC_CANCELLED
+    this.#downstream.attempts = this.#attempts?.tries ?? 0
     this.#settle(CLIENT_CLOSED)
   }
 
   #settle(status: number): void {
     this.#stopTimer()
-    this.#downstream.attempts = this.#attempts?.tries ?? 0
     this.#admission.settle(status)
   }
 

@@ -4,17 +4,9 @@
 import grpc from '@grpc/grpc-js'
 import http from 'node:http'
 import t from 'tap'
-import type { LogLevel } from '../src/config/types.ts'
-import { createLogger, type Logger } from '../src/log.ts'
 import { echoClient, startGrpcCluster, unary } from './helpers/grpc.ts'
 import { request, startCluster, waitFor } from './helpers/harness.ts'
-
-type Line = Record<string, unknown>
-
-export function recorder(level: LogLevel): { log: Logger; lines: Line[] } {
-  const lines: Line[] = []
-  return { log: createLogger(level, (l) => lines.push(JSON.parse(l) as Line)), lines }
-}
+import { type Line, recorder } from './helpers/log-recorder.ts'
 
 const requestLines = (lines: Line[]): Line[] => lines.filter((l) => l.msg === 'request')
 

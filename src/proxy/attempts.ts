@@ -283,9 +283,10 @@ export class Attempts implements DispatchHandler {
     if (decision.spends !== 'none') this.#upstream.stats.retries++
     const log = this.#upstream.log
     if (log.enabled('debug')) {
-      log.debug(decision.spends === 'attempt' ? 'request retried' : 'request sent again', {
+      // spends: `attempt` a retry (retries.attempts), `resend`/`stale` a request that never reached the pod.
+      log.debug('request retried', {
         upstream: this.#upstream.name, method: plan.method, path: plan.path, endpoint: endpoint.key,
-        cause: failure.code, error: message, try: this.#tries, delayMs: decision.delayMs,
+        cause: failure.code, error: message, try: this.#tries, spends: decision.spends, delayMs: decision.delayMs,
       })
     }
     if (decision.exclude) (this.#tried ??= new Set()).add(endpoint)

@@ -36,7 +36,7 @@ export type ListenerSource = {
   readonly name: string
   readonly upstream: { readonly name: string }
 } & (
-  | { readonly counts: { readonly byStatus: Float64Array } }
+  | { readonly counts: { readonly byStatus: Float64Array; readonly byGrpcStatus: Float64Array } }
   | { readonly udp: { readonly datagrams: number; readonly dropped: number; readonly sendErrors: number } }
 )
 
@@ -89,6 +89,18 @@ export function createRegistry(listeners: readonly ListenerSource[], upstreams: 
       const counts = l.counts.byStatus
       for (let code = 0; code < counts.length; code++) {
         if (counts[code] > 0) out.push({ labels: { listener: l.name, upstream: l.upstream.name, code }, value: counts[code] })
+      }
+    }
+    return out
+  })
+
+  add('spoke_grpc_responses_total', 'gRPC calls answered to the app, by the grpc-status it received (the pod\'s, or spoke\'s own for its errors).', 'counter', () => {
+    const out: Sample[] = []
+    for (const l of listeners) {
+      if (!('counts' in l)) continue
+      const counts = l.counts.byGrpcStatus
+      for (let code = 0; code < counts.length; code++) {
+        if (counts[code] > 0) out.push({ labels: { listener: l.name, upstream: l.upstream.name, grpc_status: String(code) }, value: counts[code] })
       }
     }
     return out

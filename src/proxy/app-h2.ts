@@ -7,6 +7,7 @@ import { logRequest } from './access-log.ts'
 import type { AppSide } from './app-side.ts'
 import { type ErrorCode, isGrpcContentType } from './errors.ts'
 import { H2Downstream } from './h2-downstream.ts'
+import { countAnswer } from './request-counts.ts'
 import { hostProblem, readRequestHead } from './request-head.ts'
 
 /** SETTINGS_MAX_CONCURRENT_STREAMS spoke advertises to an app connection, at most. */
@@ -195,7 +196,8 @@ export class AppH2 {
       side.serve(downstream)
       return
     }
-    side.counts.byStatus[downstream.fail(refusal.code, refusal.message, side.upstream.name, isGrpcContentType(head.contentType))]++
+    const status = downstream.fail(refusal.code, refusal.message, side.upstream.name, isGrpcContentType(head.contentType))
+    countAnswer(side.counts, status, downstream.grpcStatus)
   }
 }
 

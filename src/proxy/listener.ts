@@ -15,14 +15,14 @@ import { Broadcast } from './broadcast.ts'
 import type { Downstream } from './downstream.ts'
 import { rawHttp1Error } from './errors.ts'
 import { Exchange } from './forward.ts'
-import type { RequestCounts } from './request-counts.ts'
+import { type RequestCounts, requestCounts } from './request-counts.ts'
 import { tunnel, type Upgrade } from './tunnel.ts'
 
 export class HttpListener {
   readonly name: string
   readonly config: ListenerConfig
   readonly upstream: Upstream
-  readonly counts: RequestCounts = { byStatus: new Float64Array(600) }
+  readonly counts: RequestCounts = requestCounts()
   /** Accepts every connection and sniffs its first bytes. */
   readonly #server: net.Server
   readonly #h1: AppH1

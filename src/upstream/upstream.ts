@@ -14,6 +14,7 @@ import { Endpoint } from './endpoint.ts'
 import { OutlierDetector } from './outliers.ts'
 import { RoutingTable } from './routing-table.ts'
 import { UpstreamStats } from './stats.ts'
+import { UpstreamLog } from './upstream-log.ts'
 
 export type DnsConfig = Config['dns']
 
@@ -52,6 +53,8 @@ export class Upstream {
   #sweeper: NodeJS.Timeout | null = null
   #closed = false
   #log: Logger
+  /** The warnings and debug lines about discovery and connections (SPEC §2). */
+  readonly #events: UpstreamLog
   /** What the balancing's time-dependent parts read (peak_ewma's decay, slow start's ramps). */
   readonly #clock: Clock
   /** `<service>:<port>` for the Host rewrite, without the FQDN's trailing dot. */
@@ -62,6 +65,7 @@ export class Upstream {
     this.config = config
     this.identity = identity
     this.#log = log
+    this.#events = new UpstreamLog(log, config)
     this.#clock = clock
     this.#serviceHost = config.service.replace(/\.$/, '')
     this.#picker = createPicker<Endpoint>(config.policy, { slowStartMs: config.slowStartMs, now: clock })
@@ -162,16 +166,23 @@ export class Upstream {
     return this.#routes.podNamed(name)
   }
 
+  /** Where the upstream's events are logged: the attempts log their retries there too. */
+  get log(): Logger {
+    return this.#log
+  }
+
   applyUpdate(update: DiscoveryUpdate): void {
     if (this.#closed) return
     if (update.kind === 'error') {
       this.#log.warn('dns query failed; keeping the last endpoints', { upstream: this.name, error: update.error.message })
+      this.#events.answer(update, NONE, NONE, this.#endpoints.size)
     } else {
       if (update.kind === 'reset' && update.failed !== undefined) {
         const { kept, waiting, error } = update.failed
         this.#log.warn('dns query failed for some SRV targets; kept their last addresses', { upstream: this.name, kept, waiting, error: error.message })
       }
-      this.#reconcile(update.kind === 'reset' ? update.endpoints : [])
+      const { added, removed } = this.#reconcile(update.kind === 'reset' ? update.endpoints : [])
+      this.#events.answer(update, added, removed, this.#endpoints.size)
     }
     this.#resolveFirst()
   }
@@ -201,7 +212,8 @@ export class Upstream {
     await Promise.all(drains)
   }
 
-  #reconcile(discovered: readonly DiscoveredEndpoint[]): void {
+  /** Returns the keys of the pods added and removed. */
+  #reconcile(discovered: readonly DiscoveredEndpoint[]): { added: string[]; removed: string[] } {
     const next = new Map<string, DiscoveredEndpoint>()
     for (const d of this.#subset(discovered)) next.set(endpointKey(d.address, d.port), d)
     let changed = false
@@ -209,6 +221,7 @@ export class Upstream {
     // load at once: no pod could carry it while they ramp up (Envoy: hosts of the first update).
     const rampUp = this.#endpoints.size > 0
     const removed: Endpoint[] = []
+    const added: string[] = []
     for (const [key, endpoint] of this.#endpoints) {
       const d = next.get(key)
       // Same address, other pod (StatefulSet host name changed): treat as leave + join.
@@ -226,6 +239,7 @@ export class Upstream {
       if (rampUp) this.#picker.slowStart(endpoint)
       changed = true
       this.#pods.add(endpoint)
+      added.push(key)
       this.#log.info('endpoint added', { upstream: this.name, endpoint: key, hostname: d.hostname })
       if (this.config.policy === 'ordinal') this.#warnWithoutOrdinal(d, key)
     }
@@ -236,6 +250,7 @@ export class Upstream {
     // Drained once the new set is in place: requests queued for a removed pod are picked again
     // as their pool closes, and must find the pods that joined, not the ones leaving with it.
     for (const endpoint of removed) this.#drain(endpoint)
+    return { added, removed: removed.map((e) => e.key) }
   }
 
   /**
@@ -286,12 +301,13 @@ export class Upstream {
     if (this.config.protocol === 'udp') return new Endpoint(pod, null)
     const latency = latencyFor(this.config.policy, this.#clock)
     const connector = this.#connector(d.address, d.port, this.config.protocol)
+    const events = this.#events.pod(key)
     const endpoint: Endpoint = new Endpoint(pod, (counters) => new Pool(this.config.connection, connector, {
-      opened: () => { this.stats.connectionsOpened++ },
+      opened: () => { this.stats.connectionsOpened++; events.opened() },
       connectedChanged: () => { if (endpoint.state.tag === 'active') this.#rebuildConnected() },
-      closed: (reason) => this.stats.connectionClosed(reason),
+      closed: (reason) => { this.stats.connectionClosed(reason); events.closed(reason) },
       connectFailed: (error) => {
-        this.#log.debug('connect failed', { upstream: this.name, endpoint: key, error: error.message })
+        events.connectFailed(error)
         if (error.refused) this.#discovery.requestRefresh()
       },
     }, counters), latency)
@@ -317,6 +333,8 @@ export class Upstream {
     this.#connected = this.#eligible.filter((e) => e.connected)
   }
 }
+
+const NONE: readonly string[] = []
 
 function compareKeys(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0

@@ -124,6 +124,8 @@ export interface UpstreamConfig {
 export interface Config {
   readonly admin: { readonly address: HostPort }
   readonly accessLog: boolean
+  /** How often the file's content is compared with the running one (SPEC §10); 0 = SIGHUP only. */
+  readonly reloadMs: number
   readonly shutdown: { readonly lingerMs: number; readonly drainTimeoutMs: number }
   readonly dns: {
     /** Parsed "ip" or "ip:port" entries; empty = the system's resolv.conf servers. */

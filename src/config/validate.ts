@@ -257,6 +257,7 @@ export const CONFIG_SCHEMA: Field = object(
   {
     admin: defaulted(object({ address: defaulted(hostPort({ minPort: 0 }), '127.0.0.1:9901') }), {}),
     accessLog: defaulted(boolean(), false),
+    reload: defaulted(duration({ zero: true }), '5s'),
     shutdown: defaulted(
       object({
         linger: defaulted(duration({ zero: true }), '5s'),

@@ -21,7 +21,8 @@ export type DiscoveryFactory = (config: UpstreamConfig, dns: DnsConfig, onUpdate
 
 export class Upstream {
   readonly name: string
-  readonly config: UpstreamConfig
+  /** The running configuration: a reload may swap it (update()), so it is read where used, never kept. */
+  #config: UpstreamConfig
   readonly stats: UpstreamStats
   /** Requests in flight through this upstream (limits.maxConcurrentRequests). */
   inFlight = 0
@@ -44,7 +45,9 @@ export class Upstream {
   /** Pinned requests' pods: x-spoke-pod names and, when sharded, the key → pod table. */
   #routes: RoutingTable<Endpoint>
   /** The request header a sharded upstream's key is read from (`cookie` for a cookie key); else null. */
-  readonly keyHeader: string | null
+  keyHeader: string | null
+  /** The last set discovery answered, before subsetting: a reload of subsetSize chooses again from it. */
+  #discovered: readonly DiscoveredEndpoint[] = []
   #discovery: Discovery
   #firstDiscovery: Promise<void>
   #resolveFirst!: () => void
@@ -59,16 +62,17 @@ export class Upstream {
 
   constructor(config: UpstreamConfig, dns: DnsConfig, discoveryFactory: DiscoveryFactory, log: Logger, identity = '', clock: Clock = systemClock) {
     this.name = config.name
-    this.config = config
+    this.#config = config
     this.identity = identity
     this.#log = log
     this.#clock = clock
     this.#serviceHost = config.service.replace(/\.$/, '')
     this.#picker = createPicker<Endpoint>(config.policy, { slowStartMs: config.slowStartMs, now: clock })
     this.#routes = new RoutingTable<Endpoint>(config)
+    const upstream = this
     this.#outliers = new OutlierDetector<Endpoint>({
-      config: config.outlierDetection,
-      sharded: this.sharded,
+      get config() { return upstream.config.outlierDetection },
+      get sharded() { return upstream.sharded },
       pods: () => this.#endpoints.values(),
       changed: (pod, ejected) => {
         if (ejected) this.stats.ejections++
@@ -78,15 +82,50 @@ export class Upstream {
       log,
       upstream: this.name,
     })
-    const hashKey = config.hashKey
-    this.keyHeader = hashKey === null ? null : 'header' in hashKey ? hashKey.header : 'cookie' in hashKey ? 'cookie' : null
+    this.keyHeader = keyHeaderOf(config)
     this.#firstDiscovery = new Promise((resolve) => { this.#resolveFirst = resolve })
     this.#discovery = discoveryFactory(config, dns, (u) => this.applyUpdate(u))
     this.stats = new UpstreamStats(this.#discovery)
   }
 
+  get config(): UpstreamConfig {
+    return this.#config
+  }
+
   start(): void {
     this.#discovery.start()
+    this.#startSweeper()
+  }
+
+  /**
+   * A reload changed settings that keep the pods and connections (SPEC §10: not service, port,
+   * portName, protocol or mode, which need a new Upstream): new requests read them at once, new
+   * connections as they open; what was derived from the old ones is derived again.
+   */
+  update(config: UpstreamConfig, dns: DnsConfig): void {
+    const before = this.#config
+    this.#config = config
+    this.keyHeader = keyHeaderOf(config)
+    if (config.policy !== before.policy || config.slowStartMs !== before.slowStartMs) {
+      this.#picker = createPicker<Endpoint>(config.policy, { slowStartMs: config.slowStartMs, now: this.#clock })
+      // peak_ewma's estimates are fed only while it is the policy (the pools read endpoint.latency per request).
+      for (const e of this.#pods) e.latency = latencyFor(config.policy, this.#clock)
+    }
+    this.#routes = new RoutingTable<Endpoint>(config)
+    this.#routes.update([...this.#endpoints.values()])
+    for (const e of this.#pods) e.pool?.reconfigure(config.connection)
+    if (config.connection.idleTimeoutMs !== before.connection.idleTimeoutMs) {
+      if (this.#sweeper !== null) clearInterval(this.#sweeper)
+      this.#sweeper = null
+      this.#startSweeper()
+    }
+    this.#discovery.retune?.({ ...config.discovery, servers: dns.servers, timeoutMs: dns.timeoutMs })
+    if (config.discovery.subsetSize !== before.discovery.subsetSize) this.#reconcile(this.#discovered)
+    this.#rebuildEligible()
+  }
+
+  #startSweeper(): void {
+    if (this.#closed) return
     const idleMs = this.config.connection.idleTimeoutMs
     if (idleMs > 0) {
       this.#sweeper = setInterval(() => {
@@ -171,7 +210,8 @@ export class Upstream {
         const { kept, waiting, error } = update.failed
         this.#log.warn('dns query failed for some SRV targets; kept their last addresses', { upstream: this.name, kept, waiting, error: error.message })
       }
-      this.#reconcile(update.kind === 'reset' ? update.endpoints : [])
+      this.#discovered = update.kind === 'reset' ? update.endpoints : []
+      this.#reconcile(this.#discovered)
     }
     this.#resolveFirst()
   }
@@ -186,6 +226,17 @@ export class Upstream {
     endpoint.failures++
     endpoint.latency?.failed()
     this.#outliers.recordFailure(endpoint)
+  }
+
+  /**
+   * A reload replaced this upstream (SPEC §10): no listener sends to it any more, and the requests
+   * it holds finish on its pods (retries included) within drainTimeoutMs before it closes.
+   */
+  async retire(drainTimeoutMs: number): Promise<void> {
+    this.#discovery.close()
+    const deadline = performance.now() + drainTimeoutMs
+    while (this.inFlight > 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, RETIRE_POLL_MS))
+    await this.close(Math.max(0, deadline - performance.now()))
   }
 
   /** Graceful end: no new requests, in-flight ones finish within drainTimeoutMs. */
@@ -298,10 +349,13 @@ export class Upstream {
     return endpoint
   }
 
+  /** Reads the connection settings as each connection opens: a reload applies from the next one. */
   #connector(address: string, port: number, protocol: 'http1' | 'h2c'): Connector {
-    const config = this.config.connection
-    if (protocol === 'http1') return (events) => H1Connection.open(address, port, config, events)
-    return (events) => dial(address, port, config).then((socket) => H2Connection.open(socket, endpointKey(address, port), config, events))
+    if (protocol === 'http1') return (events) => H1Connection.open(address, port, this.config.connection, events)
+    return (events) => {
+      const config = this.config.connection
+      return dial(address, port, config).then((socket) => H2Connection.open(socket, endpointKey(address, port), config, events))
+    }
   }
 
   #rebuildEligible(): void {
@@ -316,6 +370,14 @@ export class Upstream {
   #rebuildConnected(): void {
     this.#connected = this.#eligible.filter((e) => e.connected)
   }
+}
+
+/** How often a retired upstream looks whether its last request is over (a count, not a hook on the hot path). */
+const RETIRE_POLL_MS = 50
+
+function keyHeaderOf(config: UpstreamConfig): string | null {
+  const hashKey = config.hashKey
+  return hashKey === null ? null : 'header' in hashKey ? hashKey.header : 'cookie' in hashKey ? 'cookie' : null
 }
 
 function compareKeys(a: string, b: string): number {

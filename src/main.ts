@@ -249,7 +249,7 @@ export class Spoke {
     for (const [name, u] of old) {
       if (upstreams.get(name) === u) continue
       this.#leaving.add(u)
-      u.retire(u.config.connection.drainTimeoutMs).finally(() => this.#leaving.delete(u))
+      void retire(u).finally(() => this.#leaving.delete(u))
     }
   }
 
@@ -273,6 +273,19 @@ export class Spoke {
     this.#leaving.clear()
   }
 }
+
+/**
+ * A reload replaced this upstream (SPEC §10): no listener sends to it any more, and the requests
+ * it holds finish on its pods (retries included) within its drainTimeout before it closes.
+ */
+async function retire(u: Upstream): Promise<void> {
+  const deadline = performance.now() + u.config.connection.drainTimeoutMs
+  while (u.inFlight > 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, RETIRE_POLL_MS))
+  await u.close(Math.max(0, deadline - performance.now()))
+}
+
+/** How often a retired upstream is looked at: its in-flight count, not a hook on the hot path. */
+const RETIRE_POLL_MS = 50
 
 /** Every answer the HTTP listeners have given so far (what the memory reducer watches fall). */
 function answersGiven(listeners: readonly Listener[]): number {

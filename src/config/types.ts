@@ -135,3 +135,9 @@ export interface Config {
   readonly listeners: readonly ListenerConfig[]
   readonly upstreams: readonly UpstreamConfig[]
 }
+
+/** The request header a sharded upstream's key is read from (`cookie` for a cookie key); else null. */
+export function keyHeaderOf(config: UpstreamConfig): string | null {
+  const hashKey = config.hashKey
+  return hashKey === null ? null : 'header' in hashKey ? hashKey.header : 'cookie' in hashKey ? 'cookie' : null
+}

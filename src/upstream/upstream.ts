@@ -1,9 +1,8 @@
 // An upstream: the pods of one headless Service as discovery reports them, the lists the picker
 // chooses from and their connection pools. Outlier ejection (outliers.ts) and the pinned requests'
 // indexes (routing-table.ts) are kept apart and fed from here.
-import { type Config, isSharded, type UpstreamConfig } from '../config/types.ts'
+import { type Config, isSharded, keyHeaderOf, type UpstreamConfig } from '../config/types.ts'
 import { type Clock, createPicker, latencyFor, ordinalOf, type Picker, type ShardMiss, systemClock } from '../balance/index.ts'
-import { chooseSubset } from '../balance/subset.ts'
 import { type DiscoveredEndpoint, type Discovery, type DiscoveryUpdate, endpointKey, type LastQuery } from '../discovery/types.ts'
 import type { Logger } from '../log.ts'
 import { dial } from '../transport/dial.ts'
@@ -12,6 +11,7 @@ import { H2Connection } from '../transport/h2-connection.ts'
 import { type Connector, Pool } from '../transport/pool.ts'
 import { Endpoint } from './endpoint.ts'
 import { OutlierDetector } from './outliers.ts'
+import { compareKeys, podSubset } from './pod-subset.ts'
 import { RoutingTable } from './routing-table.ts'
 import { UpstreamStats } from './stats.ts'
 
@@ -228,17 +228,6 @@ export class Upstream {
     this.#outliers.recordFailure(endpoint)
   }
 
-  /**
-   * A reload replaced this upstream (SPEC §10): no listener sends to it any more, and the requests
-   * it holds finish on its pods (retries included) within drainTimeoutMs before it closes.
-   */
-  async retire(drainTimeoutMs: number): Promise<void> {
-    this.#discovery.close()
-    const deadline = performance.now() + drainTimeoutMs
-    while (this.inFlight > 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, RETIRE_POLL_MS))
-    await this.close(Math.max(0, deadline - performance.now()))
-  }
-
   /** Graceful end: no new requests, in-flight ones finish within drainTimeoutMs. */
   async close(drainTimeoutMs: number): Promise<void> {
     this.#closed = true
@@ -289,23 +278,10 @@ export class Upstream {
     for (const endpoint of removed) this.#drain(endpoint)
   }
 
-  /**
-   * The pods this sidecar connects to: all of them, or its subset of subsetSize (README
-   * "Subsetting"); the others are kept for /endpoints. A pod leaving the subset is removed and
-   * drains like one leaving DNS. Ejection never changes the subset: it is a pure function of the
-   * identity and the names in DNS, so that the spread over the pods holds.
-   */
+  /** The pods this sidecar connects to (pod-subset.ts); a pod leaving the subset drains like one leaving DNS. */
   #subset(discovered: readonly DiscoveredEndpoint[]): readonly DiscoveredEndpoint[] {
-    const size = this.config.discovery.subsetSize
-    if (size === 0 || discovered.length <= size) {
-      this.#outsideSubset = []
-      return discovered
-    }
-    // By key first, so that two pods with one host name (which should not be) rank alike everywhere.
-    const sorted = [...discovered].sort((a, b) => compareKeys(endpointKey(a.address, a.port), endpointKey(b.address, b.port)))
-    const chosen = chooseSubset(sorted, size, this.identity, podName)
-    const inSubset = new Set(chosen)
-    this.#outsideSubset = sorted.filter((d) => !inSubset.has(d))
+    const { chosen, outside } = podSubset(discovered, this.config.discovery.subsetSize, this.identity)
+    this.#outsideSubset = outside
     return chosen
   }
 
@@ -372,19 +348,3 @@ export class Upstream {
   }
 }
 
-/** How often a retired upstream looks whether its last request is over (a count, not a hook on the hot path). */
-const RETIRE_POLL_MS = 50
-
-function keyHeaderOf(config: UpstreamConfig): string | null {
-  const hashKey = config.hashKey
-  return hashKey === null ? null : 'header' in hashKey ? hashKey.header : 'cookie' in hashKey ? 'cookie' : null
-}
-
-function compareKeys(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0
-}
-
-/** What a pod is known by for subsetting: its SRV host name (kept across a new IP), else ip:port. */
-function podName(d: DiscoveredEndpoint): string {
-  return d.hostname !== null ? d.hostname.toLowerCase() : endpointKey(d.address, d.port)
-}

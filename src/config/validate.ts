@@ -63,6 +63,8 @@ export const CONFIG_SCHEMA: Field = object(
       'the admin server',
     ),
     accessLog: defaulted(boolean(), false, '`true`: one JSON line per request on stdout'),
+    reload: defaulted(duration({ zero: true }), '5s',
+      "how often the file's content is checked for a change (SIGHUP always reloads); 0 = SIGHUP only"),
     shutdown: defaulted(
       object({
         linger: defaulted(duration({ zero: true }), '5s',

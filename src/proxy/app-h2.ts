@@ -75,7 +75,7 @@ export class AppH2 {
    * 400 MiB (docs/memory.md). Told a smaller SETTINGS_MAX_CONCURRENT_STREAMS, HTTP/2 clients
    * queue those requests themselves. The budget bounds the shares new sessions get.
    */
-  readonly #streamBudget: number
+  #streamBudget: number
   #streamShare = MAX_CONCURRENT_STREAMS
   #draining = false
 
@@ -111,6 +111,12 @@ export class AppH2 {
     })
     this.#server.on('stream', (stream, headers, flags, raw) => this.#stream(stream, headers, flags, raw))
     this.#server.on('session', (session) => this.#trackSession(session))
+  }
+
+  /** The listener's settings or upstream changed (a reload): new sessions get what follows from them. */
+  reconfigure(): void {
+    this.#streamBudget = Math.max(STREAM_BUDGET_FLOOR, this.#side.upstream.config.limits.maxConcurrentRequests)
+    this.#server.updateSettings({ maxHeaderListSize: this.#side.config.maxHeaderSize * 2 })
   }
 
   /** A connection that opened with the preface, paused, its first bytes put back. */

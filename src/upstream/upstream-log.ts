@@ -53,7 +53,14 @@ export class UpstreamLog {
         pods, added, removed, ...(update.kind === 'error' ? { error: update.error.message } : {}),
       })
     }
-    if (update.kind === 'error') return
+    if (update.kind === 'error') {
+      log.warn('dns query failed; keeping the last endpoints', { upstream: this.#name, error: update.error.message })
+      return
+    }
+    if (update.kind === 'reset' && update.failed !== undefined) {
+      const { kept, waiting, error } = update.failed
+      log.warn('dns query failed for some SRV targets; kept their last addresses', { upstream: this.#name, kept, waiting, error: error.message })
+    }
     if (pods > 0) {
       if (this.#emptyWarned) log.info('discovery found pods again', { upstream: this.#name, service: this.#config.service, pods })
       this.#emptyWarned = false
@@ -65,6 +72,13 @@ export class UpstreamLog {
       upstream: this.#name, service: this.#config.service, query: this.query,
       hint: 'the name does not exist (NXDOMAIN) or has no records: check the service name and namespace in the config, and that the Service has ready pods (kubectl get endpointslices)',
     })
+  }
+
+  /** A pod of an ordinal upstream without an ordinal below `replicas` is reachable only by x-spoke-pod. */
+  ownsNoOrdinal(key: string, hostname: string | null, ordinal: number | null): void {
+    const replicas = this.#config.replicas!
+    if (ordinal !== null && ordinal < replicas) return
+    this.log.warn('endpoint owns no ordinal keys', { upstream: this.#name, endpoint: key, hostname, ordinal, replicas })
   }
 
   /** The log of one pod's connections. */

@@ -71,11 +71,12 @@ t.test('a pod without an open connection is not picked while others have one', a
 t.test('a POST queued on a pod that dies before it got a connection goes to another pod', async (t) => {
   const cluster = await startCluster({ pods: 2, upstream: { policy: 'round_robin', connection: { perEndpoint: 1, maxPerEndpoint: 1 }, retries: { attempts: 0 }, outlierDetection: { consecutiveFailures: 0 } } })
   t.teardown(() => cluster.close())
-  const [first, second] = cluster.pods
-  // Round robin in address order: the slow GET holds the first pod's only connection, the next
-  // GET goes to the second pod, and the POST queues behind the slow GET.
+  // Round robin: the slow GET holds one pod's only connection, the next GET goes to the other
+  // pod, and the POST queues behind the slow GET. The turn starts at a random pod.
   const slow = request(`${cluster.url}/slow?ms=400`).catch((e: Error) => e)
-  await waitFor(() => first.started === 1, 2000, 'the slow GET at the first pod')
+  await waitFor(() => cluster.pods.some((p) => p.started === 1), 2000, 'the slow GET at a pod')
+  const first = cluster.pods.find((p) => p.started === 1)!
+  const second = cluster.pods.find((p) => p !== first)!
   await request(`${cluster.url}/`)
   const post = request(`${cluster.url}/echo`, { method: 'POST', body: 'exactly-once' })
   // Admitted (and so queued behind the slow GET, picking is synchronous) once the upstream counts it.

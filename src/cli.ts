@@ -1,7 +1,8 @@
 // argv → run | check | demo | inject (SPEC §2). Returns the exit code, or undefined while `run` serves.
 import { runCheck, formatConfigError } from './config/check.ts'
-import { loadConfigFile, resolveConfigPath } from './config/load.ts'
+import { loadConfigBytes, readConfigFile, resolveConfigPath } from './config/load.ts'
 import type { LogLevel } from './config/types.ts'
+import { ConfigWatcher, contentHash } from './lifecycle/config-watch.ts'
 import { handleSignals } from './lifecycle/shutdown.ts'
 import { createLogger, isLogLevel } from './log.ts'
 import { Spoke } from './main.ts'
@@ -111,7 +112,9 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
 }
 
 async function run(configPath: string, level: LogLevel): Promise<number | undefined> {
-  const loaded = loadConfigFile(configPath)
+  // Read once: the watcher compares later content with exactly what spoke started from.
+  const bytes = readConfigFile(configPath)
+  const loaded = Buffer.isBuffer(bytes) ? loadConfigBytes(bytes) : { ok: false as const, errors: [bytes] }
   if (!loaded.ok) {
     for (const e of loaded.errors) process.stderr.write(formatConfigError(configPath, e) + '\n')
     return 2
@@ -124,6 +127,8 @@ async function run(configPath: string, level: LogLevel): Promise<number | undefi
     process.stderr.write(`spoke: ${(err as Error).message}\n`)
     return 1
   }
-  handleSignals(spoke, log)
+  const watcher = new ConfigWatcher(configPath, spoke, log, contentHash(bytes as Buffer))
+  watcher.start()
+  handleSignals(spoke, log, undefined, () => watcher.stop())
   return undefined
 }

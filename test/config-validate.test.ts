@@ -77,6 +77,7 @@ t.test('a minimal file is filled with the defaults of SPEC §3', async (t) => {
   t.strictSame(config, {
     admin: { address: { host: '127.0.0.1', port: 9901 } },
     accessLog: false,
+    reloadMs: 5000,
     shutdown: { lingerMs: 5000, drainTimeoutMs: 30_000 },
     dns: { servers: [], timeoutMs: 2000 },
     listeners: [
@@ -233,7 +234,9 @@ t.test('zero disables where SPEC says so', async (t) => {
   doc.upstreams[0].timeouts = { request: 0 }
   doc.upstreams[0].outlierDetection = { consecutiveFailures: 0 }
   doc.shutdown = { linger: 0, drainTimeout: '0s' }
+  doc.reload = 0
   const config = valid(doc)
+  t.equal(config.reloadMs, 0, 'reload: 0 = SIGHUP only')
   t.equal(config.upstreams[0].connection.maxLifetimeMs, 0)
   t.equal(config.upstreams[0].connection.idleTimeoutMs, 0)
   t.equal(config.upstreams[0].timeouts.requestMs, 0)
@@ -528,6 +531,7 @@ function specExample(): Record<string, any> {
   const doc = parseYaml(`
 admin: { address: 127.0.0.1:9901 }
 accessLog: false
+reload: 5s
 shutdown: { linger: 5s, drainTimeout: 30s }
 dns: { servers: [], timeout: 2s }
 listeners:

@@ -342,6 +342,14 @@ t.test('with a config: its ConfigMap first, mounted, and a checksum that changes
   const own = WEB.replace('labels: { app: web }\n    spec:', 'labels: { app: web }\n      annotations: { spoke.io/configmap: other }\n    spec:')
   t.throws(() => injectManifests(own, NATIVE, ship), { name: 'InjectError', message: /deployment\/web: annotation spoke.io\/configmap names other, but --config writes ConfigMap web-spoke/ })
   t.equal(objects(injectManifests(own, NATIVE, { ...ship, name: 'other' }).output)[0].metadata.name, 'other', 'agreeing with it is fine')
+
+  // --no-config-checksum: a change is left to spoke's reload.
+  const reloadOnly = injectManifests(output, NATIVE, { text: edited, checksum: null })
+  const [cm3, web3] = objects(reloadOnly.output)
+  t.equal(cm3.data['spoke.yaml'], edited, 'the ConfigMap still follows the file')
+  t.notOk('spoke.io/config-checksum' in podMeta(web3).annotations, 'the annotation is removed, so applying restarts nothing')
+  t.same(reloadOnly.outcomes.map((o) => o.result), ['updated', 'injected'])
+  t.equal(injectManifests(reloadOnly.output, NATIVE, { text: edited, checksum: null }).output, reloadOnly.output, 'and stays out')
 })
 
 t.test('spoke inject --config on the command line: admin port from the file, an unreachable admin address refused, warnings', async (t) => {
@@ -386,4 +394,7 @@ t.test('spoke inject --config on the command line: admin port from the file, an 
   const both = await spoke(['inject', '-c', good, '--admin-port', '9901'], WEB)
   t.equal(both.code, 2)
   t.match(both.stderr, '--admin-port and --config')
+  const alone = await spoke(['inject', '--no-config-checksum'], WEB)
+  t.equal(alone.code, 2)
+  t.match(alone.stderr, '--no-config-checksum goes with --config')
 })

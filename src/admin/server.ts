@@ -11,10 +11,11 @@ import { endpointsDocument } from './endpoints.ts'
 export interface AdminOptions {
   readonly address: HostPort
   readonly registry: Registry
-  readonly upstreams: readonly Upstream[]
+  /** The running upstreams and configuration: read per request, since a reload replaces them. */
+  readonly upstreams: () => readonly Upstream[]
   readonly ready: () => boolean
   /** The effective configuration, as `spoke check` prints it. */
-  readonly configDocument: unknown
+  readonly configDocument: () => unknown
 }
 
 export class AdminServer {
@@ -23,7 +24,11 @@ export class AdminServer {
 
   constructor(options: AdminOptions) {
     this.#options = options
-    this.#server = http.createServer((req, res) => {
+    this.#server = this.#create()
+  }
+
+  #create(): http.Server {
+    return http.createServer((req, res) => {
       this.#route(req, res).catch((err: Error) => {
         if (!res.headersSent) send(res, 500, 'text/plain', `${err.message}\n`)
         else res.destroy()
@@ -33,6 +38,21 @@ export class AdminServer {
 
   listen(): Promise<AddressInfo> {
     return listenOn(this.#server, this.#options.address, 'admin listener')
+  }
+
+  /**
+   * A reload changed admin.address: bind the new one first (a failure leaves the old one
+   * serving and rejects), then close the old one.
+   */
+  async rebind(address: HostPort): Promise<AddressInfo> {
+    const next = this.#create()
+    const bound = await listenOn(next, address, 'admin listener')
+    const old = this.#server
+    this.#server = next
+    this.#options = { ...this.#options, address }
+    old.close()
+    old.closeAllConnections()
+    return bound
   }
 
   get address(): AddressInfo | null {
@@ -65,10 +85,10 @@ export class AdminServer {
         send(res, 200, 'text/plain', 'ok\n')
         return
       case '/endpoints':
-        send(res, 200, 'application/json', JSON.stringify(endpointsDocument(o.upstreams)))
+        send(res, 200, 'application/json', JSON.stringify(endpointsDocument(o.upstreams())))
         return
       case '/config':
-        send(res, 200, 'application/json', JSON.stringify(o.configDocument))
+        send(res, 200, 'application/json', JSON.stringify(o.configDocument()))
         return
       case '/':
         send(res, 200, 'text/plain', INDEX)

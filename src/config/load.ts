@@ -25,26 +25,38 @@ export function resolveConfigPath(flag?: string, env: NodeJS.ProcessEnv = proces
 }
 
 export function loadConfigFile(path: string, options: { notYet?: ReadonlySet<string> } = {}): ValidationResult {
-  let bytes: Buffer | null
+  const bytes = readConfigFile(path)
+  return Buffer.isBuffer(bytes) ? loadConfigBytes(bytes, options) : { ok: false, errors: [bytes] }
+}
+
+/**
+ * The file's bytes, read through its path (a ConfigMap volume swaps the symlink behind it), or
+ * why they cannot be read. Reload compares these bytes before it parses them.
+ */
+export function readConfigFile(path: string): Buffer | ConfigError {
   try {
-    bytes = readAtMost(path, MAX_CONFIG_BYTES)
+    return readAtMost(path, MAX_CONFIG_BYTES)
   } catch (err) {
-    return { ok: false, errors: [{ path: '', message: readFailure(err) }] }
+    return { path: '', message: readFailure(err) }
   }
-  if (bytes === null) return { ok: false, errors: [{ path: '', message: `larger than ${MAX_CONFIG_BYTES / 1024} KiB; a configuration file is a few kilobytes` }] }
+}
+
+/** A configuration file's bytes, validated. */
+export function loadConfigBytes(bytes: Buffer, options: { notYet?: ReadonlySet<string> } = {}): ValidationResult {
+  if (bytes.length > MAX_CONFIG_BYTES) return { ok: false, errors: [{ path: '', message: `larger than ${MAX_CONFIG_BYTES / 1024} KiB; a configuration file is a few kilobytes` }] }
   // Decoding would silently turn invalid bytes into U+FFFD, inside a name, say.
   if (!isUtf8(bytes)) return { ok: false, errors: [{ path: '', message: `not UTF-8 text (near line ${lineOfFirstInvalidByte(bytes)})` }] }
   return parseConfig(bytes.toString('utf8'), options)
 }
 
-/** The file's bytes, or null if it holds more than `limit` (a device like /dev/zero never ends). */
-function readAtMost(path: string, limit: number): Buffer | null {
+/** The file's bytes, at most `limit` + 1 of them (a device like /dev/zero never ends). */
+function readAtMost(path: string, limit: number): Buffer {
   const fd = openSync(path, 'r')
   try {
     const buffer = Buffer.allocUnsafe(limit + 1)
     let length = 0
     for (let n; length <= limit && (n = readSync(fd, buffer, length, limit + 1 - length, null)) > 0;) length += n
-    return length > limit ? null : buffer.subarray(0, length)
+    return buffer.subarray(0, length)
   } finally {
     closeSync(fd)
   }

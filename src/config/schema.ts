@@ -1,10 +1,12 @@
 // A tiny field schema: each field knows how to parse what a user wrote (reporting problems with
-// their path) and how to render the parsed value back. Parsing never stops at the first problem:
-// a failed field becomes BAD and the walk goes on, so one pass reports everything.
+// their path), how to render the parsed value back, and how to describe itself for the
+// configuration reference (docs/config.md, generated from it). Parsing never stops at the first
+// problem: a failed field becomes BAD and the walk goes on, so one pass reports everything.
 import { isIPv4, isIPv6 } from 'node:net'
 import type { HostPort } from './types.ts'
 import { formatDuration, formatPercent, formatSize, parseDuration, parsePercent, parseSize } from './units.ts'
 import { formatHostPort } from '../net.ts'
+import { didYouMean } from './did-you-mean.ts'
 
 export interface ConfigError {
   /** `upstreams[0].connection.maxLifetime`; "" for the whole file. */
@@ -27,6 +29,21 @@ export interface Field {
   render(value: unknown): unknown
   /** Appended to the key in the parsed object: durations are held as `timeoutMs`. */
   readonly suffix?: string
+  readonly doc: FieldDoc
+}
+
+/** A field as the configuration reference shows it (Markdown). */
+export interface FieldDoc {
+  /** The kind of value: "duration", "integer", "mapping". */
+  readonly type: string
+  /** Which values of that kind are allowed, where not all are: "1 to 1000", "0 or longer". */
+  readonly range?: string
+  /** The only values allowed, and the feature name that may refuse some of them (see choice). */
+  readonly choices?: { readonly values: readonly string[]; readonly feature?: string }
+  /** A mapping's keys, or the keys of each mapping in a list. */
+  readonly shape?: Shape
+  /** A list of values of this kind. */
+  readonly list?: boolean
 }
 
 export interface Entry {
@@ -37,14 +54,16 @@ export interface Entry {
   readonly optional?: boolean
   /** A key refused while ctx.notYet holds this name. */
   readonly feature?: string
+  /** What the key does, one line of Markdown for docs/config.md. */
+  readonly doc: string
 }
 
 export type Shape = Readonly<Record<string, Entry>>
 export type Parsed = Record<string, unknown>
 
-export const required = (field: Field): Entry => ({ field })
-export const defaulted = (field: Field, value: unknown): Entry => ({ field, default: value })
-export const optional = (field: Field, feature?: string): Entry => ({ field, optional: true, feature })
+export const required = (field: Field, doc: string): Entry => ({ field, doc })
+export const defaulted = (field: Field, value: unknown, doc: string): Entry => ({ field, default: value, doc })
+export const optional = (field: Field, doc: string, feature?: string): Entry => ({ field, optional: true, feature, doc })
 
 export function report(ctx: Ctx, path: string, message: string): typeof BAD {
   ctx.errors.push({ path, message })
@@ -62,6 +81,7 @@ export const child = (at: string, key: string): string => (at === '' ? key : `${
 export function object(shape: Shape, check?: (value: Parsed, at: string, ctx: Ctx) => void): Field {
   const keys = Object.keys(shape)
   return {
+    doc: { type: 'mapping', shape },
     parse(raw, at, ctx) {
       if (!isMapping(raw)) return report(ctx, at, `must be a mapping, not ${describe(raw)}`)
       for (const key of Object.keys(raw)) {
@@ -102,7 +122,14 @@ function parseEntry(entry: Entry, raw: unknown, at: string, ctx: Ctx): unknown {
 
 export function list(item: Field, opts: { min?: number; unique?: boolean } = {}): Field {
   const min = opts.min ?? 0
+  const limits = [min > 0 ? `at least ${min} ${min === 1 ? 'entry' : 'entries'}` : '', opts.unique === true ? 'no repeats' : '']
   return {
+    doc: {
+      ...item.doc,
+      list: true,
+      type: item.doc.shape !== undefined ? 'list of mappings' : `list of: ${item.doc.type}`,
+      range: [...limits, item.doc.range ?? ''].filter((x) => x !== '').join('; ') || undefined,
+    },
     parse(raw, at, ctx) {
       if (!Array.isArray(raw)) return report(ctx, at, `must be a list, not ${describe(raw)}`)
       if (raw.length < min) report(ctx, at, `must have at least ${min} ${min === 1 ? 'entry' : 'entries'}`)
@@ -120,9 +147,13 @@ export function list(item: Field, opts: { min?: number; unique?: boolean } = {})
 
 // ---- scalars
 
-/** A string checked by `problem`, which returns what is wrong or null; `normalize` runs first. */
-export function text(problem: (s: string) => string | null, normalize: (s: string) => string = (s) => s): Field {
+/**
+ * A string checked by `problem`, which returns what is wrong or null; `normalize` runs after.
+ * `type` says what it is, for the reference.
+ */
+export function text(type: string, problem: (s: string) => string | null, normalize: (s: string) => string = (s) => s): Field {
   return {
+    doc: { type },
     parse(raw, at, ctx) {
       if (typeof raw !== 'string') return report(ctx, at, `must be a string, not ${describe(raw)}`)
       const why = problem(raw)
@@ -134,6 +165,7 @@ export function text(problem: (s: string) => string | null, normalize: (s: strin
 
 export function integer(min: number, max = Number.MAX_SAFE_INTEGER): Field {
   return {
+    doc: { type: 'integer', range: span(min, max, String) },
     parse(raw, at, ctx) {
       if (typeof raw === 'number' && Number.isInteger(raw) && raw >= min && raw <= max) return raw
       return report(ctx, at, `must be an integer ${rangeText(min, max, String)}, not ${describe(raw)}`)
@@ -144,6 +176,7 @@ export function integer(min: number, max = Number.MAX_SAFE_INTEGER): Field {
 
 export function boolean(): Field {
   return {
+    doc: { type: 'boolean' },
     parse: (raw, at, ctx) => (typeof raw === 'boolean' ? raw : report(ctx, at, `must be true or false, not ${describe(raw)}`)),
     render: (value) => value,
   }
@@ -152,6 +185,7 @@ export function boolean(): Field {
 /** One of `values`; those named `${feature}: ${value}` in ctx.notYet are refused as not supported yet. */
 export function choice(values: readonly string[], feature?: string): Field {
   return {
+    doc: { type: 'string', choices: { values, feature } },
     parse(raw, at, ctx) {
       if (typeof raw === 'string' && values.includes(raw)) {
         if (feature !== undefined && ctx.notYet.has(`${feature}: ${raw}`)) {
@@ -171,7 +205,9 @@ export function choice(values: readonly string[], feature?: string): Field {
 export function duration(opts: { zero?: boolean; max?: number } = {}): Field {
   const min = opts.zero === true ? 0 : 1
   const max = opts.max ?? MAX_DURATION_MS
+  const floor = min === 0 ? '0 or longer' : 'longer than 0'
   return {
+    doc: { type: 'duration', range: opts.max === undefined ? floor : `${floor}, at most ${formatDuration(max)}` },
     suffix: 'Ms',
     parse(raw, at, ctx) {
       const ms = parseDuration(raw)
@@ -191,6 +227,7 @@ export const MAX_DURATION_MS = 24 * 24 * 3_600_000
 
 export function size(min: number, max: number): Field {
   return {
+    doc: { type: 'size', range: span(min, max, formatSize) },
     parse(raw, at, ctx) {
       const bytes = parseSize(raw)
       if (bytes === null) {
@@ -205,7 +242,9 @@ export function size(min: number, max: number): Field {
 
 /** A fraction in [0, maxExclusive): "10%" is 0.1. */
 export function percent(maxExclusive: number, minInclusive = 0): Field {
+  const below = maxExclusive === Infinity ? '' : ` to below ${formatPercent(maxExclusive)}`
   return {
+    doc: { type: 'percentage', range: below === '' ? `at least ${formatPercent(minInclusive)}` : `${formatPercent(minInclusive)}${below}` },
     parse(raw, at, ctx) {
       const f = parsePercent(raw)
       if (f === null) return report(ctx, at, `must be a percentage such as "10%", not ${describe(raw)}`)
@@ -222,7 +261,10 @@ export function percent(maxExclusive: number, minInclusive = 0): Field {
  * the port may be left out, and a bare IPv6 literal is accepted too.
  */
 export function hostPort(opts: { minPort: number; defaultPort?: number }): Field {
+  const type = opts.defaultPort === undefined ? '`ip:port`' : '`ip` or `ip:port`'
+  const port = `port ${span(opts.minPort, 65535, String)}${opts.defaultPort === undefined ? '' : `, ${opts.defaultPort} when left out`}`
   return {
+    doc: { type, range: `an IP literal; ${port}` },
     parse(raw, at, ctx) {
       const hp = typeof raw === 'string' ? parseHostPort(raw, opts.defaultPort) : null
       const form = opts.defaultPort === undefined ? '"ip:port"' : '"ip" or "ip:port"'
@@ -264,39 +306,16 @@ export function describe(raw: unknown): string {
 }
 
 function rangeText(min: number, max: number, fmt: (n: number) => string): string {
-  if (max >= Number.MAX_SAFE_INTEGER) return `of at least ${fmt(min)}`
-  return `from ${fmt(min)} to ${fmt(max)}`
+  return `${max >= Number.MAX_SAFE_INTEGER ? 'of' : 'from'} ${span(min, max, fmt)}`
+}
+
+/** "1 to 1000", or "at least 0" without an upper bound. */
+function span(min: number, max: number, fmt: (n: number) => string): string {
+  return max >= Number.MAX_SAFE_INTEGER ? `at least ${fmt(min)}` : `${fmt(min)} to ${fmt(max)}`
 }
 
 function unknownKeyMessage(key: string, known: readonly string[]): string {
   return `unknown key${didYouMean(key, known)}`
-}
-
-/** ` (did you mean "x"?)` for the closest candidate within a few edits, else "". */
-export function didYouMean(word: string, candidates: readonly string[]): string {
-  const limit = Math.max(2, Math.floor(word.length / 3))
-  let best: string | null = null
-  let bestDistance = Infinity
-  for (const c of candidates) {
-    const d = editDistance(word.toLowerCase(), c.toLowerCase())
-    if (d <= limit && d < bestDistance) {
-      best = c
-      bestDistance = d
-    }
-  }
-  return best === null ? '' : ` (did you mean "${best}"?)`
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i]
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
-    }
-    prev = row
-  }
-  return prev[b.length]
 }
 
 function isMapping(raw: unknown): raw is Record<string, unknown> {

@@ -124,6 +124,8 @@ export interface UpstreamConfig {
 export interface Config {
   readonly admin: { readonly address: HostPort }
   readonly accessLog: boolean
+  /** How often the file's content is compared with the running one (SPEC §10); 0 = SIGHUP only. */
+  readonly reloadMs: number
   readonly shutdown: { readonly lingerMs: number; readonly drainTimeoutMs: number }
   readonly dns: {
     /** Parsed "ip" or "ip:port" entries; empty = the system's resolv.conf servers. */
@@ -132,4 +134,10 @@ export interface Config {
   }
   readonly listeners: readonly ListenerConfig[]
   readonly upstreams: readonly UpstreamConfig[]
+}
+
+/** The request header a sharded upstream's key is read from (`cookie` for a cookie key); else null. */
+export function keyHeaderOf(config: UpstreamConfig): string | null {
+  const hashKey = config.hashKey
+  return hashKey === null ? null : 'header' in hashKey ? hashKey.header : 'cookie' in hashKey ? 'cookie' : null
 }

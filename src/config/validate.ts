@@ -1,14 +1,14 @@
 // SPEC §3 as a schema: the one place that says which keys exist, their types, ranges and defaults
 // (written as a user would write them), and which cross-references must hold. The result is
-// frozen and fully defaulted, or the list of every problem found.
-import { isIP } from 'node:net'
-import {
-  BAD, boolean, child, choice, defaulted, didYouMean, duration, renderHostPort, good, hostPort, integer, list,
-  object, optional, percent, report, required, size, text,
-} from './schema.ts'
+// frozen and fully defaulted, or the list of every problem found. The upstream's keys are in
+// upstream-schema.ts. Each key's one-line `doc` is what docs/config.md says of it
+// (`npm run docs:config` writes it from this schema).
+import { boolean, child, choice, defaulted, duration, good, hostPort, list, object, renderHostPort, report, required, size } from './schema.ts'
 import type { ConfigError, Ctx, Field, Parsed } from './schema.ts'
-import { isSharded, RETRY_REASONS } from './types.ts'
+import { didYouMean } from './did-you-mean.ts'
+import { name } from './names.ts'
 import type { Config } from './types.ts'
+import { UPSTREAM } from './upstream-schema.ts'
 
 export type { ConfigError } from './schema.ts'
 
@@ -35,244 +35,56 @@ export function validateConfig(doc: unknown, options: { notYet?: ReadonlySet<str
   return { ok: false, errors: ctx.errors }
 }
 
-// ---- names
-
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/
-const name = text((s) =>
-  NAME.test(s) ? null : `must be 1 to 63 letters, digits, ".", "_" or "-", starting with a letter or digit, not ${JSON.stringify(s)}`,
-)
-
-const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
-const stripDot = (s: string): string => (s.endsWith('.') ? s.slice(0, -1) : s)
-
-function dnsNameProblem(s: string): string | null {
-  const fqdn = stripDot(s)
-  if (isIP(fqdn) !== 0) return `must be a DNS name, not the IP address ${JSON.stringify(s)}`
-  if (fqdn.length === 0 || fqdn.length > 253) return 'must be a DNS name of 1 to 253 characters'
-  const labels = fqdn.split('.')
-  // Node's resolver applies no search list, so "orders" alone would never resolve in a pod.
-  if (labels.length < 2) return `must be a fully qualified name such as "orders.default.svc.cluster.local", not ${JSON.stringify(s)}`
-  const bad = labels.find((l) => !DNS_LABEL.test(l))
-  if (bad !== undefined) {
-    return `label ${JSON.stringify(bad)} must be 1 to 63 lowercase letters, digits or "-", not starting or ending with "-"`
-  }
-  return null
-}
-// The trailing dot is dropped: the name goes into Host headers, and queries are FQDN anyway.
-const dnsName = text(dnsNameProblem, stripDot)
-
-// Kubernetes' IANA_SVC_NAME, which is what a Service's port name (and so its SRV record) can be.
-const portName = text((s) =>
-  /^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$/.test(s) && /[a-z]/.test(s) && !s.includes('--')
-    ? null
-    : `must be an SRV port name (1 to 15 lowercase letters, digits or "-", with a letter, like "http" or "grpc"), not ${JSON.stringify(s)}`,
-)
-
-const headerName = text(
-  (s) => (/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(s) ? null : `must be an HTTP header name, not ${JSON.stringify(s)}`),
-  (s) => s.toLowerCase(),
-)
-const nonEmpty = text((s) => (s.length > 0 ? null : 'must not be empty'))
-
 // ---- listener
 
 const LISTENER = object({
-  name: required(name),
-  address: required(hostPort({ minPort: 0 })),
-  protocol: defaulted(choice(['http', 'udp'], 'listener.protocol'), 'http'),
-  upstream: required(name),
-  headersTimeout: defaulted(duration(), '10s'),
-  idleTimeout: defaulted(duration(), '60s'),
-  maxHeaderSize: defaulted(size(1024, 1024 ** 2), '16KiB'),
+  name: required(name, 'the listener in logs and metrics (label `listener`); unique'),
+  address: required(hostPort({ minPort: 0 }), 'where the app sends, HTTP/1.1 and h2c on the same port; port 0: any free port'),
+  protocol: defaulted(choice(['http', 'udp'], 'listener.protocol'), 'http',
+    '`udp`: each datagram goes to every pod of a `protocol: udp`, `mode: broadcast` upstream'),
+  upstream: required(name, 'the `name` of the upstream that takes this listener\'s requests'),
+  headersTimeout: defaulted(duration(), '10s', "each request's line and headers must arrive within this"),
+  idleTimeout: defaulted(duration(), '60s', 'an app connection with no request in flight closes after this'),
+  maxHeaderSize: defaulted(size(1024, 1024 ** 2), '16KiB',
+    'request line and headers (h2c: the decoded header block); a larger one gets 431'),
 })
-
-// ---- upstream
-
-const DISCOVERY = object(
-  {
-    refresh: defaulted(duration(), '5s'),
-    minRefresh: defaulted(duration(), '1s'),
-    family: defaulted(choice(['auto', 'ipv4', 'ipv6']), 'auto'),
-    subsetSize: defaulted(integer(0, 100_000), 0),
-  },
-  (v, at, ctx) => {
-    if (good(v.refreshMs, v.minRefreshMs) && (v.minRefreshMs as number) > (v.refreshMs as number)) {
-      report(ctx, child(at, 'minRefresh'), 'must not be longer than refresh')
-    }
-  },
-)
-
-const CONNECTION = object(
-  {
-    perEndpoint: defaulted(integer(1, 1000), 1),
-    maxPerEndpoint: defaulted(integer(1, 10_000), 64),
-    maxLifetime: defaulted(duration({ zero: true }), '10m'),
-    lifetimeJitter: defaulted(percent(1), '10%'),
-    maxRequests: defaulted(integer(0), 0),
-    idleTimeout: defaulted(duration({ zero: true }), '60s'),
-    connectTimeout: defaulted(duration(), '2s'),
-    keepalive: defaulted(duration({ zero: true }), '30s'),
-    drainTimeout: defaulted(duration({ zero: true }), '30s'),
-  },
-  (v, at, ctx) => {
-    if (good(v.perEndpoint, v.maxPerEndpoint) && (v.maxPerEndpoint as number) < (v.perEndpoint as number)) {
-      report(ctx, child(at, 'maxPerEndpoint'), `must be at least perEndpoint (${v.perEndpoint})`)
-    }
-  },
-)
-
-const BROADCAST_REQUIRE: Field = {
-  parse(raw, at, ctx) {
-    if (raw === 'all' || raw === 'any' || raw === 'quorum') return raw
-    if (typeof raw === 'number' && Number.isInteger(raw) && raw >= 1) return raw
-    return report(ctx, at, `must be all, any, quorum or an integer of at least 1 (a YAML number), not ${JSON.stringify(raw)}`)
-  },
-  render: (value) => value,
-}
-
-const BROADCAST = object({
-  require: defaulted(BROADCAST_REQUIRE, 'all'),
-  timeout: defaulted(duration(), '5s'),
-  maxBodySize: defaulted(size(0, 1024 ** 3), '1MiB'),
-  includeBodies: defaulted(boolean(), false),
-})
-
-const HASH_KEY_SOURCES = object({
-  header: optional(headerName),
-  query: optional(nonEmpty),
-  cookie: optional(nonEmpty),
-})
-
-/** Exactly one of header, query, cookie: `{ header: "x-account-id" }`. */
-const HASH_KEY: Field = {
-  parse(raw, at, ctx) {
-    const v = HASH_KEY_SOURCES.parse(raw, at, ctx)
-    if (v === BAD) return BAD
-    const set = Object.entries(v as Parsed).filter(([, x]) => x !== null)
-    if (set.length !== 1) return report(ctx, at, 'must have exactly one of header, query or cookie')
-    return Object.fromEntries(set)
-  },
-  render: (value) => value,
-}
-
-const UPSTREAM = object(
-  {
-    name: required(name),
-    service: required(dnsName),
-    port: optional(integer(1, 65535)),
-    portName: optional(portName),
-    protocol: defaulted(choice(['http1', 'h2c', 'udp'], 'upstream.protocol'), 'http1'),
-    hostRewrite: defaulted(choice(['service', 'keep']), 'service'),
-    mode: defaulted(choice(['balance', 'broadcast'], 'upstream.mode'), 'balance'),
-    policy: defaulted(
-      choice(['round_robin', 'least_request', 'peak_ewma', 'random', 'consistent_hash', 'ordinal'], 'upstream.policy'),
-      'round_robin',
-    ),
-    slowStart: defaulted(duration({ zero: true }), 0),
-    discovery: defaulted(DISCOVERY, {}),
-    connection: defaulted(CONNECTION, {}),
-    timeouts: defaulted(
-      object({
-        request: defaulted(duration({ zero: true }), '15s'),
-        // Envoy's per_try_timeout: how long one attempt may wait for its answer to start.
-        perTry: defaulted(duration({ zero: true }), 0),
-      }),
-      {},
-    ),
-    retries: defaulted(
-      object({
-        attempts: defaulted(integer(0, 10), 1),
-        on: defaulted(list(choice(RETRY_REASONS), { unique: true }), RETRY_REASONS),
-      }),
-      {},
-    ),
-    outlierDetection: defaulted(
-      object({
-        consecutiveFailures: defaulted(integer(0), 5),
-        ejectionTime: defaulted(duration(), '30s'),
-        maxEjectedPercent: defaulted(integer(0, 100), 50),
-      }),
-      {},
-    ),
-    limits: defaulted(object({ maxConcurrentRequests: defaulted(integer(1), 1024) }), {}),
-    broadcast: optional(BROADCAST, 'upstream.broadcast'),
-    hashKey: optional(HASH_KEY, 'upstream.hashKey'),
-    replicas: optional(integer(1, 100_000), 'upstream.replicas'),
-    hashBalanceFactor: optional(percent(Infinity, 1)),
-  },
-  checkUpstream,
-)
-
-function checkUpstream(v: Parsed, at: string, ctx: Ctx): void {
-  const path = (key: string): string => child(at, key)
-  if (v.port !== null && v.portName !== null) report(ctx, path('portName'), 'set either port or portName, not both')
-  if (v.port === null && v.portName === null) report(ctx, path('port'), 'is required (or portName)')
-
-  if (good(v.mode, v.broadcast)) {
-    // A broadcast upstream without a broadcast block gets that block's defaults.
-    if (v.mode === 'broadcast' && v.broadcast === null) v.broadcast = BROADCAST.parse({}, path('broadcast'), ctx)
-    if (v.mode !== 'broadcast' && v.broadcast !== null) report(ctx, path('broadcast'), 'is only for mode: broadcast')
-  }
-  if (good(v.protocol, v.mode) && v.protocol === 'udp' && v.mode !== 'broadcast') {
-    report(ctx, path('mode'), 'must be broadcast for protocol: udp')
-  }
-  if (good(v.policy, v.hashKey)) {
-    const hashed = isSharded(v.policy)
-    if (hashed && v.hashKey === null) report(ctx, path('hashKey'), `is required for policy: ${v.policy}`)
-    if (!hashed && v.hashKey !== null) report(ctx, path('hashKey'), 'is only for policy: consistent_hash or ordinal')
-  }
-  if (good(v.policy, v.replicas)) {
-    if (v.policy === 'ordinal' && v.replicas === null) report(ctx, path('replicas'), 'is required for policy: ordinal')
-    if (v.policy !== 'ordinal' && v.replicas !== null) report(ctx, path('replicas'), 'is only for policy: ordinal')
-  }
-  if (good(v.policy, v.hashBalanceFactor) && v.policy !== 'consistent_hash' && v.hashBalanceFactor !== null) {
-    report(ctx, path('hashBalanceFactor'), 'is only for policy: consistent_hash')
-  }
-  // Every pod gets every request of a broadcast: there is nothing to pick, least of all by key.
-  if (good(v.mode, v.policy) && v.mode === 'broadcast' && isSharded(v.policy)) {
-    report(ctx, path('policy'), `${v.policy} has no meaning for mode: broadcast (every pod gets every request)`)
-  }
-  // A broadcast or a sharded upstream needs every pod: none of them may be left out or held back.
-  const everyPod = !good(v.mode, v.policy) ? null
-    : v.mode === 'broadcast' ? 'mode: broadcast'
-    : isSharded(v.policy) ? `policy: ${v.policy}`
-    : null
-  const subsetSize = good(v.discovery) ? (v.discovery as Parsed).subsetSize : 0
-  if (everyPod !== null && good(subsetSize) && (subsetSize as number) > 0) {
-    report(ctx, child(path('discovery'), 'subsetSize'), `must be 0 for ${everyPod}, which needs every pod`)
-  }
-  if (everyPod !== null && good(v.slowStartMs) && (v.slowStartMs as number) > 0) {
-    report(ctx, path('slowStart'), `must be 0 for ${everyPod}: only a balanced pick can give a pod less than its share`)
-  }
-  // Ordinals come from the StatefulSet pods' host names, which only SRV gives.
-  if (v.policy === 'ordinal' && typeof v.port === 'number' && v.portName === null) {
-    report(ctx, path('portName'), 'is required for policy: ordinal (use portName instead of port)')
-  }
-}
 
 // ---- the whole file
 
 /** The schema behind validateConfig; render.ts walks it backwards. */
 export const CONFIG_SCHEMA: Field = object(
   {
-    admin: defaulted(object({ address: defaulted(hostPort({ minPort: 0 }), '127.0.0.1:9901') }), {}),
-    accessLog: defaulted(boolean(), false),
-    shutdown: defaulted(
+    admin: defaulted(
       object({
-        linger: defaulted(duration({ zero: true }), '5s'),
-        drainTimeout: defaulted(duration({ zero: true }), '30s'),
+        address: defaulted(hostPort({ minPort: 0 }), '127.0.0.1:9901',
+          'where `/metrics`, `/ready`, `/healthz`, `/endpoints` and `/config` are served; port 0: any free port'),
       }),
       {},
+      'the admin server',
+    ),
+    accessLog: defaulted(boolean(), false, '`true`: one JSON line per request on stdout'),
+    reload: defaulted(duration({ zero: true }), '5s',
+      "how often the file's content is checked for a change (SIGHUP always reloads); 0 = SIGHUP only"),
+    shutdown: defaulted(
+      object({
+        linger: defaulted(duration({ zero: true }), '5s',
+          "after SIGTERM, keep accepting this long (`/ready` is 503 already), so the app's last calls go out"),
+        drainTimeout: defaulted(duration({ zero: true }), '30s', 'then wait at most this long for in-flight requests; 0 = cut them at once'),
+      }),
+      {},
+      'what SIGTERM and SIGINT do',
     ),
     dns: defaulted(
       object({
-        servers: defaulted(list(hostPort({ minPort: 1, defaultPort: 53 })), []),
-        timeout: defaulted(duration(), '2s'),
+        servers: defaulted(list(hostPort({ minPort: 1, defaultPort: 53 })), [],
+          'the DNS servers discovery asks; empty: those of /etc/resolv.conf'),
+        timeout: defaulted(duration(), '2s', 'how long one lookup may take, retries included'),
       }),
       {},
+      'the DNS servers',
     ),
-    listeners: required(list(LISTENER, { min: 1 })),
-    upstreams: required(list(UPSTREAM, { min: 1 })),
+    listeners: required(list(LISTENER, { min: 1 }), 'the addresses the app sends to, each tied to one upstream'),
+    upstreams: required(list(UPSTREAM, { min: 1 }), 'the headless Services and how requests reach their pods'),
   },
   checkReferences,
 )

@@ -4,7 +4,8 @@
 //
 // Methods (any service name): `/demo.Echo/Unary` answers {pod, echo}; `/demo.Echo/Stream`
 // answers `count` messages; `/demo.Echo/Bidi` answers each message as it arrives;
-// `/demo.Echo/Slow` answers after `ms`; `/demo.Echo/Fail` answers grpc-status `code`.
+// `/demo.Echo/Slow` answers after `ms`; `/demo.Echo/Fail` answers grpc-status `code`, after
+// `messages` messages (0: trailers-only).
 // A path of one segment (`/`, `/echo`; gRPC paths have two) gets plain HTTP/2: 200 with the pod's
 // name after reading the body, so that fault tests can send idempotent GETs over h2c.
 import http2 from 'node:http2'
@@ -151,7 +152,9 @@ export class GrpcPod {
           }, Number((message as { ms?: number }).ms ?? 1000))
           stream.once('close', () => clearTimeout(timer))
         } else if (method === 'Fail') {
-          finish(Number((message as { code?: number }).code ?? 13), 'failed on purpose')
+          const { code, messages } = message as { code?: number; messages?: number }
+          for (let i = 0; i < (messages ?? 0); i++) send({ pod: this.name, i })
+          finish(Number(code ?? 13), 'failed on purpose')
         }
       }
     })

@@ -6,7 +6,7 @@ import type { AddressFamily, Config, HostPort, UpstreamConfig } from '../config/
 import { lookup, type LookupOutcome } from './lookup.ts'
 import { jittered, nextBackoff, refreshDelay } from './schedule.ts'
 import { KnownTargets } from './targets.ts'
-import { endpointKey, type Discovery, type DiscoveryResult, type DiscoveryUpdate, type LastQuery } from './types.ts'
+import { endpointKey, type Discovery, type DiscoveryResult, type DiscoveryTuning, type DiscoveryUpdate, type LastQuery } from './types.ts'
 
 export interface DnsDiscoveryOptions {
   /** FQDN; no search list is applied. */
@@ -115,6 +115,15 @@ export class DnsDiscovery implements Discovery {
 
   get counts(): Readonly<Record<DiscoveryResult, number>> {
     return { ...this.#counts }
+  }
+
+  retune(tuning: DiscoveryTuning): void {
+    const before = this.#opts
+    this.#opts = { ...before, ...tuning }
+    if (tuning.timeoutMs !== before.timeoutMs || !sameServers(tuning.servers, before.servers)) {
+      // A lookup under way finishes on the resolver it started with.
+      this.#resolver = createResolver(tuning.servers, tuning.timeoutMs)
+    }
   }
 
   start(): void {
@@ -242,4 +251,8 @@ export function dnsDiscovery(config: UpstreamConfig, dns: Config['dns'], onUpdat
     timeoutMs: dns.timeoutMs,
     onUpdate,
   })
+}
+
+function sameServers(a: readonly HostPort[], b: readonly HostPort[]): boolean {
+  return a.length === b.length && a.every((s, i) => s.host === b[i].host && s.port === b[i].port)
 }

@@ -44,6 +44,8 @@ export interface Discovery {
   /** Early re-resolve (a connect was refused); rate-limited by minRefresh. */
   requestRefresh(): void
   close(): void
+  /** A reload changed how to query (SPEC §10): used from the next query on. */
+  retune?(tuning: DiscoveryTuning): void
   // The DNS statistics, kept here only: the upstream's metrics and /endpoints read them.
   /** The last completed query, for /endpoints; null before the first completes. */
   readonly lastQuery: LastQuery | null
@@ -61,4 +63,14 @@ export type DiscoveryListener = (update: DiscoveryUpdate) => void
 /** `10.0.0.1:80`, `[::1]:80`: the stable key of an endpoint, and how /endpoints names it. */
 export function endpointKey(address: string, port: number): string {
   return formatHostPort(address, port)
+}
+
+/** What a reload may change in an upstream's discovery without replacing it. */
+export interface DiscoveryTuning {
+  readonly family: 'auto' | 'ipv4' | 'ipv6'
+  readonly refreshMs: number
+  readonly minRefreshMs: number
+  /** Empty: the system's resolv.conf servers. */
+  readonly servers: readonly { readonly host: string; readonly port: number }[]
+  readonly timeoutMs: number
 }

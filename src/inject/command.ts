@@ -30,6 +30,8 @@ Options:
                         before the workloads; the admin port comes from its admin.address, and
                         the pod template gets a ${CHECKSUM_ANNOTATION} annotation, so that
                         applying a changed file rolls the pods
+  --no-config-checksum  with --config: no ${CHECKSUM_ANNOTATION} annotation (an existing one is
+                        removed): a changed file is left to spoke's reload, restarting nothing
   --configmap NAME      the ConfigMap holding spoke.yaml, mounted at ${CONFIG_FILE} (default:
                         ${DEFAULT_CONFIGMAP}; with --config, <workload>-spoke); a pod's
                         ${CONFIGMAP_ANNOTATION} annotation names its own
@@ -51,6 +53,7 @@ interface Args {
   config: string | undefined
   /** Given, not defaulted: --config derives the ConfigMap's name; the default image is warned about. */
   configMapGiven: boolean
+  checksum: boolean
   imageGiven: boolean
 }
 
@@ -62,6 +65,7 @@ function parseArgs(argv: readonly string[], version: string): Args {
   let adminPort = DEFAULT_ADMIN_PORT
   let classic = false
   let config: string | undefined
+  let checksum = true
   const given = new Set<string>()
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
@@ -94,6 +98,7 @@ function parseArgs(argv: readonly string[], version: string): Args {
         break
       }
       case '--classic': classic = true; break
+      case '--no-config-checksum': checksum = false; break
       case '-h': case '--help': help = true; break
       default:
         if (a.startsWith('-') && a !== '-') throw new UsageError(`unknown option ${a}`)
@@ -101,10 +106,11 @@ function parseArgs(argv: readonly string[], version: string): Args {
         file = a
     }
   }
+  if (config === undefined && !checksum) throw new UsageError('--no-config-checksum goes with --config')
   if (config !== undefined && given.has('--admin-port')) throw new UsageError('--admin-port and --config: the port is admin.address\'s in the file')
   return {
     file, help, options: { image, configMap, adminPort, classic }, config,
-    configMapGiven: given.has('--configmap'), imageGiven: given.has('--image'),
+    configMapGiven: given.has('--configmap'), imageGiven: given.has('--image'), checksum,
   }
 }
 
@@ -144,7 +150,7 @@ export async function runInject(argv: readonly string[], io: InjectIo): Promise<
     }
     for (const w of read.config.warnings) io.stderr.write(`spoke inject: warning: ${w}\n`)
     options = { ...options, adminPort: read.config.adminPort }
-    ship = { text: read.config.text, checksum: read.config.checksum, name: args.configMapGiven ? options.configMap : undefined }
+    ship = { text: read.config.text, checksum: args.checksum ? read.config.checksum : null, name: args.configMapGiven ? options.configMap : undefined }
   }
   const name = fromStdin ? '<stdin>' : args.file!
   try {

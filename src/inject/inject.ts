@@ -21,7 +21,8 @@ export interface InjectResult {
 /** `spoke inject --config`: the file to ship in a ConfigMap beside the workloads. */
 export interface ConfigToShip {
   readonly text: string
-  readonly checksum: string
+  /** For the pod template's annotation; null: no annotation, leaving a change to spoke's reload. */
+  readonly checksum: string | null
   /** The ConfigMap's name; without one, `<workload>-spoke` (one workload in the input only). */
   readonly name?: string
 }

@@ -30,8 +30,8 @@ export interface SidecarOptions {
   readonly adminPort: number
   /** A classic container in `containers` instead of a native sidecar (Kubernetes < 1.29). */
   readonly classic: boolean
-  /** With `--config`: the file's sha256, written as CHECKSUM_ANNOTATION. */
-  readonly configChecksum?: string
+  /** With `--config`: the file's sha256, written as CHECKSUM_ANNOTATION; null removes it (--no-config-checksum); absent leaves it. */
+  readonly configChecksum?: string | null
 }
 
 export function defaultImage(version: string): string {

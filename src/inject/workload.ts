@@ -93,7 +93,8 @@ export function injectObject(doc: Document, resource: YAMLMap, options: SidecarO
   changed = putNamed(doc, spec, 'volumes', configVolume(o), 'end') || changed
   changed = setStrings(doc, ensureMap(doc, meta, 'labels'), { [INJECTED_LABEL]: 'true' }) || changed
   changed = annotateForScraping(doc, meta, o, previousPort, notes) || changed
-  if (o.configChecksum !== undefined) changed = setStrings(doc, ensureMap(doc, meta, 'annotations'), { [CHECKSUM_ANNOTATION]: o.configChecksum }) || changed
+  if (typeof o.configChecksum === 'string') changed = setStrings(doc, ensureMap(doc, meta, 'annotations'), { [CHECKSUM_ANNOTATION]: o.configChecksum }) || changed
+  if (o.configChecksum === null) changed = removeKey(meta.get('annotations', true), CHECKSUM_ANNOTATION) || changed
 
   if (o.classic && RUN_TO_COMPLETION.has(kind)) {
     notes.push('a classic sidecar keeps running after the job\'s containers finish, so the pod never completes; the native form (the default) does not')
@@ -205,6 +206,10 @@ function putNamed(doc: Document, parent: YAMLMap, key: string, value: Record<str
   if (isDeepStrictEqual((seq.items[at] as YAMLMap).toJSON(), value)) return false
   seq.items[at] = node
   return true
+}
+
+function removeKey(map: unknown, key: string): boolean {
+  return isMap(map) && map.delete(key)
 }
 
 function removeNamed(parent: YAMLMap, key: string, name: string): boolean {

@@ -4,7 +4,8 @@
 import type { Logger } from '../log.ts'
 import type { Spoke } from '../main.ts'
 
-export function handleSignals(spoke: Spoke, log: Logger, exit: (code: number) => void = (c) => process.exit(c)): void {
+/** `stopped`: called at the first signal (the configuration watcher stops reloading). */
+export function handleSignals(spoke: Spoke, log: Logger, exit: (code: number) => void = (c) => process.exit(c), stopped: () => void = () => {}): void {
   let stopping = false
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) {
@@ -13,6 +14,7 @@ export function handleSignals(spoke: Spoke, log: Logger, exit: (code: number) =>
       return
     }
     stopping = true
+    stopped()
     const { lingerMs, drainTimeoutMs } = spoke.config.shutdown
     log.info('shutting down', { signal, lingerMs, drainTimeoutMs })
     spoke.beginShutdown()

@@ -36,7 +36,7 @@ export type ListenerSource = {
   readonly name: string
   readonly upstream: { readonly name: string }
 } & (
-  | { readonly counts: { readonly byStatus: Float64Array } }
+  | { readonly counts: { readonly byStatus: Float64Array; readonly byGrpcStatus: Float64Array } }
   | { readonly udp: { readonly datagrams: number; readonly dropped: number; readonly sendErrors: number } }
 )
 
@@ -70,21 +70,32 @@ class PulledMetric {
 
 const ENDPOINT_STATES = ['active', 'ejected', 'draining'] as const
 
-export function createRegistry(listeners: readonly ListenerSource[], upstreams: readonly UpstreamSource[]): Registry {
+/** A reload replaces listeners and upstreams: the registry is given a way to read the current ones. */
+type Live<T> = readonly T[] | (() => readonly T[])
+
+/** Reloads of the configuration by result (SPEC §10), counted by whoever applies them. */
+export interface ReloadCounts {
+  readonly success: number
+  readonly failure: number
+}
+
+export function createRegistry(listenersOf: Live<ListenerSource>, upstreamsOf: Live<UpstreamSource>, reloads: ReloadCounts = { success: 0, failure: 0 }): Registry {
+  const ls = typeof listenersOf === 'function' ? listenersOf : () => listenersOf
+  const us = typeof upstreamsOf === 'function' ? upstreamsOf : () => upstreamsOf
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
   const add = (name: string, help: string, type: MetricType, read: () => Sample[]): void => {
     registry.registerMetric(new PulledMetric(name, help, type, read) as never)
   }
   const perUpstream = (read: (u: UpstreamSource) => number): (() => Sample[]) =>
-    () => upstreams.map((u) => ({ labels: { upstream: u.name }, value: read(u) }))
+    () => us().map((u) => ({ labels: { upstream: u.name }, value: read(u) }))
 
   add('spoke_build_info', 'Always 1; the labels say which spoke runs on which Node.js.', 'gauge',
     () => [{ labels: { version: SPOKE_VERSION, node_version: process.versions.node }, value: 1 }])
 
   add('spoke_requests_total', 'Requests answered to the app, by the status sent (499: the app went away first).', 'counter', () => {
     const out: Sample[] = []
-    for (const l of listeners) {
+    for (const l of ls()) {
       if (!('counts' in l)) continue
       const counts = l.counts.byStatus
       for (let code = 0; code < counts.length; code++) {
@@ -94,9 +105,21 @@ export function createRegistry(listeners: readonly ListenerSource[], upstreams: 
     return out
   })
 
+  add('spoke_grpc_responses_total', 'gRPC calls answered to the app, by the grpc-status it received (the pod\'s, or spoke\'s own for its errors).', 'counter', () => {
+    const out: Sample[] = []
+    for (const l of ls()) {
+      if (!('counts' in l)) continue
+      const counts = l.counts.byGrpcStatus
+      for (let code = 0; code < counts.length; code++) {
+        if (counts[code] > 0) out.push({ labels: { listener: l.name, upstream: l.upstream.name, grpc_status: String(code) }, value: counts[code] })
+      }
+    }
+    return out
+  })
+
   add('spoke_request_duration_seconds', 'Time from a request reaching spoke to its answer ending.', 'histogram', () => {
     const out: Sample[] = []
-    for (const u of upstreams) {
+    for (const u of us()) {
       const h = u.stats.duration
       let cumulative = 0
       for (let i = 0; i < LATENCY_BUCKETS_SECONDS.length; i++) {
@@ -112,7 +135,7 @@ export function createRegistry(listeners: readonly ListenerSource[], upstreams: 
 
   add('spoke_endpoint_requests_total', 'Attempts sent to each pod, by the status it answered (or the error code when it gave none).', 'counter', () => {
     const out: Sample[] = []
-    for (const u of upstreams) {
+    for (const u of us()) {
       for (const e of u.endpoints) {
         const counts = e.statusCounts
         for (let code = 0; code < counts.length; code++) {
@@ -126,7 +149,7 @@ export function createRegistry(listeners: readonly ListenerSource[], upstreams: 
 
   add('spoke_endpoints', 'Pods known to an upstream, by state.', 'gauge', () => {
     const out: Sample[] = []
-    for (const u of upstreams) {
+    for (const u of us()) {
       const n: Record<string, number> = { active: 0, ejected: 0, draining: 0 }
       for (const e of u.endpoints) n[e.state.tag]++
       for (const _ of u.drainingEndpoints) n.draining++
@@ -146,13 +169,13 @@ export function createRegistry(listeners: readonly ListenerSource[], upstreams: 
 
   add('spoke_upstream_connections_closed_total', 'Connections to pods closed, by reason.', 'counter', () => {
     const out: Sample[] = []
-    for (const u of upstreams) for (const [reason, n] of u.stats.connectionsClosed) out.push({ labels: { upstream: u.name, reason }, value: n })
+    for (const u of us()) for (const [reason, n] of u.stats.connectionsClosed) out.push({ labels: { upstream: u.name, reason }, value: n })
     return out
   })
 
   add('spoke_dns_queries_total', 'Discovery queries, by result (empty: NXDOMAIN or no records).', 'counter', () => {
     const out: Sample[] = []
-    for (const u of upstreams) for (const [result, n] of Object.entries(u.stats.dnsQueries)) out.push({ labels: { upstream: u.name, result }, value: n })
+    for (const u of us()) for (const [result, n] of Object.entries(u.stats.dnsQueries)) out.push({ labels: { upstream: u.name, result }, value: n })
     return out
   })
 
@@ -162,7 +185,7 @@ export function createRegistry(listeners: readonly ListenerSource[], upstreams: 
 
   add('spoke_broadcasts_total', 'Broadcasts answered, by outcome (whether the upstream\'s require was met).', 'counter', () => {
     const out: Sample[] = []
-    for (const u of upstreams) {
+    for (const u of us()) {
       // UDP fan-out has no answers to aggregate: its datagrams are counted per listener.
       if (u.config.mode !== 'broadcast' || u.config.protocol === 'udp') continue
       for (const [outcome, n] of Object.entries(u.stats.broadcasts)) out.push({ labels: { upstream: u.name, outcome }, value: n })
@@ -172,11 +195,13 @@ export function createRegistry(listeners: readonly ListenerSource[], upstreams: 
 
   const perUdpListener = (read: (c: { datagrams: number; dropped: number; sendErrors: number }) => number): (() => Sample[]) => () => {
     const out: Sample[] = []
-    for (const l of listeners) if ('udp' in l) out.push({ labels: { listener: l.name, upstream: l.upstream.name }, value: read(l.udp) })
+    for (const l of ls()) if ('udp' in l) out.push({ labels: { listener: l.name, upstream: l.upstream.name }, value: read(l.udp) })
     return out
   }
   add('spoke_udp_datagrams_total', 'Datagrams received on UDP listeners (each sent to every pod).', 'counter', perUdpListener((c) => c.datagrams))
   add('spoke_udp_datagrams_dropped_total', 'Datagrams received while the upstream had no pods.', 'counter', perUdpListener((c) => c.dropped))
   add('spoke_udp_send_errors_total', 'Copies of datagrams the kernel refused to send to a pod.', 'counter', perUdpListener((c) => c.sendErrors))
+  add('spoke_config_reloads_total', 'Configuration reloads, by result (failure: the file was rejected and the running configuration stayed).', 'counter',
+    () => [{ labels: { result: 'success' }, value: reloads.success }, { labels: { result: 'failure' }, value: reloads.failure }])
   return registry
 }

@@ -3,7 +3,7 @@
 import type { Upstream } from '../upstream/upstream.ts'
 import type { Downstream } from './downstream.ts'
 import type { ErrorCode } from './errors.ts'
-import type { RequestCounts } from './request-counts.ts'
+import { countAnswer, type RequestCounts } from './request-counts.ts'
 
 export class Admission {
   readonly #upstream: Upstream
@@ -47,7 +47,7 @@ export class Admission {
     this.#settled = true
     const upstream = this.#upstream
     if (this.#held) upstream.inFlight--
-    this.#counts.byStatus[status < 600 ? status : 0]++
+    countAnswer(this.#counts, status, this.#downstream.grpcStatus)
     upstream.stats.duration.observe((performance.now() - this.#startedAt) / 1000)
     this.#downstream.finished()
   }

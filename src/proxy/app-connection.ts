@@ -10,7 +10,7 @@
 // saw it waiting, so that a request costs no reading of the clock.
 import type { Socket } from 'node:net'
 import { parseRequestHead, type RequestHeadWire } from '../http1/head.ts'
-import { requestLog } from './access-log.ts'
+import { BAD_FRAMING, requestLog } from './access-log.ts'
 import type { AppSide } from './app-side.ts'
 import { type ErrorCode, rawHttp1Error } from './errors.ts'
 import { H1AnswerWriter } from './h1-answer-writer.ts'
@@ -173,7 +173,7 @@ export class AppConnection {
     const framing = readFraming(wire, head)
     if (typeof framing === 'string') {
       // The body (if any) cannot be trusted to delimit the next request: nothing after it is read.
-      if (side.accessLog) requestLog(side, wire.method, wire.target)({ headersSent: true, status: 400 })
+      if (side.accessLog) requestLog(side, wire.method, wire.target)(BAD_FRAMING)
       this.#refuse('bad_request', framing)
       return
     }

@@ -13,21 +13,31 @@ import type { AppSide } from './app-side.ts'
 
 export class AppH1 implements AppH1Settings {
   readonly side: AppSide
-  readonly limits: { readonly maxHeaderSize: number }
-  readonly keepAliveFields: string
-  readonly readAhead: number
+  limits!: { readonly maxHeaderSize: number }
+  keepAliveFields!: string
+  readAhead!: number
   #draining = false
   readonly #connections = new Set<AppConnection>()
   #sweeper: NodeJS.Timeout | null = null
 
   constructor(side: AppSide) {
     this.side = side
-    const config = side.config
+    this.reconfigure()
+  }
+
+  /** The listener's settings changed (a reload): what is derived from them is derived again. */
+  reconfigure(): void {
+    const config = this.side.config
     this.limits = { maxHeaderSize: config.maxHeaderSize }
     // Clients that read the hint (Node's agent, undici) stop using a connection before spoke's
     // idleTimeout closes it under them.
     this.keepAliveFields = `connection: keep-alive\r\nkeep-alive: timeout=${Math.floor(config.idleTimeoutMs / 1000)}\r\n`
     this.readAhead = Math.max(64 * 1024, config.maxHeaderSize)
+    if (this.#sweeper !== null) {
+      clearInterval(this.#sweeper)
+      this.#sweeper = null
+      this.started()
+    }
   }
 
   get draining(): boolean {

@@ -7,6 +7,7 @@ import { logRequest } from './access-log.ts'
 import type { AppSide } from './app-side.ts'
 import { type ErrorCode, isGrpcContentType } from './errors.ts'
 import { H2Downstream } from './h2-downstream.ts'
+import { countAnswer } from './request-counts.ts'
 import { hostProblem, readRequestHead } from './request-head.ts'
 
 /** SETTINGS_MAX_CONCURRENT_STREAMS spoke advertises to an app connection, at most. */
@@ -74,7 +75,7 @@ export class AppH2 {
    * 400 MiB (docs/memory.md). Told a smaller SETTINGS_MAX_CONCURRENT_STREAMS, HTTP/2 clients
    * queue those requests themselves. The budget bounds the shares new sessions get.
    */
-  readonly #streamBudget: number
+  #streamBudget: number
   #streamShare = MAX_CONCURRENT_STREAMS
   #draining = false
 
@@ -110,6 +111,12 @@ export class AppH2 {
     })
     this.#server.on('stream', (stream, headers, flags, raw) => this.#stream(stream, headers, flags, raw))
     this.#server.on('session', (session) => this.#trackSession(session))
+  }
+
+  /** The listener's settings or upstream changed (a reload): new sessions get what follows from them. */
+  reconfigure(): void {
+    this.#streamBudget = Math.max(STREAM_BUDGET_FLOOR, this.#side.upstream.config.limits.maxConcurrentRequests)
+    this.#server.updateSettings({ maxHeaderListSize: this.#side.config.maxHeaderSize * 2 })
   }
 
   /** A connection that opened with the preface, paused, its first bytes put back. */
@@ -195,7 +202,8 @@ export class AppH2 {
       side.serve(downstream)
       return
     }
-    side.counts.byStatus[downstream.fail(refusal.code, refusal.message, side.upstream.name, isGrpcContentType(head.contentType))]++
+    const status = downstream.fail(refusal.code, refusal.message, side.upstream.name, isGrpcContentType(head.contentType))
+    countAnswer(side.counts, status, downstream.grpcStatus)
   }
 }
 

@@ -8,6 +8,7 @@ import type { RequestCounts } from './request-counts.ts'
 import type { Upgrade } from './tunnel.ts'
 
 export interface AppSide {
+  /** The listener's settings and upstream: a reload may swap both, so they are read where used. */
   readonly config: ListenerConfig
   readonly upstream: Upstream
   readonly counts: RequestCounts

@@ -87,7 +87,10 @@ export class Attempts implements DispatchHandler {
   readonly #answerer: Answerer
   #endpoint: Endpoint | null
   #tried: Set<Endpoint> | null = null
+  /** What the retry budget has spent (a resend that did not reach a pod gives its try back). */
   #attempts = 0
+  /** Tries sent, whatever they spent: the access log's `attempts`. */
+  #tries = 0
   #resends = 0
   #staleResends = 0
   /** The try in flight: its controller from the pool. */
@@ -111,6 +114,16 @@ export class Attempts implements DispatchHandler {
 
   start(): void {
     this.#next()
+  }
+
+  /** Tries sent to pods so far. */
+  get tries(): number {
+    return this.#tries
+  }
+
+  /** The pod of the latest try (`ip:port`), once one was chosen. */
+  get endpointKey(): string | null {
+    return this.#endpoint?.key ?? null
   }
 
   /** The app's connection can take more of the answer. */
@@ -148,6 +161,7 @@ export class Attempts implements DispatchHandler {
     if (endpoint === null) return
     this.#endpoint = endpoint
     this.#attempts++
+    this.#tries++
     this.#answerStarted = false
     this.#abandoned = null
     const plan = this.#plan
@@ -267,6 +281,14 @@ export class Attempts implements DispatchHandler {
     if (decision.spends === 'resend') this.#resends++
     else if (decision.spends === 'stale') this.#staleResends++
     if (decision.spends !== 'none') this.#upstream.stats.retries++
+    const log = this.#upstream.log
+    if (log.enabled('debug')) {
+      // spends: `attempt` a retry (retries.attempts), `resend`/`stale` a request that never reached the pod.
+      log.debug('request retried', {
+        upstream: this.#upstream.name, method: plan.method, path: plan.path, endpoint: endpoint.key,
+        cause: failure.code, error: message, try: this.#tries, spends: decision.spends, delayMs: decision.delayMs,
+      })
+    }
     if (decision.exclude) (this.#tried ??= new Set()).add(endpoint)
     if (decision.reroute && this.#reroute() === null) return
     if (decision.delayMs === 0) {

@@ -118,7 +118,9 @@ export class Broadcast {
     // Every pod in discovery, ejected ones too: ejection steers balanced traffic away from a
     // failing pod, but an invalidation must still reach it. Sorted for a stable envelope.
     const endpoints = [...this.#upstream.endpoints].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    downstream.attempts = endpoints.length
     if (endpoints.length === 0) {
+      downstream.error = 'no_endpoints'
       this.#answer('no_endpoints')
       return
     }

@@ -26,6 +26,16 @@ export interface Downstream {
   readonly headersSent: boolean
   /** The status of the answer sent, or 200 before any. */
   readonly status: number
+  // What the access log and spoke_grpc_responses_total tell of the request, set as it is
+  // answered: plain fields, so that keeping them costs a store each and no allocation.
+  /** The pod whose answer the app got (`ip:port`), else null. */
+  endpoint: string | null
+  /** Tries sent to pods (a broadcast: the pods asked). */
+  attempts: number
+  /** spoke's own error code (§5) when spoke answered, or broke the answer, itself; else null. */
+  error: ErrorCode | null
+  /** gRPC requests: the status the app received (grpc-status.ts); -1 for others, or while unknown. */
+  grpcStatus: number
   /**
    * Sends the answer's head (a flat [name, value, …] list). `complete`: the head is the whole
    * answer (gRPC's trailers-only response: one HEADERS frame that ends the stream).

@@ -9,6 +9,7 @@ import { Admission } from './admission.ts'
 import { type AttemptPlan, type Answerer, Attempts } from './attempts.ts'
 import type { Downstream } from './downstream.ts'
 import { type ErrorCode, isGrpcContentType } from './errors.ts'
+import { GRPC_CANCELLED, grpcStatusOfEnd, grpcStatusOfHead } from './grpc-status.ts'
 import { downstreamResponseHeaders, IDEMPOTENT_METHODS } from './headers.ts'
 import { CLIENT_CLOSED, type RequestCounts } from './request-counts.ts'
 import { setAuthority } from './request-head.ts'
@@ -98,7 +99,12 @@ export class Exchange implements AttemptPlan, Answerer {
   // Answerer: what the attempts got.
 
   head(status: number, headers: string[], complete: boolean): void {
-    this.#downstream.respond(status, downstreamResponseHeaders(headers), complete)
+    const downstream = this.#downstream
+    const attempts = this.#attempts!
+    downstream.endpoint = attempts.endpointKey
+    downstream.attempts = attempts.tries
+    if (this.#grpc && complete) downstream.grpcStatus = grpcStatusOfHead(status, headers)
+    downstream.respond(status, downstreamResponseHeaders(headers), complete)
   }
 
   data(chunk: Buffer): boolean {
@@ -111,12 +117,15 @@ export class Exchange implements AttemptPlan, Answerer {
   }
 
   end(trailers: IncomingHttpHeaders): void {
-    this.#downstream.end(trailers)
-    this.#settle(this.#downstream.status)
+    const downstream = this.#downstream
+    if (this.#grpc && downstream.grpcStatus < 0) downstream.grpcStatus = grpcStatusOfEnd(downstream.status, trailers)
+    downstream.end(trailers)
+    this.#settle(downstream.status)
   }
 
   failed(code: ErrorCode, message: string): void {
     this.#stopTimer()
+    this.#downstream.attempts = this.#attempts?.tries ?? 0
     this.#admission.refuse(code, message, this.#grpc)
   }
 
@@ -129,6 +138,9 @@ export class Exchange implements AttemptPlan, Answerer {
   #clientGone(): void {
     if (this.#admission.settled) return
     this.#attempts?.abandon('client closed the request')
+    // The app's client cancelled the call: that is the status it knows it by.
+    if (this.#grpc) this.#downstream.grpcStatus = GRPC_CANCELLED
+    this.#downstream.attempts = this.#attempts?.tries ?? 0
     this.#settle(CLIENT_CLOSED)
   }
 

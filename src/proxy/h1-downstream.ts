@@ -10,7 +10,8 @@ import type { AnswerStatus } from './access-log.ts'
 import type { AppConnection } from './app-connection.ts'
 import type { Downstream } from './downstream.ts'
 import { errorAnswer } from './error-answer.ts'
-import type { ErrorCode } from './errors.ts'
+import { type ErrorCode, grpcStatusOf } from './errors.ts'
+import { GRPC_INTERNAL } from './grpc-status.ts'
 import type { H1RequestBody } from './h1-request-body.ts'
 import type { RequestHead } from './request-head.ts'
 
@@ -30,6 +31,10 @@ export class H1Downstream implements Downstream, AnswerStatus {
   readonly head: RequestHead
   readonly hasBody: boolean
   readonly wholeBody: Buffer | null
+  endpoint: string | null = null
+  attempts = 0
+  error: ErrorCode | null = null
+  grpcStatus = -1
   readonly #connection: AppConnection
   readonly #http10: boolean
   #body: Readable | null
@@ -166,6 +171,8 @@ export class H1Downstream implements Downstream, AnswerStatus {
   }
 
   fail(code: ErrorCode, message: string, upstream: string, grpc: boolean): number {
+    this.error = code
+    if (grpc) this.grpcStatus = this.#headersSent ? GRPC_INTERNAL : grpcStatusOf(code)
     if (this.#headersSent) {
       // Too late for a status: cut the answer so the app sees it broken, never a silently
       // truncated 200.

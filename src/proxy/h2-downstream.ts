@@ -8,6 +8,8 @@ import type { Readable } from 'node:stream'
 import type { Downstream } from './downstream.ts'
 import { errorAnswer } from './error-answer.ts'
 import type { ErrorCode } from './errors.ts'
+import { grpcStatusOf } from './errors.ts'
+import { GRPC_INTERNAL } from './grpc-status.ts'
 import type { RequestHead } from './request-head.ts'
 
 const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants
@@ -18,6 +20,10 @@ export class H2Downstream implements Downstream {
   readonly path: string
   readonly head: RequestHead
   readonly hasBody: boolean
+  endpoint: string | null = null
+  attempts = 0
+  error: ErrorCode | null = null
+  grpcStatus = -1
   readonly #stream: http2.ServerHttp2Stream
   #status = 200
   /** The head ended the stream (a trailers-only answer): nothing more goes out. */
@@ -97,6 +103,9 @@ export class H2Downstream implements Downstream {
   }
 
   fail(code: ErrorCode, message: string, upstream: string, grpc: boolean): number {
+    this.error = code
+    // A stream reset after its head reads as INTERNAL to a gRPC client.
+    if (grpc) this.grpcStatus = this.#stream.headersSent ? GRPC_INTERNAL : grpcStatusOf(code)
     if (this.#stream.headersSent) {
       // Too late for a status: a reset stream, never a silently truncated 200.
       this.abort()

@@ -15,36 +15,54 @@ import { Broadcast } from './broadcast.ts'
 import type { Downstream } from './downstream.ts'
 import { rawHttp1Error } from './errors.ts'
 import { Exchange } from './forward.ts'
-import type { RequestCounts } from './request-counts.ts'
+import { type RequestCounts, requestCounts } from './request-counts.ts'
 import { tunnel, type Upgrade } from './tunnel.ts'
 
 export class HttpListener {
-  readonly name: string
-  readonly config: ListenerConfig
-  readonly upstream: Upstream
-  readonly counts: RequestCounts = { byStatus: new Float64Array(600) }
+  name: string
+  /** A reload may swap both (retarget()): requests read them as they arrive. */
+  config: ListenerConfig
+  upstream: Upstream
+  readonly counts: RequestCounts = requestCounts()
   /** Accepts every connection and sniffs its first bytes. */
   readonly #server: net.Server
   readonly #h1: AppH1
   readonly #h2: AppH2
+  /** What the adapters read; the listener's own, so that a reload can swap its settings and upstream. */
+  readonly #side: { config: ListenerConfig; upstream: Upstream; accessLog: boolean } & AppSide
   /** Upgraded (WebSocket) connections: Node stops tracking them, so shutdown must. */
   readonly #tunnels = new Set<Duplex>()
   /** Every request goes to every pod (mode: broadcast) rather than to one. */
-  readonly #broadcast: boolean
+  #broadcast: boolean
 
   constructor(config: ListenerConfig, upstream: Upstream, log: Logger, accessLog: boolean) {
     this.name = config.name
     this.config = config
     this.upstream = upstream
     this.#broadcast = upstream.config.mode === 'broadcast'
-    const side: AppSide = {
+    const side = this.#side = {
       config, upstream, counts: this.counts, log, accessLog,
       serve: (downstream: Downstream) => this.#serve(downstream),
       upgrade: (request: Upgrade) => this.#upgrade(request),
     }
     this.#h1 = new AppH1(side)
+
     this.#h2 = new AppH2(side)
     this.#server = net.createServer({ noDelay: true }, (socket) => this.#sniff(socket))
+  }
+
+  /**
+   * A reload kept this listener's address (SPEC §10): its socket and app connections stay, and new
+   * requests go to `upstream` with `config`'s settings; requests in flight finish where they are.
+   */
+  retarget(config: ListenerConfig, upstream: Upstream, accessLog: boolean): void {
+    this.#side.accessLog = accessLog
+    this.name = config.name
+    this.config = this.#side.config = config
+    this.upstream = this.#side.upstream = upstream
+    this.#broadcast = upstream.config.mode === 'broadcast'
+    this.#h1.reconfigure()
+    this.#h2.reconfigure()
   }
 
   async listen(): Promise<AddressInfo> {

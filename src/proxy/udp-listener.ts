@@ -22,9 +22,9 @@ export interface UdpCounts {
 }
 
 export class UdpListener {
-  readonly name: string
-  readonly config: ListenerConfig
-  readonly upstream: Upstream
+  name: string
+  config: ListenerConfig
+  upstream: Upstream
   readonly udp: UdpCounts = { datagrams: 0, dropped: 0, sendErrors: 0 }
   readonly #socket: dgram.Socket
   /**
@@ -54,6 +54,13 @@ export class UdpListener {
     this.#socket.on('error', (err) => this.#log.warn('udp listener error', { listener: this.name, error: err.message }))
     this.#whenClosed = new Promise((resolve) => { this.#resolveClosed = resolve })
     this.#socket.once('close', () => this.#resolveClosed())
+  }
+
+  /** A reload kept this listener's address: datagrams from now on go to `upstream`'s pods. */
+  retarget(config: ListenerConfig, upstream: Upstream): void {
+    this.name = config.name
+    this.config = config
+    this.upstream = upstream
   }
 
   listen(): Promise<AddressInfo> {

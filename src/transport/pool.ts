@@ -46,7 +46,7 @@ export class Pool {
    * replaced, or lost), when an h2c pod would otherwise get a connection per queued request.
    */
   #capacity = 1
-  readonly #config: ConnectionConfig
+  #config: ConnectionConfig
   readonly #connector: Connector
   readonly #hooks: PoolHooks
   readonly #counters: PodCounters
@@ -56,6 +56,11 @@ export class Pool {
     this.#connector = connector
     this.#hooks = hooks
     this.#counters = counters
+  }
+
+  /** A reload changed the upstream's connection settings: new connections, and decisions from now on, use them. */
+  reconfigure(config: ConnectionConfig): void {
+    this.#config = config
   }
 
   /** Opens the up-front connections. */

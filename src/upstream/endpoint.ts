@@ -40,7 +40,7 @@ export class Endpoint implements PodCounters {
   /** Requests that failed: a 5xx answer, or no answer. */
   failures = 0
   /** peak_ewma: the pod's response-time estimate (fed by its pool and by recordFailure); else null. */
-  readonly latency: PeakEwma | null
+  latency: PeakEwma | null
   /** For outlier detection: failures since the last success. */
   consecutiveFailures = 0
   /** Answers by HTTP status, index = status. */

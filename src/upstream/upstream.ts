@@ -1,9 +1,8 @@
 // An upstream: the pods of one headless Service as discovery reports them, the lists the picker
 // chooses from and their connection pools. Outlier ejection (outliers.ts) and the pinned requests'
 // indexes (routing-table.ts) are kept apart and fed from here.
-import { type Config, isSharded, type UpstreamConfig } from '../config/types.ts'
+import { type Config, isSharded, keyHeaderOf, type UpstreamConfig } from '../config/types.ts'
 import { type Clock, createPicker, latencyFor, ordinalOf, type Picker, type ShardMiss, systemClock } from '../balance/index.ts'
-import { chooseSubset } from '../balance/subset.ts'
 import { type DiscoveredEndpoint, type Discovery, type DiscoveryUpdate, endpointKey, type LastQuery } from '../discovery/types.ts'
 import type { Logger } from '../log.ts'
 import { dial } from '../transport/dial.ts'
@@ -12,8 +11,10 @@ import { H2Connection } from '../transport/h2-connection.ts'
 import { type Connector, Pool } from '../transport/pool.ts'
 import { Endpoint } from './endpoint.ts'
 import { OutlierDetector } from './outliers.ts'
+import { compareKeys, podSubset } from './pod-subset.ts'
 import { RoutingTable } from './routing-table.ts'
 import { UpstreamStats } from './stats.ts'
+import { UpstreamLog } from './upstream-log.ts'
 
 export type DnsConfig = Config['dns']
 
@@ -21,7 +22,8 @@ export type DiscoveryFactory = (config: UpstreamConfig, dns: DnsConfig, onUpdate
 
 export class Upstream {
   readonly name: string
-  readonly config: UpstreamConfig
+  /** The running configuration: a reload may swap it (update()), so it is read where used, never kept. */
+  #config: UpstreamConfig
   readonly stats: UpstreamStats
   /** Requests in flight through this upstream (limits.maxConcurrentRequests). */
   inFlight = 0
@@ -44,7 +46,9 @@ export class Upstream {
   /** Pinned requests' pods: x-spoke-pod names and, when sharded, the key → pod table. */
   #routes: RoutingTable<Endpoint>
   /** The request header a sharded upstream's key is read from (`cookie` for a cookie key); else null. */
-  readonly keyHeader: string | null
+  keyHeader: string | null
+  /** The last set discovery answered, before subsetting: a reload of subsetSize chooses again from it. */
+  #discovered: readonly DiscoveredEndpoint[] = []
   #discovery: Discovery
   #firstDiscovery: Promise<void>
   #resolveFirst!: () => void
@@ -52,6 +56,8 @@ export class Upstream {
   #sweeper: NodeJS.Timeout | null = null
   #closed = false
   #log: Logger
+  /** The warnings and debug lines about discovery and connections (SPEC §2). */
+  readonly #events: UpstreamLog
   /** What the balancing's time-dependent parts read (peak_ewma's decay, slow start's ramps). */
   readonly #clock: Clock
   /** `<service>:<port>` for the Host rewrite, without the FQDN's trailing dot. */
@@ -59,16 +65,18 @@ export class Upstream {
 
   constructor(config: UpstreamConfig, dns: DnsConfig, discoveryFactory: DiscoveryFactory, log: Logger, identity = '', clock: Clock = systemClock) {
     this.name = config.name
-    this.config = config
+    this.#config = config
     this.identity = identity
     this.#log = log
+    this.#events = new UpstreamLog(log, config)
     this.#clock = clock
     this.#serviceHost = config.service.replace(/\.$/, '')
     this.#picker = createPicker<Endpoint>(config.policy, { slowStartMs: config.slowStartMs, now: clock })
     this.#routes = new RoutingTable<Endpoint>(config)
+    const upstream = this
     this.#outliers = new OutlierDetector<Endpoint>({
-      config: config.outlierDetection,
-      sharded: this.sharded,
+      get config() { return upstream.config.outlierDetection },
+      get sharded() { return upstream.sharded },
       pods: () => this.#endpoints.values(),
       changed: (pod, ejected) => {
         if (ejected) this.stats.ejections++
@@ -78,15 +86,50 @@ export class Upstream {
       log,
       upstream: this.name,
     })
-    const hashKey = config.hashKey
-    this.keyHeader = hashKey === null ? null : 'header' in hashKey ? hashKey.header : 'cookie' in hashKey ? 'cookie' : null
+    this.keyHeader = keyHeaderOf(config)
     this.#firstDiscovery = new Promise((resolve) => { this.#resolveFirst = resolve })
     this.#discovery = discoveryFactory(config, dns, (u) => this.applyUpdate(u))
     this.stats = new UpstreamStats(this.#discovery)
   }
 
+  get config(): UpstreamConfig {
+    return this.#config
+  }
+
   start(): void {
     this.#discovery.start()
+    this.#startSweeper()
+  }
+
+  /**
+   * A reload changed settings that keep the pods and connections (SPEC §10: not service, port,
+   * portName, protocol or mode, which need a new Upstream): new requests read them at once, new
+   * connections as they open; what was derived from the old ones is derived again.
+   */
+  update(config: UpstreamConfig, dns: DnsConfig): void {
+    const before = this.#config
+    this.#config = config
+    this.keyHeader = keyHeaderOf(config)
+    if (config.policy !== before.policy || config.slowStartMs !== before.slowStartMs) {
+      this.#picker = createPicker<Endpoint>(config.policy, { slowStartMs: config.slowStartMs, now: this.#clock })
+      // peak_ewma's estimates are fed only while it is the policy (the pools read endpoint.latency per request).
+      for (const e of this.#pods) e.latency = latencyFor(config.policy, this.#clock)
+    }
+    this.#routes = new RoutingTable<Endpoint>(config)
+    this.#routes.update([...this.#endpoints.values()])
+    for (const e of this.#pods) e.pool?.reconfigure(config.connection)
+    if (config.connection.idleTimeoutMs !== before.connection.idleTimeoutMs) {
+      if (this.#sweeper !== null) clearInterval(this.#sweeper)
+      this.#sweeper = null
+      this.#startSweeper()
+    }
+    this.#discovery.retune?.({ ...config.discovery, servers: dns.servers, timeoutMs: dns.timeoutMs })
+    if (config.discovery.subsetSize !== before.discovery.subsetSize) this.#reconcile(this.#discovered)
+    this.#rebuildEligible()
+  }
+
+  #startSweeper(): void {
+    if (this.#closed) return
     const idleMs = this.config.connection.idleTimeoutMs
     if (idleMs > 0) {
       this.#sweeper = setInterval(() => {
@@ -162,16 +205,19 @@ export class Upstream {
     return this.#routes.podNamed(name)
   }
 
+  /** Where the upstream's events are logged: the attempts log their retries there too. */
+  get log(): Logger {
+    return this.#log
+  }
+
   applyUpdate(update: DiscoveryUpdate): void {
     if (this.#closed) return
     if (update.kind === 'error') {
-      this.#log.warn('dns query failed; keeping the last endpoints', { upstream: this.name, error: update.error.message })
+      this.#events.answer(update, NONE, NONE, this.#endpoints.size)
     } else {
-      if (update.kind === 'reset' && update.failed !== undefined) {
-        const { kept, waiting, error } = update.failed
-        this.#log.warn('dns query failed for some SRV targets; kept their last addresses', { upstream: this.name, kept, waiting, error: error.message })
-      }
-      this.#reconcile(update.kind === 'reset' ? update.endpoints : [])
+      this.#discovered = update.kind === 'reset' ? update.endpoints : []
+      const { added, removed } = this.#reconcile(this.#discovered)
+      this.#events.answer(update, added, removed, this.#endpoints.size)
     }
     this.#resolveFirst()
   }
@@ -201,14 +247,19 @@ export class Upstream {
     await Promise.all(drains)
   }
 
-  #reconcile(discovered: readonly DiscoveredEndpoint[]): void {
+  /** Returns the keys of the pods added and removed. */
+  #reconcile(discovered: readonly DiscoveredEndpoint[]): { added: string[]; removed: string[] } {
     const next = new Map<string, DiscoveredEndpoint>()
-    for (const d of this.#subset(discovered)) next.set(endpointKey(d.address, d.port), d)
+    // A pod leaving this sidecar's subset (pod-subset.ts) drains like one leaving DNS.
+    const { chosen, outside } = podSubset(discovered, this.config.discovery.subsetSize, this.identity)
+    this.#outsideSubset = outside
+    for (const d of chosen) next.set(endpointKey(d.address, d.port), d)
     let changed = false
     // Pods arriving where there were none (spoke's start, a Service back from zero) take the
     // load at once: no pod could carry it while they ramp up (Envoy: hosts of the first update).
     const rampUp = this.#endpoints.size > 0
     const removed: Endpoint[] = []
+    const added: string[] = []
     for (const [key, endpoint] of this.#endpoints) {
       const d = next.get(key)
       // Same address, other pod (StatefulSet host name changed): treat as leave + join.
@@ -226,8 +277,9 @@ export class Upstream {
       if (rampUp) this.#picker.slowStart(endpoint)
       changed = true
       this.#pods.add(endpoint)
+      added.push(key)
       this.#log.info('endpoint added', { upstream: this.name, endpoint: key, hostname: d.hostname })
-      if (this.config.policy === 'ordinal') this.#warnWithoutOrdinal(d, key)
+      if (this.config.policy === 'ordinal') this.#events.ownsNoOrdinal(key, d.hostname, ordinalOf(d.hostname))
     }
     if (changed) {
       this.#rebuildEligible()
@@ -236,34 +288,7 @@ export class Upstream {
     // Drained once the new set is in place: requests queued for a removed pod are picked again
     // as their pool closes, and must find the pods that joined, not the ones leaving with it.
     for (const endpoint of removed) this.#drain(endpoint)
-  }
-
-  /**
-   * The pods this sidecar connects to: all of them, or its subset of subsetSize (README
-   * "Subsetting"); the others are kept for /endpoints. A pod leaving the subset is removed and
-   * drains like one leaving DNS. Ejection never changes the subset: it is a pure function of the
-   * identity and the names in DNS, so that the spread over the pods holds.
-   */
-  #subset(discovered: readonly DiscoveredEndpoint[]): readonly DiscoveredEndpoint[] {
-    const size = this.config.discovery.subsetSize
-    if (size === 0 || discovered.length <= size) {
-      this.#outsideSubset = []
-      return discovered
-    }
-    // By key first, so that two pods with one host name (which should not be) rank alike everywhere.
-    const sorted = [...discovered].sort((a, b) => compareKeys(endpointKey(a.address, a.port), endpointKey(b.address, b.port)))
-    const chosen = chooseSubset(sorted, size, this.identity, podName)
-    const inSubset = new Set(chosen)
-    this.#outsideSubset = sorted.filter((d) => !inSubset.has(d))
-    return chosen
-  }
-
-  /** A pod without an ordinal below `replicas` is reachable only by x-spoke-pod: worth a word. */
-  #warnWithoutOrdinal(d: DiscoveredEndpoint, key: string): void {
-    const ordinal = ordinalOf(d.hostname)
-    const replicas = this.config.replicas!
-    if (ordinal !== null && ordinal < replicas) return
-    this.#log.warn('endpoint owns no ordinal keys', { upstream: this.name, endpoint: key, hostname: d.hostname, ordinal, replicas })
+    return { added, removed: removed.map((e) => e.key) }
   }
 
   #remove(endpoint: Endpoint): void {
@@ -286,22 +311,26 @@ export class Upstream {
     if (this.config.protocol === 'udp') return new Endpoint(pod, null)
     const latency = latencyFor(this.config.policy, this.#clock)
     const connector = this.#connector(d.address, d.port, this.config.protocol)
+    const events = this.#events.pod(key)
     const endpoint: Endpoint = new Endpoint(pod, (counters) => new Pool(this.config.connection, connector, {
-      opened: () => { this.stats.connectionsOpened++ },
+      opened: () => { this.stats.connectionsOpened++; events.opened() },
       connectedChanged: () => { if (endpoint.state.tag === 'active') this.#rebuildConnected() },
-      closed: (reason) => this.stats.connectionClosed(reason),
+      closed: (reason) => { this.stats.connectionClosed(reason); events.closed(reason) },
       connectFailed: (error) => {
-        this.#log.debug('connect failed', { upstream: this.name, endpoint: key, error: error.message })
+        events.connectFailed(error)
         if (error.refused) this.#discovery.requestRefresh()
       },
     }, counters), latency)
     return endpoint
   }
 
+  /** Reads the connection settings as each connection opens: a reload applies from the next one. */
   #connector(address: string, port: number, protocol: 'http1' | 'h2c'): Connector {
-    const config = this.config.connection
-    if (protocol === 'http1') return (events) => H1Connection.open(address, port, config, events)
-    return (events) => dial(address, port, config).then((socket) => H2Connection.open(socket, endpointKey(address, port), config, events))
+    if (protocol === 'http1') return (events) => H1Connection.open(address, port, this.config.connection, events)
+    return (events) => {
+      const config = this.config.connection
+      return dial(address, port, config).then((socket) => H2Connection.open(socket, endpointKey(address, port), config, events))
+    }
   }
 
   #rebuildEligible(): void {
@@ -318,11 +347,4 @@ export class Upstream {
   }
 }
 
-function compareKeys(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0
-}
-
-/** What a pod is known by for subsetting: its SRV host name (kept across a new IP), else ip:port. */
-function podName(d: DiscoveredEndpoint): string {
-  return d.hostname !== null ? d.hostname.toLowerCase() : endpointKey(d.address, d.port)
-}
+const NONE: readonly string[] = []

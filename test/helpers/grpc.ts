@@ -3,7 +3,7 @@
 import grpc from '@grpc/grpc-js'
 import { startDnsServer } from '../../src/demo/dns-server.ts'
 import { type GrpcPod, startGrpcPods } from '../../src/demo/grpc-pod.ts'
-import { silentLogger } from '../../src/log.ts'
+import { type Logger, silentLogger } from '../../src/log.ts'
 import { Spoke } from '../../src/main.ts'
 import { buildConfig, SERVICE, waitFor } from './harness.ts'
 
@@ -43,7 +43,7 @@ export interface GrpcCluster {
   close(): Promise<void>
 }
 
-export async function startGrpcCluster(options: { pods?: number; upstream?: Record<string, unknown>; maxConcurrentStreams?: number } = {}): Promise<GrpcCluster> {
+export async function startGrpcCluster(options: { pods?: number; upstream?: Record<string, unknown>; maxConcurrentStreams?: number; top?: Record<string, unknown>; log?: Logger } = {}): Promise<GrpcCluster> {
   const dns = await startDnsServer()
   const pods = await startGrpcPods(options.pods ?? 3, { maxConcurrentStreams: options.maxConcurrentStreams })
   const publish = (list: readonly GrpcPod[]): void => {
@@ -54,13 +54,14 @@ export async function startGrpcCluster(options: { pods?: number; upstream?: Reco
   const spoke = await Spoke.start(buildConfig({
     admin: { address: '127.0.0.1:0' },
     dns: { servers: [`127.0.0.1:${dns.address.port}`], timeout: '500ms' },
+    ...options.top,
     listeners: [{ name: 'orders', address: '127.0.0.1:0', upstream: 'orders' }],
     upstreams: [{
       name: 'orders', service: SERVICE, port: pods[0].port, protocol: 'h2c',
       discovery: { refresh: '1s', minRefresh: '100ms' },
       ...options.upstream,
     }],
-  }), { log: silentLogger })
+  }), { log: options.log ?? silentLogger })
   await spoke.whenDiscovered()
   const upstream = spoke.upstreams.get('orders')!
   await waitFor(() => upstream.eligible.length === pods.length, 2000, 'pods discovered')

@@ -5,7 +5,7 @@ import { validateConfig } from '../../src/config/validate.ts'
 import type { Config } from '../../src/config/types.ts'
 import { type DnsServer, startDnsServer } from '../../src/demo/dns-server.ts'
 import { type Pod, startPods } from '../../src/demo/pod.ts'
-import { silentLogger } from '../../src/log.ts'
+import { type Logger, silentLogger } from '../../src/log.ts'
 import { Spoke } from '../../src/main.ts'
 
 export const SERVICE = 'orders.default.svc.cluster.local'
@@ -34,6 +34,8 @@ export interface ClusterOptions {
   podOptions?: Parameters<typeof startPods>[1]
   /** The time spoke's balancing reads (StartOptions.clock). */
   clock?: () => number
+  /** Where spoke logs (default: nowhere). */
+  log?: Logger
 }
 
 export function buildConfig(doc: unknown): Config {
@@ -62,7 +64,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       ...options.upstream,
     }],
   })
-  const spoke = await Spoke.start(config, { log: silentLogger, clock: options.clock })
+  const spoke = await Spoke.start(config, { log: options.log ?? silentLogger, clock: options.clock })
   await spoke.whenDiscovered()
   await waitFor(() => [...spoke.upstreams.values()][0].eligible.length === pods.length, 2000, 'pods discovered')
   const port = spoke.listeners[0].address!.port

@@ -29,6 +29,8 @@ export async function exportedMetrics(): Promise<Map<string, MetricEntry>> {
   duration.observe(0.001)
   const byStatus = new Float64Array(600)
   byStatus[200] = 1
+  const byGrpcStatus = new Float64Array(17)
+  byGrpcStatus[14] = 1
   const endpoint: EndpointSource = {
     key: '127.0.0.2:8080', state: { tag: 'active' }, statusCounts: byStatus,
     errorCounts: new Map([['connect_failed', 1]]), connections: 1,
@@ -41,7 +43,7 @@ export async function exportedMetrics(): Promise<Map<string, MetricEntry>> {
     },
   })
   const listeners: ListenerSource[] = [
-    { name: 'orders', upstream: { name: 'orders' }, counts: { byStatus } },
+    { name: 'orders', upstream: { name: 'orders' }, counts: { byStatus, byGrpcStatus } },
     { name: 'events', upstream: { name: 'events' }, udp: { datagrams: 1, dropped: 1, sendErrors: 1 } },
   ]
   const registry = createRegistry(listeners, [upstream('orders', 'balance'), upstream('events', 'broadcast')])

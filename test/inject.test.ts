@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { parseAllDocuments } from 'yaml'
+import { checksumOf } from '../src/inject/config.ts'
 import { injectManifests } from '../src/inject/inject.ts'
 import type { SidecarOptions } from '../src/inject/sidecar.ts'
 import { validateObject } from './helpers/k8s-schema.ts'
@@ -124,6 +125,10 @@ t.test('every workload kind gets a native sidecar; the result is valid Kubernete
     t.equal(spec.initContainers[0].restartPolicy, 'Always')
     t.notOk(names(spec.containers).includes('spoke'))
     t.same(spec.volumes, [{ name: 'spoke-config', configMap: { name: 'spoke-config' } }])
+    t.same(spec.initContainers[0].volumeMounts, [{ name: 'spoke-config', mountPath: '/etc/spoke', readOnly: true }], 'the directory, not a subPath: kubelet updates it')
+    t.same(spec.initContainers[0].env, [{ name: 'SPOKE_CONFIG', value: '/etc/spoke/spoke.yaml' }])
+    t.same(spec.initContainers[0].args, ['run'])
+    t.notOk('spoke.io/config-checksum' in podMeta(o).annotations, 'no checksum without --config')
     t.match(podMeta(o), {
       labels: { 'spoke.io/injected': 'true' },
       annotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '9901', 'prometheus.io/path': '/metrics' },
@@ -287,4 +292,109 @@ t.test('spoke inject on the command line: stdin or -f, summary on stderr, exit 2
   t.equal(help.code, 0)
   t.match(help.stdout, /--configmap NAME[\s\S]*default: ghcr\.io\/spoke-proxy\/spoke:\d+\.\d+\.\d+[\s\S]*--classic/)
   t.match((await spoke(['--help'])).stdout, /inject +add the spoke sidecar/)
+})
+
+const POD_CONFIG = `# the app's sidecar
+admin:
+  address: 0.0.0.0:9555
+listeners:
+  - name: orders
+    address: 127.0.0.1:15001
+    upstream: orders
+upstreams:
+  - name: orders
+    service: orders.default.svc.cluster.local
+    port: 8080
+`
+const WEB = EVERY_KIND.slice(0, EVERY_KIND.indexOf('---'))
+
+t.test('with a config: its ConfigMap first, mounted, and a checksum that changes with the file only', async (t) => {
+  const ship = { text: POD_CONFIG, checksum: checksumOf(POD_CONFIG) }
+  const { output, outcomes } = injectManifests(WEB, NATIVE, ship)
+  t.same(outcomes.map((o) => [o.resource, o.result]), [['configmap/web-spoke', 'created'], ['deployment/web', 'injected']])
+  const [cm, web] = objects(output)
+  t.same(cm, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'web-spoke' }, data: { 'spoke.yaml': POD_CONFIG } }, 'named after the workload, holding the file as written')
+  t.match(output, /\n  spoke.yaml: \|\n    # the app's sidecar\n    admin:\n/, 'as a block, comments kept')
+  for (const o of [cm, web]) t.same(validateObject(o), [], `${o.kind} is valid`)
+  t.equal(podSpec(web).volumes[0].configMap.name, 'web-spoke')
+  t.equal(podMeta(web).annotations['spoke.io/config-checksum'], checksumOf(POD_CONFIG))
+  t.match(checksumOf(POD_CONFIG), /^[0-9a-f]{64}$/)
+
+  const again = injectManifests(output, NATIVE, ship)
+  t.equal(again.output, output, 'the same file again: nothing changes, so nothing rolls')
+  t.same(again.outcomes.map((o) => o.result), ['unchanged', 'unchanged'])
+
+  const edited = POD_CONFIG.replace('port: 8080', 'port: 8081')
+  const next = injectManifests(output, NATIVE, { text: edited, checksum: checksumOf(edited) })
+  t.same(next.outcomes.map((o) => [o.resource, o.result]), [['configmap/web-spoke', 'updated'], ['deployment/web', 'injected']])
+  const [cm2, web2, ...rest] = objects(next.output)
+  t.same(rest, [], 'updated in place, not added twice')
+  t.equal(cm2.data['spoke.yaml'], edited)
+  t.not(podMeta(web2).annotations['spoke.io/config-checksum'], podMeta(web).annotations['spoke.io/config-checksum'], 'a changed file changes the pod template')
+  t.equal(podMeta(web2).annotations['spoke.io/config-checksum'], checksumOf(edited))
+
+  const named = objects(injectManifests(EVERY_KIND, NATIVE, { ...ship, name: 'shop-spoke' }).output)
+  t.equal(named[0].metadata.name, 'shop-spoke', 'a given name')
+  for (const o of named.filter((x) => x.kind !== 'Service' && x.kind !== 'ConfigMap' && x.metadata.name !== 'legacy')) {
+    t.equal(podSpec(o).volumes[0].configMap.name, 'shop-spoke', `${o.metadata.name} mounts it`)
+  }
+  t.throws(() => injectManifests(EVERY_KIND, NATIVE, ship), { name: 'InjectError', message: /--config: found 7 workloads \(web, db, agent, rs, once, nightly, single\); name the ConfigMap with --configmap NAME/ })
+  const own = WEB.replace('labels: { app: web }\n    spec:', 'labels: { app: web }\n      annotations: { spoke.io/configmap: other }\n    spec:')
+  t.throws(() => injectManifests(own, NATIVE, ship), { name: 'InjectError', message: /deployment\/web: annotation spoke.io\/configmap names other, but --config writes ConfigMap web-spoke/ })
+  t.equal(objects(injectManifests(own, NATIVE, { ...ship, name: 'other' }).output)[0].metadata.name, 'other', 'agreeing with it is fine')
+
+  // --no-config-checksum: a change is left to spoke's reload.
+  const reloadOnly = injectManifests(output, NATIVE, { text: edited, checksum: null })
+  const [cm3, web3] = objects(reloadOnly.output)
+  t.equal(cm3.data['spoke.yaml'], edited, 'the ConfigMap still follows the file')
+  t.notOk('spoke.io/config-checksum' in podMeta(web3).annotations, 'the annotation is removed, so applying restarts nothing')
+  t.same(reloadOnly.outcomes.map((o) => o.result), ['updated', 'injected'])
+  t.equal(injectManifests(reloadOnly.output, NATIVE, { text: edited, checksum: null }).output, reloadOnly.output, 'and stays out')
+})
+
+t.test('spoke inject --config on the command line: admin port from the file, an unreachable admin address refused, warnings', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'spoke-inject-config-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = (name: string, text: string): string => {
+    writeFileSync(join(dir, name), text)
+    return join(dir, name)
+  }
+  const good = file('good.yaml', POD_CONFIG)
+  const run = await spoke(['inject', '--config', good], WEB)
+  t.equal(run.code, 0, run.stderr)
+  const [cm, web] = objects(run.stdout)
+  t.equal(cm.data['spoke.yaml'], POD_CONFIG)
+  const sidecar = podSpec(web).initContainers[0]
+  t.same(sidecar.ports, [{ name: 'spoke-admin', containerPort: 9555, protocol: 'TCP' }], 'the admin port of the file')
+  t.same([sidecar.startupProbe.httpGet.port, sidecar.readinessProbe.httpGet.port, sidecar.livenessProbe.httpGet.port], ['spoke-admin', 'spoke-admin', 'spoke-admin'], 'the probes go to it')
+  t.equal(podMeta(web).annotations['prometheus.io/port'], '9555')
+  t.match(run.stderr, 'configmap/web-spoke created\ndeployment/web injected\n')
+  t.match(run.stderr, /spoke inject: warning: ghcr\.io\/spoke-proxy\/spoke:\d+\.\d+\.\d+ is not published; build the image from the Dockerfile[^\n]*\n {2}docker build -t REGISTRY\/spoke:[^ ]+ \. && docker push /, 'without --image: the default image is not published, and how to make one')
+  t.notMatch(run.stderr, /listeners\[/, 'a loopback listener: no warning')
+
+  const withImage = await spoke(['inject', '-c', good, '--image', 'registry.example/spoke:1'], WEB)
+  t.equal(withImage.code, 0)
+  t.notMatch(withImage.stderr, /not published|warning/, 'with --image: no warning')
+
+  const loopback = await spoke(['inject', '-c', file('loopback.yaml', POD_CONFIG.replace('0.0.0.0:9555', '127.0.0.1:9555'))], WEB)
+  t.equal(loopback.code, 2)
+  t.equal(loopback.stdout, '', 'nothing written')
+  t.equal(loopback.stderr, `spoke inject: ${join(dir, 'loopback.yaml')}: admin.address 127.0.0.1:9555 is loopback: kubelet's probes and Prometheus connect to the pod IP; use 0.0.0.0:9555\n`, 'one line, saying what to write')
+
+  const bad = await spoke(['inject', '-c', file('bad.yaml', POD_CONFIG.replace('port: 8080', 'port: 0').replace('upstream: orders', 'upstream: nowhere'))], WEB)
+  t.equal(bad.code, 2)
+  t.equal(bad.stdout, '')
+  t.match(bad.stderr, /bad\.yaml: upstreams\[0\]\.port: [^\n]+\n/, 'every problem with its path, as spoke check')
+  t.match(bad.stderr, /bad\.yaml: listeners\[0\]\.upstream: [^\n]+\n/)
+
+  const open = await spoke(['inject', '-c', file('open.yaml', POD_CONFIG.replace('127.0.0.1:15001', '0.0.0.0:15001')), '--image', 'x/spoke:1'], WEB)
+  t.equal(open.code, 0, 'a listener open to the cluster works…')
+  t.match(open.stderr, /spoke inject: warning: [^\n]*open\.yaml: listeners\[0\]\.address 0\.0\.0\.0:15001 accepts connections from the whole cluster, not only from the app in the pod; use 127\.0\.0\.1:15001\n/, '…and is warned about')
+
+  const both = await spoke(['inject', '-c', good, '--admin-port', '9901'], WEB)
+  t.equal(both.code, 2)
+  t.match(both.stderr, '--admin-port and --config')
+  const alone = await spoke(['inject', '--no-config-checksum'], WEB)
+  t.equal(alone.code, 2)
+  t.match(alone.stderr, '--no-config-checksum goes with --config')
 })

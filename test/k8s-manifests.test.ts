@@ -3,16 +3,20 @@
 // another (Service selectors, serviceName, ConfigMap volumes, the upstreams' FQDNs and ports,
 // the admin port in probes, annotations and the PodMonitor) pointing at something that exists,
 // and the sidecars exactly what `spoke inject` writes.
-import { spawnSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { parse, parseAllDocuments } from 'yaml'
 import { validateConfig } from '../src/config/validate.ts'
+import { checksumOf } from '../src/inject/config.ts'
 import { injectManifests } from '../src/inject/inject.ts'
 import { ADMIN_PORT_NAME, DEFAULT_ADMIN_PORT, DEFAULT_CONFIGMAP, defaultImage, INJECTED_LABEL, SIDECAR_NAME } from '../src/inject/sidecar.ts'
 import { validateObject } from './helpers/k8s-schema.ts'
+import { startCluster } from './helpers/harness.ts'
+import { startPods } from '../src/demo/pod.ts'
 
 const REPO = fileURLToPath(new URL('..', import.meta.url))
 const K8S = join(REPO, 'k8s')
@@ -104,6 +108,64 @@ t.test('the sidecars: native, probed on /ready and /healthz, bounded, locked dow
   }
 })
 
+t.test('each file is what `spoke inject --config` writes with its ConfigMap\'s spoke.yaml: the checksums are current', async (t) => {
+  for (const file of files.filter((f) => !OPERATOR_FILES.some((o) => f.endsWith(o)))) {
+    const text = readFileSync(file, 'utf8')
+    const mine = load(file).filter((o) => withSidecar.some((w) => id(w) === id(o)))
+    for (const w of mine) {
+      const name = podTemplate(w).spec.volumes.find((v: Obj) => v.name === 'spoke-config').configMap.name
+      const config = load(file).find((o) => o.kind === 'ConfigMap' && o.metadata.name === name)?.data['spoke.yaml']
+      t.equal(podTemplate(w).metadata.annotations['spoke.io/config-checksum'], checksumOf(config), `${id(w)}: the checksum of ${name}`)
+      const ship = { text: config, checksum: checksumOf(config), name }
+      const { output } = injectManifests(text, { image: defaultImage(VERSION), configMap: DEFAULT_CONFIGMAP, adminPort: DEFAULT_ADMIN_PORT, classic: false }, ship)
+      t.equal(output, text, `spoke inject --config changes nothing in ${file.slice(REPO.length)}`)
+    }
+  }
+})
+
+t.test('every configMap volume names a ConfigMap in k8s/', async (t) => {
+  for (const w of workloads) {
+    for (const v of (podTemplate(w).spec.volumes ?? []).filter((x: Obj) => x.configMap !== undefined)) {
+      t.ok(byKind('ConfigMap').some((c) => c.metadata.name === v.configMap.name), `${id(w)}: ${v.configMap.name}`)
+    }
+  }
+})
+
+// The client of client.yaml, run here for real: its one keep-alive connection straight to the
+// pods goes to one of them; the same client through spoke gets answers from all of them.
+t.test('client.yaml\'s client keeps one connection: one pod without spoke, every pod with it', async (t) => {
+  const script = byKind('ConfigMap').find((c) => c.metadata.name === 'client-script')?.data['client.mjs'] as string
+  const dir = mkdtempSync(join(tmpdir(), 'spoke-k8s-client-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(join(dir, 'client.mjs'), script)
+  const run = (target: string): Promise<string[]> => new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(dir, 'client.mjs')], { env: { ...process.env, TARGET: target, INTERVAL_MS: '20', COUNT: '30' }, stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    child.stdout.on('data', (c: Buffer) => { out += c })
+    const timer = setTimeout(() => child.kill(), 60_000)
+    child.on('exit', (code) => {
+      clearTimeout(timer)
+      if (code === 0) resolve(out.trim().split('\n'))
+      else reject(new Error(`client exited ${code}: ${out}`))
+    })
+  })
+  const answered = (lines: string[]): string[] => [...new Set(lines.filter((l) => !l.startsWith('--')))].sort()
+
+  const [pod] = await startPods(1)
+  t.teardown(() => pod.close())
+  const direct = await run(`http://${pod.host}:${pod.port}/hostname`)
+  t.same(answered(direct), [pod.name])
+  t.equal(pod.connections, 1, 'thirty requests, one TCP connection: every request goes where it goes')
+  t.match(direct.at(-1) ?? '', /TCP connections opened so far: 1$/)
+
+  const cluster = await startCluster({ pods: 3, upstream: { policy: 'round_robin' } })
+  t.teardown(() => cluster.close())
+  const through = await run(`${cluster.url}/hostname`)
+  t.same(answered(through), cluster.pods.map((p) => p.name).sort(), 'one connection to spoke, answers from every pod')
+  t.match(through.at(-1) ?? '', /TCP connections opened so far: 1$/)
+  for (const p of cluster.pods) t.ok(p.requests >= 5, `${p.name}: ${p.requests} of 30`)
+})
+
 t.test('every reference resolves: selectors, serviceName, volumes, upstream FQDNs and ports, admin port', async (t) => {
   const services = byKind('Service')
   for (const w of workloads) {
@@ -134,7 +196,8 @@ t.test('every reference resolves: selectors, serviceName, volumes, upstream FQDN
     const cm = byKind('ConfigMap').find((c) => c.metadata.name === volume?.configMap?.name)
     t.ok(cm?.data?.['spoke.yaml'], `${id(w)}: ConfigMap ${volume?.configMap?.name} exists and holds spoke.yaml`)
     if (cm === undefined) continue
-    t.equal(sidecar.args.at(-1), `${mount.mountPath}/spoke.yaml`, 'spoke reads the mounted file')
+    t.equal(mount.subPath, undefined, 'the directory, whose files kubelet updates (a subPath file never changes)')
+    t.same(sidecar.env, [{ name: 'SPOKE_CONFIG', value: `${mount.mountPath}/spoke.yaml` }], 'spoke reads the mounted file')
     const config = validateConfig(parse(cm.data['spoke.yaml']))
     if (!config.ok) continue
     const c = config.config

@@ -9,7 +9,9 @@ export const DEFAULT_ADMIN_PORT = 9901
 
 export const SIDECAR_NAME = 'spoke'
 export const CONFIG_VOLUME = 'spoke-config'
+/** A directory mount, never subPath: kubelet updates a directory's files when the ConfigMap changes, a subPath file never. */
 export const CONFIG_DIR = '/etc/spoke'
+export const CONFIG_FILE = `${CONFIG_DIR}/spoke.yaml`
 export const ADMIN_PORT_NAME = 'spoke-admin'
 /** distroless's "nonroot" user; numeric, because runAsNonRoot can only check a numeric user. */
 export const NONROOT_UID = 65532
@@ -17,6 +19,8 @@ export const NONROOT_UID = 65532
 /** Pod (template) annotations and labels spoke inject reads or writes. */
 export const INJECT_ANNOTATION = 'spoke.io/inject'
 export const CONFIGMAP_ANNOTATION = 'spoke.io/configmap'
+/** sha256 of spoke.yaml (`spoke inject --config`): a changed file changes the pod template, which rolls the pods. */
+export const CHECKSUM_ANNOTATION = 'spoke.io/config-checksum'
 export const INJECTED_LABEL = 'spoke.io/injected'
 export const DEFAULT_CONTAINER_ANNOTATION = 'kubectl.kubernetes.io/default-container'
 
@@ -26,6 +30,8 @@ export interface SidecarOptions {
   readonly adminPort: number
   /** A classic container in `containers` instead of a native sidecar (Kubernetes < 1.29). */
   readonly classic: boolean
+  /** With `--config`: the file's sha256, written as CHECKSUM_ANNOTATION; null removes it (--no-config-checksum); absent leaves it. */
+  readonly configChecksum?: string | null
 }
 
 export function defaultImage(version: string): string {
@@ -41,7 +47,9 @@ export function sidecarContainer(o: SidecarOptions): Record<string, unknown> {
   return {
     name: SIDECAR_NAME,
     image: o.image,
-    args: ['run', '-c', `${CONFIG_DIR}/spoke.yaml`],
+    args: ['run'],
+    // Also found by `spoke check` run in the container, which then needs no -c.
+    env: [{ name: 'SPOKE_CONFIG', value: CONFIG_FILE }],
     // A restartable init container: started (and ready, by its startupProbe) before the app's
     // containers, kept running beside them, stopped after them, and not holding a Job open.
     ...(o.classic ? {} : { restartPolicy: 'Always' }),
@@ -74,6 +82,11 @@ export function configVolume(o: SidecarOptions): Record<string, unknown> {
 /** The annotations of Prometheus' usual `kubernetes_sd_configs` pod relabelling. */
 export function scrapeAnnotations(o: SidecarOptions): Record<string, string> {
   return { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(o.adminPort), 'prometheus.io/path': '/metrics' }
+}
+
+/** The ConfigMap `spoke inject --config` writes: the file as it is, comments included. */
+export function configMapObject(name: string, text: string): Record<string, unknown> {
+  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data: { 'spoke.yaml': text } }
 }
 
 /** A ConfigMap name is a DNS subdomain (RFC 1123), like every object name. */

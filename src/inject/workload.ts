@@ -5,12 +5,13 @@
 import { isDeepStrictEqual } from 'node:util'
 import { isMap, isScalar, isSeq, type Document, type YAMLMap, type YAMLSeq } from 'yaml'
 import {
-  ADMIN_PORT_NAME, CONFIGMAP_ANNOTATION, configMapNameProblem, configVolume, DEFAULT_CONTAINER_ANNOTATION,
+  ADMIN_PORT_NAME, CHECKSUM_ANNOTATION, CONFIGMAP_ANNOTATION, configMapNameProblem, configVolume, DEFAULT_CONTAINER_ANNOTATION,
   INJECT_ANNOTATION, INJECTED_LABEL, scrapeAnnotations, SIDECAR_NAME, sidecarContainer,
 } from './sidecar.ts'
 import type { SidecarOptions } from './sidecar.ts'
 
-export type Result = 'injected' | 'unchanged' | 'skipped'
+/** created and updated: the ConfigMap of `--config`. */
+export type Result = 'injected' | 'unchanged' | 'skipped' | 'created' | 'updated'
 
 export interface Outcome {
   /** `deployment/client`, as kubectl names objects. */
@@ -37,27 +38,52 @@ const POD_TEMPLATE: ReadonlyMap<string, readonly string[]> = new Map([
 
 const RUN_TO_COMPLETION = new Set(['Job', 'CronJob'])
 
-/** Injects the sidecar into `resource` if it is a workload; null for any other object. */
-export function injectObject(doc: Document, resource: YAMLMap, options: SidecarOptions): Outcome | null {
+interface Found {
+  readonly kind: string
+  /** `deployment/client`. */
+  readonly resource: string
+  readonly name: string | undefined
+  readonly template: unknown
+  readonly disabled: boolean
+}
+
+/** The workload `resource` is, or null for any other object. */
+function find(resource: YAMLMap): Found | null {
   const kind = text(resource.get('kind'))
   const path = POD_TEMPLATE.get(`${text(resource.get('apiVersion'))} ${kind}`)
   if (kind === undefined || path === undefined) return null
-  const name = `${kind.toLowerCase()}/${text(resource.getIn(['metadata', 'name'])) ?? '(unnamed)'}`
-
+  const name = text(resource.getIn(['metadata', 'name']))
   const template = path.length === 0 ? resource : resource.getIn(path, true)
-  const spec = isMap(template) ? template.get('spec', true) : undefined
-  if (!isMap(template) || !isMap(spec)) return { resource: name, result: 'skipped', notes: ['it has no pod spec'] }
-  const resourceMeta = resource.get('metadata', true)
-  const disabled = [resourceMeta, template.get('metadata', true)].some(
+  const disabled = [resource.get('metadata', true), isMap(template) ? template.get('metadata', true) : undefined].some(
     (m) => isMap(m) && text(m.getIn(['annotations', INJECT_ANNOTATION])) === 'disabled',
   )
-  if (disabled) return { resource: name, result: 'skipped', notes: [`${INJECT_ANNOTATION}: disabled`] }
+  return { kind, resource: `${kind.toLowerCase()}/${name ?? '(unnamed)'}`, name, template, disabled }
+}
+
+/** The name of the workload spoke would inject, or null (not a workload, or disabled). */
+export function injectableName(resource: YAMLMap): string | null {
+  const found = find(resource)
+  return found === null || found.disabled ? null : (found.name ?? '')
+}
+
+/** Injects the sidecar into `resource` if it is a workload; null for any other object. */
+export function injectObject(doc: Document, resource: YAMLMap, options: SidecarOptions): Outcome | null {
+  const found = find(resource)
+  if (found === null) return null
+  const { kind, resource: name, template } = found
+  const spec = isMap(template) ? template.get('spec', true) : undefined
+  if (!isMap(template) || !isMap(spec)) return { resource: name, result: 'skipped', notes: ['it has no pod spec'] }
+  if (found.disabled) return { resource: name, result: 'skipped', notes: [`${INJECT_ANNOTATION}: disabled`] }
 
   const meta = ensureMap(doc, template, 'metadata', 'spec')
   const own = text(meta.getIn(['annotations', CONFIGMAP_ANNOTATION]))
   if (own !== undefined) {
     const problem = configMapNameProblem(own)
     if (problem !== null) throw new InjectError(`${name}: annotation ${CONFIGMAP_ANNOTATION}: ${problem}, not ${JSON.stringify(own)}`)
+    // With --config the checksum is that of the ConfigMap written beside it; another one's content is unknown.
+    if (options.configChecksum !== undefined && own !== options.configMap) {
+      throw new InjectError(`${name}: annotation ${CONFIGMAP_ANNOTATION} names ${own}, but --config writes ConfigMap ${options.configMap}; give --configmap ${own} or remove the annotation`)
+    }
   }
   const o: SidecarOptions = own === undefined ? options : { ...options, configMap: own }
 
@@ -67,6 +93,8 @@ export function injectObject(doc: Document, resource: YAMLMap, options: SidecarO
   changed = putNamed(doc, spec, 'volumes', configVolume(o), 'end') || changed
   changed = setStrings(doc, ensureMap(doc, meta, 'labels'), { [INJECTED_LABEL]: 'true' }) || changed
   changed = annotateForScraping(doc, meta, o, previousPort, notes) || changed
+  if (typeof o.configChecksum === 'string') changed = setStrings(doc, ensureMap(doc, meta, 'annotations'), { [CHECKSUM_ANNOTATION]: o.configChecksum }) || changed
+  if (o.configChecksum === null) changed = removeKey(meta.get('annotations', true), CHECKSUM_ANNOTATION) || changed
 
   if (o.classic && RUN_TO_COMPLETION.has(kind)) {
     notes.push('a classic sidecar keeps running after the job\'s containers finish, so the pod never completes; the native form (the default) does not')
@@ -178,6 +206,10 @@ function putNamed(doc: Document, parent: YAMLMap, key: string, value: Record<str
   if (isDeepStrictEqual((seq.items[at] as YAMLMap).toJSON(), value)) return false
   seq.items[at] = node
   return true
+}
+
+function removeKey(map: unknown, key: string): boolean {
+  return isMap(map) && map.delete(key)
 }
 
 function removeNamed(parent: YAMLMap, key: string, name: string): boolean {

@@ -3,6 +3,7 @@
 // connection is opened to every pod found, within the upstream's connectTimeout. Nothing is sent
 // on those connections: the question is reachability, not what the pods answer.
 import { getServers } from 'node:dns'
+import { sidecarIdentity } from './balance/subset.ts'
 import { mapBounded } from './concurrency.ts'
 import { formatConfigError, type TextOut } from './config/check.ts'
 import { loadConfigFile } from './config/load.ts'
@@ -10,6 +11,7 @@ import type { Config, UpstreamConfig } from './config/types.ts'
 import { dnsDiscovery } from './discovery/dns.ts'
 import { type DiscoveredEndpoint, type DiscoveryUpdate, endpointKey } from './discovery/types.ts'
 import { ConnectError, dial } from './transport/dial.ts'
+import { podSubset } from './upstream/pod-subset.ts'
 
 export const EXIT_REACHABLE = 0
 export const EXIT_UNREACHABLE = 1
@@ -23,6 +25,8 @@ export interface PodProbe {
   /** `connected`, the connect error's errno (ECONNREFUSED, ETIMEDOUT…), or null for UDP pods (not probed). */
   readonly result: string | null
   readonly ms: number
+  /** With discovery.subsetSize: whether this sidecar's subset holds the pod (the others get no connection); else null. */
+  readonly inSubset: boolean | null
 }
 
 export interface UpstreamProbe {
@@ -35,7 +39,7 @@ export interface UpstreamProbe {
   readonly problem: string | null
 }
 
-export async function probeUpstream(upstream: UpstreamConfig, dns: Config['dns']): Promise<UpstreamProbe> {
+export async function probeUpstream(upstream: UpstreamConfig, dns: Config['dns'], identity: string): Promise<UpstreamProbe> {
   const started = performance.now()
   const update = await resolveOnce(upstream, dns)
   const dnsMs = performance.now() - started
@@ -47,12 +51,17 @@ export async function probeUpstream(upstream: UpstreamConfig, dns: Config['dns']
     const result = update.kind === 'empty' ? { kind: 'empty' as const } : { kind: 'error' as const, message: update.error.message }
     return { upstream, dns: result, dnsMs, pods: [], problem }
   }
-  const pods = upstream.protocol === 'udp'
+  // Every pod is probed; with subsetting, `spoke run` would use only this identity's subset.
+  const size = upstream.discovery.subsetSize
+  const subset = size === 0 ? null : new Set(podSubset(update.endpoints, size, identity).chosen)
+  const probed = upstream.protocol === 'udp'
     ? update.endpoints.map((pod) => ({ pod, result: null, ms: 0 }))
     : await mapBounded(update.endpoints, CONNECTS_IN_FLIGHT, (pod) => connectOnce(pod, upstream.connection.connectTimeoutMs))
-  const problem = upstream.protocol === 'udp' || pods.some((p) => p.result === 'connected')
+  const pods = probed.map((p) => ({ ...p, inSubset: subset === null ? null : subset.has(p.pod) }))
+  const used = pods.filter((p) => p.inSubset !== false)
+  const problem = upstream.protocol === 'udp' || used.some((p) => p.result === 'connected')
     ? null
-    : `none of the ${pods.length} pods accepted a connection on port ${update.endpoints[0].port}`
+    : `none of the ${used.length} pods${subset === null ? '' : ` in the subset of ${identity}`} accepted a connection on port ${update.endpoints[0].port}`
   return { upstream, dns: { kind: 'found' }, dnsMs, pods, problem }
 }
 
@@ -67,7 +76,7 @@ function resolveOnce(upstream: UpstreamConfig, dns: Config['dns']): Promise<Disc
   })
 }
 
-async function connectOnce(pod: DiscoveredEndpoint, timeoutMs: number): Promise<PodProbe> {
+async function connectOnce(pod: DiscoveredEndpoint, timeoutMs: number): Promise<Omit<PodProbe, 'inSubset'>> {
   const started = performance.now()
   try {
     // Closed at once: no keepalive.
@@ -112,14 +121,18 @@ export function formatProbes(probes: readonly UpstreamProbe[]): string {
     const verdict = p.problem === null ? 'OK' : 'FAILED'
     const found = p.dns.kind === 'found' ? `${p.pods.length} pod${p.pods.length === 1 ? '' : 's'}` : p.dns.kind === 'empty' ? 'no pods' : 'no answer'
     lines.push(`upstream ${u.name}: ${queryName(u)}${u.port === null ? '' : ` port ${u.port}`} (${u.protocol}): ${found} in ${ms(p.dnsMs)}: ${verdict}`)
+    const subsetting = p.pods.some((pod) => pod.inSubset !== null)
+    if (subsetting) lines.push(`  subsetSize ${u.discovery.subsetSize}: this sidecar uses the pods marked yes`)
     if (p.pods.length > 0) {
       const rows = p.pods.map((pod) => [
         endpointKey(pod.pod.address, pod.pod.port),
         pod.pod.hostname ?? '-',
+        ...(subsetting ? [pod.inSubset === true ? 'yes' : '-'] : []),
         pod.result === null ? 'not probed (udp)' : `${CONNECT_WORDS[pod.result] ?? pod.result}`,
         pod.result === null ? '' : ms(pod.ms),
       ])
-      lines.push(...table([['POD', 'HOST NAME', 'CONNECT', 'TIME'], ...rows]).map((l) => `  ${l}`))
+      const header = ['POD', 'HOST NAME', ...(subsetting ? ['SUBSET'] : []), 'CONNECT', 'TIME']
+      lines.push(...table([header, ...rows]).map((l) => `  ${l}`))
     }
     if (p.problem !== null) lines.push(`  ${p.problem}`)
     lines.push('')
@@ -144,7 +157,8 @@ export async function runResolveCheck(args: { configPath: string; stdout: TextOu
     return EXIT_INVALID_CONFIG
   }
   const config = loaded.config
-  const probes = await Promise.all(config.upstreams.map((u) => probeUpstream(u, config.dns)))
+  const identity = sidecarIdentity()
+  const probes = await Promise.all(config.upstreams.map((u) => probeUpstream(u, config.dns, identity)))
   args.stdout.write(formatProbes(probes))
   const failed = probes.filter((p) => p.problem !== null)
   args.stderr.write(failed.map((p) => `spoke: upstream ${p.upstream.name}: ${p.problem}\n`).join(''))

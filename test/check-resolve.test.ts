@@ -10,13 +10,14 @@ import t from 'tap'
 import { stringify } from 'yaml'
 import { startDnsServer } from '../src/demo/dns-server.ts'
 import { startPods } from '../src/demo/pod.ts'
+import { podSubset } from '../src/upstream/pod-subset.ts'
 import { deadAddress } from './helpers/scripted-pod.ts'
 
 const BIN = new URL('../bin/spoke.js', import.meta.url).pathname
 
-function run(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (c: Buffer) => (stdout += c))
@@ -122,6 +123,35 @@ t.test('check --resolve reports a DNS server that does not answer as a failed lo
   const started = performance.now()
   const result = await run(['check', '--resolve', '-c', file])
   t.equal(result.code, 1)
-  t.match(result.stderr, new RegExp(`^spoke: upstream orders: DNS lookup of orders\\.default\\.svc\\.cluster\\.local failed \\(asked 127\\.0\\.0\\.1:${silent.address.port}\\): .*ETIMEOUT`, 'm'))
+  t.match(result.stderr, new RegExp(`^spoke: upstream orders: DNS lookup of orders\\.default\\.svc\\.cluster\\.local failed \\(asked 127\\.0\\.0\\.1:${silent.address.port}\\): .*(ETIMEOUT|timed out)`, 'm'))
   t.ok(performance.now() - started < 10_000, 'bounded by the DNS timeout (plus process start)')
+})
+
+t.test('with subsetSize, check --resolve marks the pods this identity uses and judges the upstream by them', async (t) => {
+  const dns = await startDnsServer()
+  t.teardown(() => dns.close())
+  const pods = await startPods(3)
+  t.teardown(() => Promise.all(pods.map((p) => p.close())))
+  dns.setA('orders.default.svc.cluster.local', pods.map((p) => p.host))
+  const file = writeConfig({
+    dns: { servers: [`127.0.0.1:${dns.address.port}`], timeout: '1s' },
+    listeners: [{ name: 'orders', address: '127.0.0.1:0', upstream: 'orders' }],
+    upstreams: [{ name: 'orders', service: 'orders.default.svc.cluster.local', port: pods[0].port, discovery: { subsetSize: 1 }, connection: { connectTimeout: '500ms' } }],
+  })
+  const marked = async (id: string): Promise<string[]> => {
+    const result = await run(['check', '--resolve', '-c', file], { SPOKE_ID: id })
+    t.equal(result.code, 0, `${id}: exit 0`)
+    t.match(result.stdout, /^ {2}subsetSize 1: this sidecar uses the pods marked yes$/m)
+    t.match(result.stdout, /^ {2}POD +HOST NAME +SUBSET +CONNECT +TIME$/m)
+    return [...result.stdout.matchAll(/^ {2}(127\.0\.0\.\d+):\d+ +- +yes +ok/gm)].map((m) => m[1])
+  }
+  // The same choice `spoke run` makes for the identity: pod-subset.ts, given the same answer.
+  const expected = (id: string): string[] => podSubset(pods.map((p) => ({ address: p.host, port: p.port, hostname: null })), 1, id).chosen.map((d) => d.address)
+  const seen = new Set<string>()
+  for (const id of ['client-0', 'client-1', 'client-2']) {
+    const chosen = await marked(id)
+    t.same(chosen, expected(id), `${id}: the subset spoke run would use`)
+    for (const c of chosen) seen.add(c)
+  }
+  t.ok(seen.size > 1, 'different identities, different subsets')
 })

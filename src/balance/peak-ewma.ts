@@ -21,8 +21,7 @@
 //   request until that default has decayed (about half a minute); assuming the peer's speed lets
 //   it in at once, and its first answer sets its estimate.
 import { type Clock, systemClock } from './clock.ts'
-import { eligible, type Pickable, type Picker } from './picker.ts'
-import type { SlowStart } from './slow-start.ts'
+import { type Pickable, PowerOfTwo } from './picker.ts'
 
 /** τ, the time constant of the decay (Linkerd's 10 s). */
 export const DECAY_MS = 10_000
@@ -106,30 +105,12 @@ export class PeakEwma {
  * Power of two choices on (in flight + 1) × peak-EWMA; slow start weighs the draws. A pick reads
  * no clock (PeakEwma.cheaper), unless a pod is ramping.
  */
-export class PeakEwmaPicker<E extends Pickable> implements Picker<E> {
-  readonly #ramp: SlowStart<E>
-
-  constructor(ramp: SlowStart<E>) {
-    this.#ramp = ramp
-  }
-
-  pick(candidates: readonly E[], exclude: ReadonlySet<E> | null): E | null {
-    const pool = eligible(candidates, exclude)
-    const n = pool.length
-    if (n <= 1) return n === 0 ? null : pool[0]
-    const ramp = this.#ramp
-    const now = ramp.now()
-    const i = ramp.draw(pool, -1, now)
-    const a = pool[i]
-    const b = pool[ramp.draw(pool, i, now)]
+export class PeakEwmaPicker<E extends Pickable> extends PowerOfTwo<E> {
+  protected better(a: E, b: E): E {
     const la = a.latency
     const lb = b.latency
     // A pod without an estimate yet is as fast as the one it is compared with: in-flight decides.
     if (la === null || lb === null || !la.sampled || !lb.sampled) return b.inFlight < a.inFlight ? b : a
     return lb.cheaper(b.inFlight, la, a.inFlight) ? b : a
-  }
-
-  slowStart(pod: E): void {
-    this.#ramp.begin(pod)
   }
 }

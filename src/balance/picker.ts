@@ -72,8 +72,11 @@ export class RandomPick<E extends Pickable> implements Picker<E> {
   }
 }
 
-/** Power of two choices (Mitzenmacher): two random pods, the one with fewer requests in flight. */
-export class LeastRequest<E extends Pickable> implements Picker<E> {
+/**
+ * Power of two choices (Mitzenmacher): two pods drawn at random (slow start weighing the draws),
+ * the better of the two by the policy's measure.
+ */
+export abstract class PowerOfTwo<E extends Pickable> implements Picker<E> {
   readonly #ramp: SlowStart<E>
 
   constructor(ramp: SlowStart<E>) {
@@ -87,13 +90,21 @@ export class LeastRequest<E extends Pickable> implements Picker<E> {
     const ramp = this.#ramp
     const now = ramp.now()
     const i = ramp.draw(pool, -1, now)
-    const a = pool[i]
-    const b = pool[ramp.draw(pool, i, now)]
-    return b.inFlight < a.inFlight ? b : a
+    return this.better(pool[i], pool[ramp.draw(pool, i, now)])
   }
 
   slowStart(pod: E): void {
     this.#ramp.begin(pod)
+  }
+
+  /** `a` unless `b` is better: ties go to the first drawn. */
+  protected abstract better(a: E, b: E): E
+}
+
+/** least_request: the one with fewer requests in flight. */
+export class LeastRequest<E extends Pickable> extends PowerOfTwo<E> {
+  protected better(a: E, b: E): E {
+    return b.inFlight < a.inFlight ? b : a
   }
 }
 

@@ -297,10 +297,7 @@ export class Pool {
     return unrefTimer(() => this.#end(slot, reason, true), ms)
   }
 
-  /**
-   * The pod takes no new requests on it (GOAWAY, a refused stream) but finishes those it took:
-   * retiring, so that it still counts (size) and closes once they are done.
-   */
+  /** The pod takes no new requests on it (GOAWAY, a refused stream): retiring, it finishes those it took. */
   #shed(slot: Slot): void {
     if (slot.state.tag === 'open') this.#retire(slot, 'remote_close')
     else if (slot.state.tag === 'connecting') slot.state = { tag: 'closed', reason: 'remote_close' }

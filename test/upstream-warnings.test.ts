@@ -44,6 +44,34 @@ t.test('a service name without pods: one warning per change, from the start', as
   t.equal(warnings().length, 2, 'and no more while it stays empty')
 })
 
+t.test('a DNS server that stops answering: one warning for the outage, not one per query', async (t) => {
+  const dns = await startDnsServer()
+  t.teardown(() => dns.close())
+  const pods = await startPods(1)
+  t.teardown(() => Promise.all(pods.map((p) => p.close())))
+  dns.setA(SERVICE, pods.map((p) => p.host), 1)
+  const { log, lines } = recorder('info')
+  const spoke = await Spoke.start(buildConfig({
+    admin: { address: '127.0.0.1:0' },
+    dns: { servers: [`127.0.0.1:${dns.address.port}`], timeout: '200ms' },
+    listeners: [{ name: 'orders', address: '127.0.0.1:0', upstream: 'orders' }],
+    upstreams: [{ name: 'orders', service: SERVICE, port: pods[0].port, discovery: { refresh: '1s', minRefresh: '100ms' } }],
+  }), { log })
+  t.teardown(() => spoke.close())
+  await spoke.whenDiscovered()
+  const upstream = spoke.upstreams.get('orders')!
+  const warnings = (): Record<string, unknown>[] => lines.filter((l) => l.level === 'warn' && String(l.msg).startsWith('dns query failed'))
+  dns.setBehaviour('*', 'servfail')
+  await waitFor(() => upstream.stats.dnsQueries.error >= 3, 5000, 'three failed queries')
+  t.equal(warnings().length, 1, 'one warning, however many queries fail')
+  t.match(warnings()[0], { upstream: 'orders', query: `A/AAAA ${SERVICE}` })
+  t.equal(upstream.eligible.length, 1, 'the last pods are kept')
+  dns.setBehaviour('*', 'normal')
+  await waitFor(() => lines.some((l) => l.msg === 'dns answers again'), 5000, 'the end of the outage said')
+  dns.setBehaviour('*', 'servfail')
+  await waitFor(() => warnings().length === 2, 5000, 'a second outage, a second warning')
+})
+
 t.test('a pod refusing connections: one warning, not one per connect', async (t) => {
   const { log, lines } = recorder('debug')
   const cluster = await startCluster({ pods: 2, log })

@@ -26,6 +26,8 @@ export class UpstreamLog {
   readonly #refusedIntervalMs: number
   /** Discovery's last answer left the upstream without pods, and that was said. */
   #emptyWarned = false
+  /** Discovery's last query failed (no answer), and that was said. */
+  #failing = false
 
   constructor(log: Logger, config: UpstreamConfig, now: () => number = Date.now, refusedIntervalMs = REFUSED_WARN_INTERVAL_MS) {
     this.log = log
@@ -54,9 +56,14 @@ export class UpstreamLog {
       })
     }
     if (update.kind === 'error') {
-      log.warn('dns query failed; keeping the last endpoints', { upstream: this.#name, error: update.error.message })
+      // Once per outage: a DNS server that is down is asked again every few seconds.
+      if (this.#failing) return
+      this.#failing = true
+      log.warn('dns query failed; keeping the last endpoints until DNS answers', { upstream: this.#name, query: this.query, error: update.error.message })
       return
     }
+    if (this.#failing) log.info('dns answers again', { upstream: this.#name, query: this.query })
+    this.#failing = false
     if (update.kind === 'reset' && update.failed !== undefined) {
       const { kept, waiting, error } = update.failed
       log.warn('dns query failed for some SRV targets; kept their last addresses', { upstream: this.#name, kept, waiting, error: error.message })

@@ -32,11 +32,17 @@ export interface UpstreamSource {
 }
 
 /** An HTTP listener counts answers by status; a UDP listener counts datagrams. */
+/** An HTTP listener's answers, by HTTP status and by gRPC status (index = code). */
+interface ListenerCounts {
+  readonly byStatus: Float64Array
+  readonly byGrpcStatus: Float64Array
+}
+
 export type ListenerSource = {
   readonly name: string
   readonly upstream: { readonly name: string }
 } & (
-  | { readonly counts: { readonly byStatus: Float64Array; readonly byGrpcStatus: Float64Array } }
+  | { readonly counts: ListenerCounts }
   | { readonly udp: { readonly datagrams: number; readonly dropped: number; readonly sendErrors: number } }
 )
 
@@ -93,29 +99,22 @@ export function createRegistry(listenersOf: Live<ListenerSource>, upstreamsOf: L
   add('spoke_build_info', 'Always 1; the labels say which spoke runs on which Node.js.', 'gauge',
     () => [{ labels: { version: SPOKE_VERSION, node_version: process.versions.node }, value: 1 }])
 
-  add('spoke_requests_total', 'Requests answered to the app, by the status sent (499: the app went away first).', 'counter', () => {
+  /** An HTTP listener's answers counted by a code (the index into `read`'s array), one series per code seen. */
+  const perListenerCode = (read: (c: ListenerCounts) => Float64Array, label: string, text: (code: number) => string | number): (() => Sample[]) => () => {
     const out: Sample[] = []
     for (const l of ls()) {
       if (!('counts' in l)) continue
-      const counts = l.counts.byStatus
+      const counts = read(l.counts)
       for (let code = 0; code < counts.length; code++) {
-        if (counts[code] > 0) out.push({ labels: { listener: l.name, upstream: l.upstream.name, code }, value: counts[code] })
+        if (counts[code] > 0) out.push({ labels: { listener: l.name, upstream: l.upstream.name, [label]: text(code) }, value: counts[code] })
       }
     }
     return out
-  })
-
-  add('spoke_grpc_responses_total', 'gRPC calls answered to the app, by the grpc-status it received (the pod\'s, or spoke\'s own for its errors).', 'counter', () => {
-    const out: Sample[] = []
-    for (const l of ls()) {
-      if (!('counts' in l)) continue
-      const counts = l.counts.byGrpcStatus
-      for (let code = 0; code < counts.length; code++) {
-        if (counts[code] > 0) out.push({ labels: { listener: l.name, upstream: l.upstream.name, grpc_status: String(code) }, value: counts[code] })
-      }
-    }
-    return out
-  })
+  }
+  add('spoke_requests_total', 'Requests answered to the app, by the status sent (499: the app went away first).', 'counter',
+    perListenerCode((c) => c.byStatus, 'code', (code) => code))
+  add('spoke_grpc_responses_total', 'gRPC calls answered to the app, by the grpc-status it received (the pod\'s, or spoke\'s own for its errors).', 'counter',
+    perListenerCode((c) => c.byGrpcStatus, 'grpc_status', String))
 
   add('spoke_request_duration_seconds', 'Time from a request reaching spoke to its answer ending.', 'histogram', () => {
     const out: Sample[] = []

@@ -13,22 +13,31 @@ import { recorder } from './helpers/log-recorder.ts'
 const TYPO = 'ordres.default.svc.cluster.local'
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
-t.test('a service name without pods: one warning per change, from the start', async (t) => {
+/**
+ * spoke in-process, watching `service` through a real DNS server (which the test drives) with one
+ * real pod and a log that records every line at info.
+ */
+async function watching(t: Test, service: string, dnsTimeout: string, publish: boolean) {
   const dns = await startDnsServer()
   t.teardown(() => dns.close())
   const pods = await startPods(1)
   t.teardown(() => Promise.all(pods.map((p) => p.close())))
+  if (publish) dns.setA(service, pods.map((p) => p.host), 1)
   const { log, lines } = recorder('info')
   const spoke = await Spoke.start(buildConfig({
     admin: { address: '127.0.0.1:0' },
-    dns: { servers: [`127.0.0.1:${dns.address.port}`], timeout: '500ms' },
+    dns: { servers: [`127.0.0.1:${dns.address.port}`], timeout: dnsTimeout },
     listeners: [{ name: 'orders', address: '127.0.0.1:0', upstream: 'orders' }],
-    upstreams: [{ name: 'orders', service: TYPO, port: pods[0].port, discovery: { refresh: '1s', minRefresh: '100ms' } }],
+    upstreams: [{ name: 'orders', service, port: pods[0].port, discovery: { refresh: '1s', minRefresh: '100ms' } }],
   }), { log })
   t.teardown(() => spoke.close())
   await spoke.whenDiscovered()
+  return { dns, pods, lines, upstream: spoke.upstreams.get('orders')! }
+}
+
+t.test('a service name without pods: one warning per change, from the start', async (t) => {
+  const { dns, pods, lines, upstream } = await watching(t, TYPO, '500ms', false)
   const warnings = (): Record<string, unknown>[] => lines.filter((l) => l.level === 'warn' && String(l.msg).startsWith('discovery found no pods'))
-  const upstream = spoke.upstreams.get('orders')!
   // Several empty answers (the name is asked again soon after an empty one), one warning.
   await waitFor(() => upstream.stats.dnsQueries.empty >= 3, 5000, 'three empty answers')
   t.equal(warnings().length, 1, 'one warning for the same empty answer, however often it comes')
@@ -45,21 +54,7 @@ t.test('a service name without pods: one warning per change, from the start', as
 })
 
 t.test('a DNS server that stops answering: one warning for the outage, not one per query', async (t) => {
-  const dns = await startDnsServer()
-  t.teardown(() => dns.close())
-  const pods = await startPods(1)
-  t.teardown(() => Promise.all(pods.map((p) => p.close())))
-  dns.setA(SERVICE, pods.map((p) => p.host), 1)
-  const { log, lines } = recorder('info')
-  const spoke = await Spoke.start(buildConfig({
-    admin: { address: '127.0.0.1:0' },
-    dns: { servers: [`127.0.0.1:${dns.address.port}`], timeout: '200ms' },
-    listeners: [{ name: 'orders', address: '127.0.0.1:0', upstream: 'orders' }],
-    upstreams: [{ name: 'orders', service: SERVICE, port: pods[0].port, discovery: { refresh: '1s', minRefresh: '100ms' } }],
-  }), { log })
-  t.teardown(() => spoke.close())
-  await spoke.whenDiscovered()
-  const upstream = spoke.upstreams.get('orders')!
+  const { dns, lines, upstream } = await watching(t, SERVICE, '200ms', true)
   const warnings = (): Record<string, unknown>[] => lines.filter((l) => l.level === 'warn' && String(l.msg).startsWith('dns query failed'))
   dns.setBehaviour('*', 'servfail')
   await waitFor(() => upstream.stats.dnsQueries.error >= 3, 5000, 'three failed queries')
